@@ -1,0 +1,379 @@
+/**
+ * The one typed bridge between the UI and the engine.
+ *
+ * `TollgateApi` is implemented twice: over Electron IPC (electron/preload.ts exposes it as
+ * `window.tollgate`) and over HTTP + SSE against the control API (renderer/src/bridge/http.ts).
+ * Both transports are generic: method `m` with one JSON argument becomes
+ *   - IPC:  ipcRenderer.invoke(`tollgate:${m}`, arg)
+ *   - HTTP: POST `${CONTROL_PREFIX}/rpc/${m}` with the JSON body `arg`
+ * and events arrive on the IPC channel `tollgate:event` or the SSE stream `${CONTROL_PREFIX}/events`.
+ * Inputs are validated with the zod schemas in shared/schemas.ts on the engine side.
+ *
+ * Money crosses the bridge as decimal-string USD ("0.00045"), never as a number.
+ */
+
+export const CONTROL_PREFIX = '/_tollgate';
+export const TOKEN_HEADER = 'x-tollgate-token';
+
+export type Usd = string;
+
+export type ProviderId = 'openai' | 'anthropic' | 'gemini' | 'openrouter' | 'fal' | 'replicate' | (string & {});
+
+export interface LineItem {
+  label: string;       // "Input tokens", "Cache reads", "Image 1024x1024 high"
+  quantity: string;    // decimal string: "1200", "1.048576"
+  unit: string;        // "token", "image", "megapixel", "second", "request", "search"
+  per: number;         // the price is per this many units: 1000000 for "$/1M tokens"
+  unitPrice: Usd;      // USD per `per` units
+  cost: Usd;           // rounded once, half-even, to the nano-dollar
+  source: string;      // which catalog version / override / lock / tier priced this line
+}
+
+export interface PriceSource {
+  kind: 'catalog' | 'override' | 'lock' | 'tier';
+  catalog: string;     // "genai-prices@0.1.8" or "tollgate-media@2026-11-25.1#hash"
+  detail?: string;     // lock id, override id, tier name
+  url?: string;
+  asOf?: string;
+}
+
+export type CallStatus = 'ok' | 'error' | 'blocked' | 'interrupted' | 'aborted' | 'pending';
+
+export interface CallRecord {
+  id: string;                 // UUIDv7, assigned before forwarding
+  ts: number;                 // start, UTC ms
+  provider: ProviderId;
+  model: string | null;
+  endpoint: string;           // "chat.completions", "messages", "generateContent", "fal", ...
+  project: string | null;
+  workflow: string | null;
+  run: string | null;
+  node: string | null;
+  keyFingerprint: string | null;
+  keyName: string | null;
+  status: CallStatus;
+  httpStatus: number | null;
+  stream: boolean;
+  durationMs: number | null;
+  ttfbMs: number | null;
+  usage: Record<string, number | string>;
+  items: LineItem[];
+  cost: Usd;
+  reserved: Usd;
+  estimated: boolean;
+  unpriced: boolean;
+  unpricedReason: string | null;
+  priceSource: string | null;
+  error: string | null;
+  blockedBy: string | null;
+}
+
+export type CapScopeType = 'global' | 'provider' | 'project' | 'key' | 'model' | 'workflow';
+export type CapPeriod = 'day' | 'week' | 'month' | 'total';
+
+export interface Cap {
+  id: string;
+  scope: CapScopeType;
+  scopeValue: string | null;  // null for global
+  period: CapPeriod;
+  limit: Usd;
+  alerts: number[];           // percent thresholds, e.g. [50, 80, 100]
+  hard: boolean;              // true: block at the limit; false: alert only
+  createdAt: number;
+}
+
+export interface CapStatus {
+  cap: Cap;
+  spent: Usd;
+  reserved: Usd;
+  percent: number;            // display only (spent / limit * 100, one decimal)
+  periodStart: number;
+  resetsAt: number | null;    // null for 'total'
+  blocked: boolean;
+}
+
+export interface Alert {
+  id: string;
+  capId: string;
+  capLabel: string;           // "project:acme month"
+  threshold: number;          // percent
+  periodKey: string;          // "2026-11", "2026-W48", "2026-11-25", "total"
+  spent: Usd;
+  limit: Usd;
+  ts: number;
+  kind: 'threshold' | 'blocked';
+}
+
+export interface LocalKey {
+  id: string;
+  name: string;
+  provider: ProviderId;
+  project: string | null;
+  prefix: string;             // first characters of the tgk_ token, for recognition
+  fingerprint: string;        // fingerprint of the real provider key (never the key)
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface SpendPeriod {
+  current: Usd;
+  previous: Usd;
+  calls: number;
+}
+
+export interface SeriesPoint {
+  bucket: number;             // bucket start, UTC ms
+  values: Record<string, Usd>; // group key -> cost
+}
+
+export interface Overview {
+  today: SpendPeriod;
+  week: SpendPeriod;
+  month: SpendPeriod;
+  burnRatePerHour: Usd;       // average over the last 24 h
+  projectedMonth: Usd;
+  caps: CapStatus[];
+  series: { granularity: 'hour' | 'day'; groupBy: 'model' | 'provider' | 'project'; points: SeriesPoint[] };
+  topModels: ReportGroup[];
+  topProjects: ReportGroup[];
+  alerts: Alert[];
+  unpricedCalls: number;
+  paused: boolean;
+  totalCalls: number;
+}
+
+export interface ReportGroup {
+  key: string;
+  calls: number;
+  cost: Usd;
+}
+
+export interface Report {
+  total: Usd;
+  calls: number;
+  unpriced_calls: number;
+  from: number;
+  to: number;
+  groups: ReportGroup[];
+}
+
+export type ReportBy = 'model' | 'provider' | 'project' | 'key' | 'workflow' | 'day';
+
+export interface ReportQuery {
+  by: ReportBy;
+  period?: 'today' | 'week' | 'month' | 'all';
+  from?: string;              // ISO date or datetime
+  to?: string;
+}
+
+export interface CallsQuery {
+  limit?: number;
+  beforeId?: string;          // keyset pagination: calls older than this id
+  provider?: string;
+  model?: string;
+  project?: string;
+  status?: CallStatus;
+  workflow?: string;
+}
+
+export interface RunNode {
+  node: string;
+  calls: number;
+  cost: Usd;
+  quoted: Usd | null;
+}
+
+export interface RunSummary {
+  workflow: string | null;
+  run: string;
+  started: number;
+  calls: number;
+  cost: Usd;
+  quoted: Usd | null;
+  nodes: RunNode[];
+}
+
+export interface PriceRow {
+  provider: string;
+  model: string;
+  name: string;
+  kind: 'token' | 'image' | 'video' | 'upscale' | 'audio' | 'request';
+  prices: { label: string; unitPrice: Usd; per: number; unit: string }[];
+  source: PriceSource;
+}
+
+export interface PriceOverride {
+  id: string;
+  provider: string;
+  model: string;
+  /** genai-prices style keys for token models ("input_mtok": "0.15") or media units ("image": "0.04") */
+  prices: Record<string, Usd>;
+  note: string | null;
+  createdAt: number;
+}
+
+export interface RateLock {
+  id: string;
+  provider: string;
+  model: string | null;       // null: every model of the provider
+  catalog: string;            // catalog version the prices were locked at
+  prices: Record<string, Record<string, Usd>>; // model -> price key -> USD
+  from: number | null;
+  to: number | null;
+  createdAt: number;
+}
+
+export interface VolumeTier {
+  upTo: number | null;        // inclusive upper bound of units; null = no bound
+  price: Usd;                 // per unit
+}
+
+export interface VolumeTierPlan {
+  id: string;
+  provider: string;
+  model: string | null;
+  unit: 'image' | 'request' | 'second' | 'megapixel' | 'token';
+  mode: 'graduated' | 'volume';
+  period: 'month' | 'week' | 'day';
+  tiers: VolumeTier[];
+  createdAt: number;
+}
+
+export interface UnpricedModel {
+  provider: string;
+  model: string;
+  calls: number;
+  lastSeen: number;
+  reason: string;
+}
+
+export interface QuoteItem {
+  node: string | null;        // workflow node id, null for a single request
+  model: string;
+  provider: string;
+  repeat: number;
+  min: Usd;
+  expected: Usd;
+  max: Usd;
+  items: LineItem[];          // the expected case, itemized
+  unpriced: string | null;    // reason, when the node cannot be priced
+  notes: string[];            // e.g. "input tokens approximated with o200k_base"
+}
+
+export interface QuoteResult {
+  min: Usd;
+  expected: Usd;
+  max: Usd;
+  items: QuoteItem[];
+  unpriced: number;
+}
+
+export type QuoteInput =
+  | { kind: 'usage'; model: string; usage: Record<string, number | string>; params?: Record<string, string | number | boolean> }
+  | { kind: 'request'; provider: string; body: unknown; path?: string }
+  | { kind: 'workflow'; text: string; filename?: string };
+
+export type Workload =
+  | { kind: 'chat'; calls: number; inputTokens: number; outputTokens: number; cachedInputTokens?: number }
+  | { kind: 'image'; count: number; size?: string; quality?: string }
+  | { kind: 'video'; seconds: number; resolution?: string; audio?: boolean; count?: number }
+  | { kind: 'upscale'; count: number; megapixels: string; factor?: number }
+  | { kind: 'replay'; period: 'day' | 'week' | 'month'; from?: string; to?: string };
+
+export interface CompareRow {
+  model: string;              // provider:model
+  name: string;
+  cost: Usd | null;           // null when the model cannot do the workload
+  cheapest: boolean;
+  reason: string | null;      // why it is not priced
+  items: LineItem[];
+  perUnit: Usd | null;        // cost per call / image / second
+}
+
+export interface CompareResult {
+  workload: Workload;
+  description: string;        // "10,000 chat calls of 1,200 in / 400 out tokens"
+  rows: CompareRow[];
+}
+
+export interface Settings {
+  dataDir: string;
+  port: number;
+  timeZone: string;
+  weekStart: 1 | 7;           // ISO Monday (1) or Sunday (7)
+  currencyDisplay: 'USD';
+  storePrompts: boolean;
+  failOpen: boolean;
+  proxyUrl: string;
+  version: string;
+}
+
+export type EngineEvent =
+  | { type: 'call'; call: CallRecord }
+  | { type: 'alert'; alert: Alert }
+  | { type: 'caps'; caps: CapStatus[] }
+  | { type: 'paused'; paused: boolean }
+  | { type: 'hello'; version: string };
+
+export interface CapInput {
+  scope: CapScopeType;
+  scopeValue?: string | null;
+  period: CapPeriod;
+  limit: Usd;
+  alerts?: number[];
+  hard?: boolean;
+}
+
+export interface TollgateApi {
+  overview(arg: { groupBy?: 'model' | 'provider' | 'project'; granularity?: 'hour' | 'day' }): Promise<Overview>;
+  calls(arg: CallsQuery): Promise<CallRecord[]>;
+  call(arg: { id: string }): Promise<CallRecord | null>;
+  runs(arg: { limit?: number }): Promise<RunSummary[]>;
+  report(arg: ReportQuery): Promise<Report>;
+  caps(arg: Record<string, never>): Promise<CapStatus[]>;
+  setCap(arg: CapInput & { id?: string }): Promise<Cap>;
+  removeCap(arg: { id: string }): Promise<{ removed: boolean }>;
+  alerts(arg: { limit?: number }): Promise<Alert[]>;
+  pause(arg: Record<string, never>): Promise<{ paused: boolean }>;
+  resume(arg: Record<string, never>): Promise<{ paused: boolean }>;
+  keys(arg: Record<string, never>): Promise<LocalKey[]>;
+  addKey(arg: { name: string; provider: string; project?: string | null; secret: string }): Promise<{ key: LocalKey; token: string }>;
+  revokeKey(arg: { id: string }): Promise<{ revoked: boolean }>;
+  prices(arg: { provider?: string; search?: string; limit?: number }): Promise<PriceRow[]>;
+  overrides(arg: Record<string, never>): Promise<PriceOverride[]>;
+  setOverride(arg: { provider: string; model: string; prices: Record<string, Usd>; note?: string | null }): Promise<PriceOverride>;
+  removeOverride(arg: { id: string }): Promise<{ removed: boolean }>;
+  locks(arg: Record<string, never>): Promise<RateLock[]>;
+  addLock(arg: { provider: string; model?: string | null; from?: string | null; to?: string | null }): Promise<RateLock>;
+  removeLock(arg: { id: string }): Promise<{ removed: boolean }>;
+  tiers(arg: Record<string, never>): Promise<VolumeTierPlan[]>;
+  setTiers(arg: Omit<VolumeTierPlan, 'id' | 'createdAt'> & { id?: string }): Promise<VolumeTierPlan>;
+  removeTiers(arg: { id: string }): Promise<{ removed: boolean }>;
+  unpriced(arg: Record<string, never>): Promise<UnpricedModel[]>;
+  quote(arg: QuoteInput): Promise<QuoteResult>;
+  compare(arg: { workload: Workload; models: string[] }): Promise<CompareResult>;
+  settings(arg: Record<string, never>): Promise<Settings>;
+  updateSettings(arg: Partial<Pick<Settings, 'timeZone' | 'weekStart' | 'storePrompts' | 'failOpen'>>): Promise<Settings>;
+}
+
+export type ApiMethod = keyof TollgateApi;
+export type ApiArg<M extends ApiMethod> = Parameters<TollgateApi[M]>[0];
+export type ApiResult<M extends ApiMethod> = Awaited<ReturnType<TollgateApi[M]>>;
+
+/** The transport-independent client shape both bridges implement. */
+export interface TollgateBridge extends TollgateApi {
+  subscribe(listener: (event: EngineEvent) => void): () => void;
+}
+
+export const API_METHODS = [
+  'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
+  'keys', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
+  'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
+] as const satisfies readonly ApiMethod[];
+
+/** Error shape the control API and IPC return: `{ error: { code, message } }`. */
+export interface ApiError {
+  code: string;               // "E_VALIDATION", "E_NOT_FOUND", "E_UNPRICED", ...
+  message: string;
+  issues?: { path: string; message: string }[];
+}

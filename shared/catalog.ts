@@ -1,0 +1,402 @@
+/**
+ * The price catalog: token-priced models from @pydantic/genai-prices' data, image / video /
+ * upscale models from our own versioned file (shared/catalog/media.json), then the user's
+ * overrides and rate locks on top. Pure: the engine loads overrides and locks from its data dir
+ * and passes them in; nothing here reads a file or the clock.
+ */
+import { findProvider, type ModelInfo, type ModelPrice, type MatchLogic, type Provider } from '@pydantic/genai-prices';
+import mediaFile from './catalog/media.json' with { type: 'json' };
+import { parseDecimal, ratioToDecimal, type Ratio } from './money.ts';
+import type { PriceOverride, PriceRow, PriceSource, RateLock } from './api.ts';
+import { mediaCatalogSchema, type MediaCatalogFile, type MediaEntry, type MediaPrice } from './media-schema.ts';
+
+export const GENAI_PRICES_VERSION = '0.1.8';
+
+/** Our route names → genai-prices provider ids. */
+const GENAI_PROVIDER: Record<string, string> = { gemini: 'google', google: 'google', xai: 'x-ai', bedrock: 'aws' };
+export const GENAI_PROVIDERS = [
+  'openai', 'anthropic', 'google', 'openrouter', 'groq', 'mistral', 'deepseek', 'x-ai', 'together', 'fireworks', 'azure',
+  'aws', 'cerebras', 'cohere', 'perplexity', 'novita', 'moonshotai', 'avian', 'baseten', 'cloudflare', 'zai', 'minimax',
+] as const;
+/** genai-prices id → the route name users see. */
+const ROUTE_FOR_GENAI: Record<string, string> = { google: 'gemini' };
+
+export function canonicalProvider(p: string): string {
+  const lower = p.toLowerCase();
+  if (lower === 'google') return 'gemini';
+  if (lower === 'fal-queue') return 'fal';
+  if (lower === 'xai') return 'x-ai';
+  return lower;
+}
+
+/** A price per `per` units, with optional input-size tiers (genai-prices' long-context prices). */
+export interface RateSpec {
+  key: string;
+  per: bigint;
+  base: Ratio;
+  baseText: string;
+  /** Applied to the whole call when total input tokens exceed `start`. */
+  tiers: { start: number; price: Ratio; text: string }[];
+}
+
+export interface TokenModel {
+  kind: 'token';
+  provider: string;
+  id: string;
+  name: string;
+  rates: Map<string, RateSpec>;
+  contextWindow: number | null;
+  source: PriceSource;
+  sourceLabel: string;
+}
+
+export interface CompiledMediaPrice extends MediaPrice {
+  ratio: Ratio;
+  firstRatio: Ratio | null;
+}
+
+export interface MediaModel {
+  kind: 'image' | 'video' | 'upscale' | 'audio';
+  provider: string;
+  id: string;
+  name: string;
+  routeModelIds: string[];
+  prices: CompiledMediaPrice[];
+  source: PriceSource;
+  sourceLabel: string;
+}
+
+export type PricedModel = TokenModel | MediaModel;
+
+export interface Resolved {
+  token: TokenModel | null;
+  media: MediaModel | null;
+}
+
+const PER_FOR_SUFFIX: [string, bigint][] = [['_mtok', 1_000_000n], ['_kcount', 1_000n], ['_kpages', 1_000n], ['_mchars', 1_000_000n], ['_hours', 3600n]];
+function perForKey(key: string): bigint {
+  for (const [suffix, per] of PER_FOR_SUFFIX) if (key.endsWith(suffix)) return per;
+  return 1n;
+}
+
+function compileRate(key: string, value: unknown): RateSpec | null {
+  if (typeof value === 'number' || typeof value === 'string') {
+    const base = parseDecimal(value);
+    return { key, per: perForKey(key), base, baseText: ratioToDecimal(base), tiers: [] };
+  }
+  if (value && typeof value === 'object' && 'base' in value) {
+    const v = value as { base: number | string; tiers?: { start: number; price: number | string }[] };
+    const base = parseDecimal(v.base);
+    const tiers = (v.tiers ?? [])
+      .map((t) => ({ start: t.start, price: parseDecimal(t.price), text: ratioToDecimal(parseDecimal(t.price)) }))
+      .sort((a, b) => a.start - b.start);
+    return { key, per: perForKey(key), base, baseText: ratioToDecimal(base), tiers };
+  }
+  return null;
+}
+
+function compileRates(prices: Record<string, unknown>): Map<string, RateSpec> {
+  const rates = new Map<string, RateSpec>();
+  for (const [k, v] of Object.entries(prices)) {
+    const r = compileRate(k, v);
+    if (r) rates.set(k, r);
+  }
+  return rates;
+}
+
+function matches(logic: MatchLogic | undefined, id: string): boolean {
+  if (!logic) return false;
+  if ('equals' in logic) return id === logic.equals;
+  if ('starts_with' in logic) return id.startsWith(logic.starts_with);
+  if ('ends_with' in logic) return id.endsWith(logic.ends_with);
+  if ('contains' in logic) return id.includes(logic.contains);
+  if ('regex' in logic) return new RegExp(logic.regex).test(id);
+  if ('or' in logic) return logic.or.some((l) => matches(l, id));
+  if ('and' in logic) return logic.and.every((l) => matches(l, id));
+  return false;
+}
+
+/** Pick the price set in force at `at` (start_date constraints; time-of-day windows win last). */
+function pricesAt(model: ModelInfo, at: Date): ModelPrice {
+  if (!Array.isArray(model.prices)) return model.prices;
+  let chosen: ModelPrice | undefined;
+  for (const cp of model.prices) {
+    const c = cp.constraint;
+    if (!c) chosen ??= cp.prices;
+    else if (c.type === 'start_date') {
+      if (at.getTime() >= Date.parse(c.start_date + 'T00:00:00Z')) chosen = cp.prices;
+    } else if (c.type === 'time_of_date') {
+      const secs = at.getUTCHours() * 3600 + at.getUTCMinutes() * 60 + at.getUTCSeconds();
+      const start = timeOfDay(c.start_time);
+      const end = timeOfDay(c.end_time);
+      const inside = start <= end ? secs >= start && secs < end : secs >= start || secs < end;
+      if (inside) chosen = cp.prices;
+    }
+  }
+  return chosen ?? model.prices[0]!.prices;
+}
+function timeOfDay(t: string): number {
+  const m = /^(\d{2}):(\d{2})(?::(\d{2}))?/.exec(t);
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3] ?? 0) : 0;
+}
+
+function hash(text: string): string {
+  // FNV-1a 32-bit twice with different seeds: a stable content fingerprint, not a security hash.
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+  }
+  return ((h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0')).slice(0, 12);
+}
+
+export interface CatalogOptions {
+  overrides?: PriceOverride[];
+  locks?: RateLock[];
+  media?: MediaCatalogFile;
+}
+
+export class Catalog {
+  readonly version: string;
+  readonly genaiVersion = `genai-prices@${GENAI_PRICES_VERSION}`;
+  readonly mediaVersion: string;
+  private readonly media: MediaEntry[];
+  private readonly mediaModels = new Map<string, MediaModel>();
+  private readonly overrides = new Map<string, PriceOverride>();
+  private readonly locks: RateLock[];
+  private readonly cache = new Map<string, Resolved>();
+  private readonly providerCache = new Map<string, Provider | null>();
+
+  constructor(opts: CatalogOptions = {}) {
+    const media = mediaCatalogSchema.parse(opts.media ?? mediaFile);
+    this.media = media.entries;
+    this.mediaVersion = `tollgate-media@${media.version}`;
+    this.version = `${this.genaiVersion}+${media.version}#${hash(JSON.stringify(media))}`;
+    for (const o of opts.overrides ?? []) this.overrides.set(`${canonicalProvider(o.provider)}:${o.model}`, o);
+    this.locks = opts.locks ?? [];
+    for (const e of this.media) {
+      const m = this.compileMedia(e);
+      for (const id of [e.id, ...e.routeModelIds]) {
+        const key = `${e.route}:${id}`;
+        if (!this.mediaModels.has(key)) this.mediaModels.set(key, m);
+      }
+    }
+  }
+
+  /** A copy of this catalog with other overrides and locks (the bundled data is shared). */
+  withUserData(overrides: PriceOverride[], locks: RateLock[]): Catalog {
+    return new Catalog({ overrides, locks, media: { catalog: 'tollgate-media', version: this.mediaVersion.slice('tollgate-media@'.length), entries: this.media } });
+  }
+
+  private compileMedia(e: MediaEntry): MediaModel {
+    return {
+      kind: e.kind,
+      provider: e.route,
+      id: e.id,
+      name: e.name,
+      routeModelIds: e.routeModelIds,
+      prices: e.prices.map((p) => ({ ...p, ratio: parseDecimal(p.price), firstRatio: p.firstUnit ? parseDecimal(p.firstUnit.price) : null })),
+      source: { kind: 'catalog', catalog: this.mediaVersion, url: e.sourceUrl, asOf: e.asOf },
+      sourceLabel: `${this.mediaVersion}:${e.route}/${e.id}`,
+    };
+  }
+
+  private genaiProvider(id: string): Provider | null {
+    let p = this.providerCache.get(id);
+    if (p === undefined) {
+      p = findProvider({ providerId: id }) ?? null;
+      if (p && p.id !== id) p = null;
+      this.providerCache.set(id, p);
+    }
+    return p;
+  }
+
+  private findGenai(provider: string, model: string): { p: Provider; m: ModelInfo } | null {
+    const gid = GENAI_PROVIDER[provider] ?? provider;
+    const p = this.genaiProvider(gid);
+    if (!p) return null;
+    const id = model.startsWith('models/') ? model.slice('models/'.length) : model;
+    const m = p.models.find((x) => x.id === id) ?? p.models.find((x) => matches(x.match, id));
+    if (m) return { p, m };
+    for (const fb of p.fallback_model_providers ?? []) {
+      const fp = this.genaiProvider(fb);
+      const fm = fp?.models.find((x) => matches(x.match, id));
+      if (fp && fm) return { p: fp, m: fm };
+    }
+    return null;
+  }
+
+  /** Resolve `provider` + `model` at time `at` to its prices: lock > override > catalog. */
+  resolve(providerIn: string, model: string, at: Date = new Date(0)): Resolved {
+    const provider = canonicalProvider(providerIn);
+    const lock = this.lockFor(provider, model, at);
+    const dayKey = lock ? '' : at.getTime() === 0 ? '' : String(Math.floor(at.getTime() / 3_600_000));
+    const cacheKey = `${provider}\u0000${model}\u0000${lock?.id ?? ''}\u0000${dayKey}`;
+    const hit = this.cache.get(cacheKey);
+    if (hit) return hit;
+    const resolved = this.resolveUncached(provider, model, at, lock);
+    if (this.cache.size > 50_000) this.cache.clear();
+    this.cache.set(cacheKey, resolved);
+    return resolved;
+  }
+
+  private lockFor(provider: string, model: string, at: Date): RateLock | null {
+    for (const l of this.locks) {
+      if (canonicalProvider(l.provider) !== provider) continue;
+      if (l.model !== null && l.model !== model) continue;
+      if (!l.prices[model]) continue;
+      if (l.from !== null && at.getTime() < l.from) continue;
+      if (l.to !== null && at.getTime() >= l.to) continue;
+      return l;
+    }
+    return null;
+  }
+
+  private resolveUncached(provider: string, model: string, at: Date, lock: RateLock | null): Resolved {
+    const mediaBase = this.mediaModels.get(`${provider}:${model}`) ?? null;
+    const genai = this.findGenai(provider, model);
+    const basePrices = genai ? (pricesAt(genai.m, at) as Record<string, unknown>) : null;
+    const name = genai?.m.name ?? mediaBase?.name ?? model;
+    const contextWindow = genai?.m.context_window ?? null;
+
+    const override = lock ? undefined : this.overrides.get(`${provider}:${model}`);
+    const applied = lock ? lock.prices[model]! : override?.prices;
+    if (applied) {
+      const source: PriceSource = lock
+        ? { kind: 'lock', catalog: lock.catalog, detail: lock.id }
+        : { kind: 'override', catalog: this.version, detail: override!.id };
+      const label = lock ? `lock ${lock.id} (${lock.catalog})` : `override ${override!.id}`;
+      const mediaUnits = Object.keys(applied).filter((k) => MEDIA_UNITS.has(k));
+      let media: MediaModel | null = null;
+      if (mediaUnits.length > 0 || (mediaBase && !genai)) {
+        const prices: CompiledMediaPrice[] = mediaUnits.map((unit) => ({
+          unit: unit as MediaPrice['unit'], price: applied[unit]!, ratio: parseDecimal(applied[unit]!), firstRatio: null, label: `${unit} (${label})`,
+        }));
+        media = prices.length
+          ? { kind: mediaBase?.kind ?? 'image', provider, id: model, name, routeModelIds: [model], prices, source, sourceLabel: label }
+          : mediaBase;
+      }
+      const tokenKeys = Object.entries(applied).filter(([k]) => !MEDIA_UNITS.has(k));
+      let token: TokenModel | null = null;
+      if (tokenKeys.length > 0) {
+        const rates = basePrices && !lock ? compileRates(basePrices) : new Map<string, RateSpec>();
+        for (const [k, v] of tokenKeys) {
+          const r = compileRate(k, v);
+          if (r) rates.set(k, r);
+        }
+        token = { kind: 'token', provider, id: model, name, rates, contextWindow, source, sourceLabel: label };
+      } else if (genai && basePrices && !lock) {
+        token = this.tokenModel(provider, genai.m, basePrices);
+      }
+      return { token, media: media ?? (lock ? null : mediaBase) };
+    }
+    return { token: genai && basePrices ? this.tokenModel(provider, genai.m, basePrices) : null, media: mediaBase };
+  }
+
+  private tokenModel(provider: string, m: ModelInfo, prices: Record<string, unknown>): TokenModel {
+    return {
+      kind: 'token',
+      provider,
+      id: m.id,
+      name: m.name ?? m.id,
+      rates: compileRates(prices),
+      contextWindow: m.context_window ?? null,
+      source: { kind: 'catalog', catalog: this.genaiVersion },
+      sourceLabel: this.genaiVersion,
+    };
+  }
+
+  /** The current prices of a model as plain decimal strings, for a rate lock snapshot. */
+  snapshot(provider: string, model: string, at: Date): Record<string, string> | null {
+    const r = this.resolve(provider, model, at);
+    const out: Record<string, string> = {};
+    if (r.token) for (const [k, v] of r.token.rates) if (v.tiers.length === 0) out[k] = v.baseText;
+    if (r.media) for (const p of r.media.prices) if (!p.when && !p.firstUnit) out[p.unit] ??= p.price;
+    return Object.keys(out).length ? out : null;
+  }
+
+  /** Every model of a provider the catalog knows (for locks over a whole provider, and listings). */
+  modelsOf(providerIn: string): string[] {
+    const provider = canonicalProvider(providerIn);
+    const ids = new Set<string>();
+    const p = this.genaiProvider(GENAI_PROVIDER[provider] ?? provider);
+    if (p) for (const m of p.models) ids.add(m.id);
+    for (const e of this.media) if (e.route === provider) ids.add(e.id);
+    return [...ids];
+  }
+
+  /** Rows for `tollgate prices` and the Prices view. */
+  list(filter: { provider?: string; search?: string } = {}, at: Date = new Date()): PriceRow[] {
+    const rows: PriceRow[] = [];
+    const wantProvider = filter.provider ? canonicalProvider(filter.provider) : null;
+    const q = filter.search?.toLowerCase() ?? null;
+    const keep = (provider: string, id: string, name: string) =>
+      (!wantProvider || wantProvider === provider) && (!q || id.toLowerCase().includes(q) || name.toLowerCase().includes(q) || provider.includes(q));
+    for (const gid of GENAI_PROVIDERS) {
+      const p = this.genaiProvider(gid);
+      if (!p) continue;
+      const provider = ROUTE_FOR_GENAI[gid] ?? gid;
+      for (const m of p.models) {
+        if (!keep(provider, m.id, m.name ?? m.id)) continue;
+        const r = this.resolve(provider, m.id, at).token;
+        if (!r) continue;
+        rows.push({
+          provider, model: m.id, name: r.name, kind: 'token',
+          prices: [...r.rates.values()].map((s) => ({ label: s.key + (s.tiers.length ? ` (>${s.tiers[0]!.start} input tokens: ${s.tiers[0]!.text})` : ''), unitPrice: s.baseText, per: Number(s.per), unit: rateUnit(s.key) })),
+          source: { ...r.source, url: p.pricing_urls?.[0] },
+        });
+      }
+    }
+    for (const e of this.media) {
+      if (!keep(e.route, e.id, e.name)) continue;
+      const r = this.resolve(e.route, e.id, at).media;
+      if (!r) continue;
+      rows.push({
+        provider: e.route, model: e.id, name: e.name, kind: e.kind,
+        prices: r.prices.map((p) => ({ label: p.label ?? describeWhen(p), unitPrice: p.price, per: 1, unit: p.unit })),
+        source: r.source,
+      });
+    }
+    for (const o of this.overrides.values()) {
+      if (rows.some((r) => r.provider === canonicalProvider(o.provider) && r.model === o.model)) continue;
+      if (!keep(canonicalProvider(o.provider), o.model, o.model)) continue;
+      rows.push({
+        provider: canonicalProvider(o.provider), model: o.model, name: o.model, kind: Object.keys(o.prices).some((k) => MEDIA_UNITS.has(k)) ? 'image' : 'token',
+        prices: Object.entries(o.prices).map(([k, v]) => ({ label: k, unitPrice: v, per: Number(perForKey(k)), unit: rateUnit(k) })),
+        source: { kind: 'override', catalog: this.version, detail: o.id },
+      });
+    }
+    return rows;
+  }
+
+  mediaEntries(): readonly MediaEntry[] {
+    return this.media;
+  }
+}
+
+export const MEDIA_UNITS = new Set(['image', 'megapixel', 'second', 'request']);
+
+export function rateUnit(key: string): string {
+  if (key.endsWith('_mtok')) return 'token';
+  if (key.startsWith('web_searches')) return 'search';
+  if (key.startsWith('requests')) return 'request';
+  if (key.endsWith('_kcount')) return 'call';
+  if (key.endsWith('_hours')) return 'second';
+  if (key.endsWith('_kpages')) return 'page';
+  return key;
+}
+
+export function describeWhen(p: MediaPrice): string {
+  const w = p.when ?? {};
+  const parts = [w.size, w.quality, w.resolution, w.audio === undefined ? undefined : w.audio ? 'with audio' : 'no audio'].filter(Boolean);
+  return `per ${p.unit}${parts.length ? ', ' + parts.join(', ') : ''}`;
+}
+
+let defaultCatalog: Catalog | null = null;
+/** The bundled catalog without user data (shared, built once). */
+export function bundledCatalog(): Catalog {
+  defaultCatalog ??= new Catalog();
+  return defaultCatalog;
+}

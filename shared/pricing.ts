@@ -1,0 +1,285 @@
+/**
+ * priceCall: usage + resolved model prices → itemized, exact cost.
+ *
+ * Each line is rounded once (half-even) to the nano-dollar; the call's cost is the exact sum of
+ * its lines. A model or a usage category without a price is never priced at $0: the result says
+ * `unpriced` with the reason.
+ */
+import { lineCost, nanoToUsd, parseDecimal, ratioToDecimal, type Nano, type Ratio } from './money.ts';
+import { totalInputTokens, type Usage } from './usage.ts';
+import { describeWhen, type CompiledMediaPrice, type MediaModel, type RateSpec, type Resolved, type TokenModel } from './catalog.ts';
+import { tierSegments, tierTotal, type Tier, type TierMode } from './tiers.ts';
+import type { LineItem, VolumeTierPlan } from './api.ts';
+
+export interface PricedLine {
+  label: string;
+  quantity: string;
+  unit: string;
+  per: number;
+  unitPrice: string;
+  cost: Nano;
+  source: string;
+}
+
+export interface PricedCall {
+  items: PricedLine[];
+  cost: Nano;
+  /** Which catalog version / override / lock / tier priced the call (distinct sources, joined). */
+  priceSource: string | null;
+  /** Why the call could not be priced; null when it was. */
+  unpriced: string | null;
+  kind: 'token' | 'media' | null;
+}
+
+export interface MediaParams {
+  size?: string;        // "1024x1024"
+  quality?: string;
+  resolution?: string;  // "1080p", "4k"
+  audio?: boolean;
+  width?: number;
+  height?: number;
+}
+
+export interface PriceContext {
+  params?: MediaParams;
+  /** A volume-tier plan that applies to this model, and the units the period used before this call. */
+  tier?: { plan: Pick<VolumeTierPlan, 'id' | 'mode' | 'unit' | 'tiers'>; before: number };
+}
+
+type TokenField = 'inputTokens' | 'cacheReadTokens' | 'cacheWrite5mTokens' | 'cacheWrite1hTokens' | 'inputAudioTokens'
+  | 'cacheAudioReadTokens' | 'inputImageTokens' | 'outputTokens' | 'reasoningTokens' | 'outputAudioTokens' | 'outputImageTokens' | 'webSearches';
+
+/** Usage field → label and the price keys that may price it, most specific first. */
+const TOKEN_LINES: readonly { field: TokenField; label: string; keys: readonly string[]; unit: string }[] = [
+  { field: 'inputTokens', label: 'Input tokens', keys: ['input_mtok'], unit: 'token' },
+  { field: 'cacheReadTokens', label: 'Cache reads', keys: ['cache_read_mtok', 'input_mtok'], unit: 'token' },
+  { field: 'cacheWrite5mTokens', label: 'Cache writes (5 min)', keys: ['cache_write_5m_mtok', 'cache_write_mtok', 'input_mtok'], unit: 'token' },
+  { field: 'cacheWrite1hTokens', label: 'Cache writes (1 h)', keys: ['cache_write_1h_mtok'], unit: 'token' },
+  { field: 'inputAudioTokens', label: 'Audio input tokens', keys: ['input_audio_mtok'], unit: 'token' },
+  { field: 'cacheAudioReadTokens', label: 'Cached audio input', keys: ['cache_audio_read_mtok', 'input_audio_mtok'], unit: 'token' },
+  { field: 'inputImageTokens', label: 'Image input tokens', keys: ['input_image_mtok', 'input_mtok'], unit: 'token' },
+  { field: 'outputTokens', label: 'Output tokens', keys: ['output_mtok'], unit: 'token' },
+  { field: 'reasoningTokens', label: 'Reasoning tokens', keys: ['output_reasoning_mtok', 'output_mtok'], unit: 'token' },
+  { field: 'outputAudioTokens', label: 'Audio output tokens', keys: ['output_audio_mtok'], unit: 'token' },
+  { field: 'outputImageTokens', label: 'Image output tokens', keys: ['output_image_mtok', 'output_mtok'], unit: 'token' },
+  { field: 'webSearches', label: 'Web searches', keys: ['web_searches_kcount'], unit: 'search' },
+];
+
+function unpriced(reason: string, kind: PricedCall['kind'] = null): PricedCall {
+  return { items: [], cost: 0n, priceSource: null, unpriced: reason, kind };
+}
+
+function rateFor(spec: RateSpec, totalIn: number): { price: Ratio; text: string } {
+  let price = spec.base;
+  let text = spec.baseText;
+  for (const t of spec.tiers) {
+    if (totalIn > t.start) {
+      price = t.price;
+      text = t.text;
+    }
+  }
+  return { price, text };
+}
+
+export function priceTokens(usage: Usage, model: TokenModel): PricedCall {
+  const totalIn = totalInputTokens(usage);
+  const items: PricedLine[] = [];
+  let cost = 0n;
+  for (const line of TOKEN_LINES) {
+    const qty = usage[line.field];
+    if (!qty) continue;
+    let spec: RateSpec | undefined;
+    for (const k of line.keys) {
+      spec = model.rates.get(k);
+      if (spec) break;
+    }
+    if (!spec) return unpriced(`${model.provider}:${model.id} has no price for ${line.label.toLowerCase()} (${line.keys[0]})`, 'token');
+    const { price, text } = rateFor(spec, totalIn);
+    const c = lineCost({ num: BigInt(qty), den: 1n }, price, spec.per);
+    cost += c;
+    items.push({ label: line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source: model.sourceLabel });
+  }
+  const req = model.rates.get('requests_kcount');
+  if (req) {
+    const n = usage.requests ?? 1;
+    const c = lineCost({ num: BigInt(n), den: 1n }, req.base, req.per);
+    cost += c;
+    items.push({ label: 'Requests', quantity: String(n), unit: 'request', per: Number(req.per), unitPrice: req.baseText, cost: c, source: model.sourceLabel });
+  }
+  if (items.length === 0 && !hasAnyUsage(usage)) return unpriced('the call reported no usage', 'token');
+  return { items, cost, priceSource: model.sourceLabel, unpriced: null, kind: 'token' };
+}
+
+function hasAnyUsage(u: Usage): boolean {
+  for (const v of Object.values(u)) if (v) return true;
+  return false;
+}
+
+function normalize(s: string | undefined): string | undefined {
+  return s?.toLowerCase().replace(/\s+/g, '');
+}
+
+export function matchMediaPrice(model: MediaModel, params: MediaParams = {}): CompiledMediaPrice | null {
+  const size = normalize(params.size ?? (params.width && params.height ? `${params.width}x${params.height}` : undefined));
+  for (const p of model.prices) {
+    const w = p.when;
+    if (!w) return p;
+    if (w.size !== undefined && normalize(w.size) !== size) continue;
+    if (w.quality !== undefined && normalize(w.quality) !== normalize(params.quality)) continue;
+    if (w.resolution !== undefined && normalize(w.resolution) !== normalize(params.resolution)) continue;
+    if (w.audio !== undefined && w.audio !== params.audio) continue;
+    return p;
+  }
+  return null;
+}
+
+function parseSize(size: string | undefined): { w: number; h: number } | null {
+  const m = size ? /^(\d+)\s*[x×*]\s*(\d+)$/i.exec(size.trim()) : null;
+  return m ? { w: Number(m[1]), h: Number(m[2]) } : null;
+}
+
+function ratioText(r: Ratio): string {
+  // quantities are exact decimals (megapixels may be 1.048576) or whole units
+  if (r.den === 1n) return r.num.toString();
+  // display text only; the cost is computed from the exact ratio
+  return ratioToDecimal(r, 6);
+}
+
+export function priceMedia(usage: Usage, model: MediaModel, ctx: PriceContext = {}): PricedCall {
+  const params = ctx.params ?? {};
+  const p = matchMediaPrice(model, params);
+  if (!p) {
+    const wanted = [params.size, params.quality, params.resolution, params.audio === undefined ? undefined : params.audio ? 'audio' : 'no audio'].filter(Boolean).join(', ') || 'no parameters';
+    return unpriced(`${model.provider}:${model.id} has no price for ${wanted} (priced: ${model.prices.map(describeWhen).join('; ')})`, 'media');
+  }
+  const src = model.sourceLabel;
+  const images = usage.images ?? 1;
+  const items: PricedLine[] = [];
+  const push = (label: string, qty: Ratio, unit: string, price: Ratio, priceText: string, source = src) => {
+    const cost = lineCost(qty, price);
+    items.push({ label, quantity: ratioText(qty), unit, per: 1, unitPrice: priceText, cost, source });
+  };
+  const tierUnits = ctx.tier ? tierQuantity(ctx.tier.plan.unit, usage, p) : null;
+  if (ctx.tier && tierUnits !== null) {
+    return priceWithTiers(ctx.tier.plan, ctx.tier.before, tierUnits, model);
+  }
+  switch (p.unit) {
+    case 'image':
+      push(images === 1 ? 'Image' : 'Images', { num: BigInt(images), den: 1n }, 'image', p.ratio, p.price);
+      break;
+    case 'request':
+      push('Request', { num: BigInt(usage.requests ?? 1), den: 1n }, 'request', p.ratio, p.price);
+      break;
+    case 'second': {
+      const secs = usage.videoSeconds;
+      if (secs === undefined) return unpriced(`${model.id} is priced per second but the call's duration is unknown`, 'media');
+      push('Video seconds', decimalRatio(secs), 'second', p.ratio, p.price);
+      break;
+    }
+    case 'megapixel': {
+      let mp: Ratio | null = null;
+      const ppm = BigInt(p.pixelsPerMegapixel ?? 1_000_000);
+      if (usage.megapixelsPerImage !== undefined) mp = decimalRatio(usage.megapixelsPerImage);
+      else {
+        const s = parseSize(params.size) ?? (params.width && params.height ? { w: params.width, h: params.height } : null);
+        if (s) mp = { num: BigInt(s.w) * BigInt(s.h), den: ppm };
+      }
+      if (!mp) return unpriced(`${model.id} is priced per megapixel but the image size is unknown`, 'media');
+      if (p.roundUp) mp = { num: (mp.num + mp.den - 1n) / mp.den, den: 1n };
+      const n = BigInt(images);
+      if (p.firstUnit && p.firstRatio) {
+        const q1: Ratio = { num: BigInt(Math.round(p.firstUnit.quantity * 1000)), den: 1000n };
+        const firstQty = cmp(mp, q1) < 0 ? mp : q1;
+        push('First megapixel', { num: firstQty.num * n, den: firstQty.den }, 'megapixel', p.firstRatio, p.firstUnit.price);
+        const rest = sub(mp, firstQty);
+        if (rest.num > 0n) push('Additional megapixels', { num: rest.num * n, den: rest.den }, 'megapixel', p.ratio, p.price);
+      } else {
+        push('Megapixels', { num: mp.num * n, den: mp.den }, 'megapixel', p.ratio, p.price);
+      }
+      break;
+    }
+  }
+  let cost = 0n;
+  for (const it of items) cost += it.cost;
+  return { items, cost, priceSource: src, unpriced: null, kind: 'media' };
+}
+
+function tierQuantity(unit: string, usage: Usage, p: CompiledMediaPrice): number | null {
+  if (unit === 'image' && p.unit !== 'second') return usage.images ?? 1;
+  if (unit === 'request') return usage.requests ?? 1;
+  if (unit === 'second' && usage.videoSeconds !== undefined && Number.isInteger(usage.videoSeconds)) return usage.videoSeconds;
+  return null;
+}
+
+/** Price `units` under a volume-tier plan, given the period's prior usage: itemized, exact. */
+export function priceWithTiers(plan: Pick<VolumeTierPlan, 'id' | 'mode' | 'unit' | 'tiers'>, before: number, units: number, model: { id: string; sourceLabel?: string }): PricedCall {
+  const tiers = plan.tiers as Tier[];
+  const mode = plan.mode as TierMode;
+  const source = `tier ${plan.id} (${mode})`;
+  const after = before + units;
+  const items: PricedLine[] = [];
+  if (mode === 'graduated') {
+    for (const s of tierSegments(mode, tiers, after)) {
+      const from = Math.max(s.from, before + 1);
+      if (s.to < from) continue;
+      const n = s.to - from + 1;
+      const c = lineCost({ num: BigInt(n), den: 1n }, parseDecimal(s.price));
+      items.push({ label: `${plan.unit}s ${from.toLocaleString('en-US')}–${s.to.toLocaleString('en-US')} of the period`, quantity: String(n), unit: plan.unit, per: 1, unitPrice: s.price, cost: c, source });
+    }
+  } else {
+    const totalAfter = tierTotal(mode, tiers, after);
+    const totalBefore = tierTotal(mode, tiers, before);
+    const priceAfter = tierSegments(mode, tiers, after)[0]!.price;
+    const own = lineCost({ num: BigInt(units), den: 1n }, parseDecimal(priceAfter));
+    items.push({ label: `${plan.unit}s at the volume price`, quantity: String(units), unit: plan.unit, per: 1, unitPrice: priceAfter, cost: own, source });
+    const adjust = totalAfter - totalBefore - own;
+    if (adjust !== 0n) {
+      items.push({ label: `Re-price of ${before.toLocaleString('en-US')} earlier ${plan.unit}s this period`, quantity: String(before), unit: plan.unit, per: 1, unitPrice: priceAfter, cost: adjust, source });
+    }
+  }
+  let cost = 0n;
+  for (const it of items) cost += it.cost;
+  return { items, cost, priceSource: source, unpriced: null, kind: 'media' };
+}
+
+function decimalRatio(v: number | string): Ratio {
+  const text = typeof v === 'number' ? v.toString() : v;
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!m) throw new Error(`not a non-negative decimal: ${text}`);
+  const frac = m[2] ?? '';
+  return { num: BigInt(m[1]! + frac), den: 10n ** BigInt(frac.length) };
+}
+function cmp(a: Ratio, b: Ratio): number {
+  const l = a.num * b.den;
+  const r = b.num * a.den;
+  return l < r ? -1 : l > r ? 1 : 0;
+}
+function sub(a: Ratio, b: Ratio): Ratio {
+  return { num: a.num * b.den - b.num * a.den, den: a.den * b.den };
+}
+
+/** True when the usage is about media units rather than tokens. */
+export function isMediaUsage(u: Usage): boolean {
+  return u.images !== undefined || u.videoSeconds !== undefined || u.megapixelsPerImage !== undefined;
+}
+
+/**
+ * Price one call. `model` is what Catalog.resolve returned; media usage goes to the media price,
+ * token usage to the token price, and a model the catalog does not know is unpriced, never $0.
+ */
+export function priceCall(usage: Usage, model: Resolved, ctx: PriceContext = {}, name = 'model'): PricedCall {
+  if (isMediaUsage(usage) || (!model.token && model.media)) {
+    if (model.media) return priceMedia(usage, model.media, ctx);
+    if (model.token && !isMediaUsage(usage)) return priceTokens(usage, model.token);
+    return unpriced(`no media price for ${name}`, 'media');
+  }
+  if (model.token) {
+    if (ctx.tier && ctx.tier.plan.unit === 'request') return priceWithTiers(ctx.tier.plan, ctx.tier.before, usage.requests ?? 1, model.token);
+    return priceTokens(usage, model.token);
+  }
+  return unpriced(`unknown model: ${name} is not in the price catalog (add a price with \`tollgate prices set\`)`);
+}
+
+export function toLineItems(lines: readonly PricedLine[]): LineItem[] {
+  return lines.map((l) => ({ label: l.label, quantity: l.quantity, unit: l.unit, per: l.per, unitPrice: l.unitPrice, cost: nanoToUsd(l.cost), source: l.source }));
+}

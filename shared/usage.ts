@@ -1,0 +1,175 @@
+/**
+ * Canonical usage: every quantity is a *leaf* — no field includes another — so a price can be
+ * applied to each field independently and nothing is counted twice or dropped.
+ *
+ * Providers report overlapping numbers; the normalizers below turn each provider's native usage
+ * object into leaves, one function per wire format, each with a test built from a real body.
+ */
+
+export interface Usage {
+  /** Text input tokens that were neither read from nor written to a cache. */
+  inputTokens?: number;
+  cacheReadTokens?: number;
+  /** Cache writes with the default (5 minute) lifetime, or of unknown lifetime. */
+  cacheWrite5mTokens?: number;
+  cacheWrite1hTokens?: number;
+  inputAudioTokens?: number;
+  cacheAudioReadTokens?: number;
+  inputImageTokens?: number;
+  /** Visible output tokens, excluding reasoning/thinking, audio and image output. */
+  outputTokens?: number;
+  reasoningTokens?: number;
+  outputAudioTokens?: number;
+  outputImageTokens?: number;
+  webSearches?: number;
+  /** Media units. */
+  images?: number;
+  /** Megapixels per image (decimal string, exact: width*height/1e6). */
+  megapixelsPerImage?: string;
+  videoSeconds?: number;
+  /** Per-request fees: the number of billable requests (normally 1). */
+  requests?: number;
+}
+
+export const TOKEN_FIELDS = [
+  'inputTokens', 'cacheReadTokens', 'cacheWrite5mTokens', 'cacheWrite1hTokens', 'inputAudioTokens',
+  'cacheAudioReadTokens', 'inputImageTokens', 'outputTokens', 'reasoningTokens', 'outputAudioTokens', 'outputImageTokens',
+] as const satisfies readonly (keyof Usage)[];
+
+/** All input tokens, cached or not: the number long-context tiers are decided on. */
+export function totalInputTokens(u: Usage): number {
+  return (u.inputTokens ?? 0) + (u.cacheReadTokens ?? 0) + (u.cacheWrite5mTokens ?? 0) + (u.cacheWrite1hTokens ?? 0)
+    + (u.inputAudioTokens ?? 0) + (u.cacheAudioReadTokens ?? 0) + (u.inputImageTokens ?? 0);
+}
+
+export function totalOutputTokens(u: Usage): number {
+  return (u.outputTokens ?? 0) + (u.reasoningTokens ?? 0) + (u.outputAudioTokens ?? 0) + (u.outputImageTokens ?? 0);
+}
+
+export class UsageError extends Error {
+  readonly code = 'E_USAGE';
+}
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+function num(v: unknown, field: string): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new UsageError(`usage field ${field} is not a non-negative integer: ${JSON.stringify(v)}`);
+  return v;
+}
+function leaf(total: number, parts: number, what: string): number {
+  if (parts > total) throw new UsageError(`${what}: details (${parts}) exceed the total (${total})`);
+  return total - parts;
+}
+function clean(u: Usage): Usage {
+  const out: Usage = {};
+  for (const [k, v] of Object.entries(u)) if (v !== 0 && v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/**
+ * OpenAI chat completions (and OpenAI-compatible hosts, OpenRouter):
+ * `prompt_tokens` INCLUDES `prompt_tokens_details.cached_tokens` (and audio tokens);
+ * `completion_tokens` INCLUDES `completion_tokens_details.reasoning_tokens` (and audio tokens).
+ */
+export function fromOpenAIChat(raw: unknown): Usage {
+  const u = obj(raw);
+  const pd = obj(u.prompt_tokens_details);
+  const cd = obj(u.completion_tokens_details);
+  const prompt = num(u.prompt_tokens, 'prompt_tokens');
+  const cached = num(pd.cached_tokens, 'cached_tokens');
+  const inAudio = num(pd.audio_tokens, 'prompt audio_tokens');
+  const completion = num(u.completion_tokens, 'completion_tokens');
+  const reasoning = num(cd.reasoning_tokens, 'reasoning_tokens');
+  const outAudio = num(cd.audio_tokens, 'completion audio_tokens');
+  return clean({
+    inputTokens: leaf(prompt, cached + inAudio, 'prompt_tokens'),
+    cacheReadTokens: cached,
+    inputAudioTokens: inAudio,
+    outputTokens: leaf(completion, reasoning + outAudio, 'completion_tokens'),
+    reasoningTokens: reasoning,
+    outputAudioTokens: outAudio,
+  });
+}
+
+/** OpenAI Responses API: `input_tokens` includes cached tokens; `output_tokens` includes reasoning tokens. */
+export function fromOpenAIResponses(raw: unknown): Usage {
+  const u = obj(raw);
+  const input = num(u.input_tokens, 'input_tokens');
+  const cached = num(obj(u.input_tokens_details).cached_tokens, 'cached_tokens');
+  const output = num(u.output_tokens, 'output_tokens');
+  const reasoning = num(obj(u.output_tokens_details).reasoning_tokens, 'reasoning_tokens');
+  return clean({
+    inputTokens: leaf(input, cached, 'input_tokens'),
+    cacheReadTokens: cached,
+    outputTokens: leaf(output, reasoning, 'output_tokens'),
+    reasoningTokens: reasoning,
+  });
+}
+
+/**
+ * OpenAI image generation (gpt-image-1): `input_tokens` = text + image input tokens, output tokens
+ * are image tokens.
+ */
+export function fromOpenAIImages(raw: unknown): Usage {
+  const u = obj(raw);
+  const d = obj(u.input_tokens_details);
+  const input = num(u.input_tokens, 'input_tokens');
+  const imageIn = num(d.image_tokens, 'image_tokens');
+  return clean({
+    inputTokens: leaf(input, imageIn, 'input_tokens'),
+    inputImageTokens: imageIn,
+    outputImageTokens: num(u.output_tokens, 'output_tokens'),
+  });
+}
+
+/**
+ * Anthropic messages: `input_tokens` EXCLUDES cache reads and cache writes; they are reported
+ * beside it. `cache_creation` splits writes by lifetime (5 m and 1 h are priced differently);
+ * without the split, all writes are 5-minute writes. Thinking tokens are already inside
+ * `output_tokens` and billed as output, so they are not split out here.
+ */
+export function fromAnthropic(raw: unknown): Usage {
+  const u = obj(raw);
+  const creation = obj(u.cache_creation);
+  const write = num(u.cache_creation_input_tokens, 'cache_creation_input_tokens');
+  const w5 = num(creation.ephemeral_5m_input_tokens, 'ephemeral_5m_input_tokens');
+  const w1h = num(creation.ephemeral_1h_input_tokens, 'ephemeral_1h_input_tokens');
+  const split = w5 + w1h;
+  const serverTool = obj(u.server_tool_use);
+  return clean({
+    inputTokens: num(u.input_tokens, 'input_tokens'),
+    cacheReadTokens: num(u.cache_read_input_tokens, 'cache_read_input_tokens'),
+    // When the split is present it is authoritative; otherwise every write is a 5-minute write.
+    cacheWrite5mTokens: split > 0 ? w5 : write,
+    cacheWrite1hTokens: split > 0 ? w1h : 0,
+    outputTokens: num(u.output_tokens, 'output_tokens'),
+    webSearches: num(serverTool.web_search_requests, 'web_search_requests'),
+  });
+}
+
+/**
+ * Gemini generateContent: `promptTokenCount` INCLUDES `cachedContentTokenCount`;
+ * `thoughtsTokenCount` is NOT in `candidatesTokenCount` but is billed as output.
+ */
+export function fromGemini(raw: unknown): Usage {
+  const u = obj(raw);
+  const prompt = num(u.promptTokenCount, 'promptTokenCount');
+  const cached = num(u.cachedContentTokenCount, 'cachedContentTokenCount');
+  return clean({
+    inputTokens: leaf(prompt, cached, 'promptTokenCount'),
+    cacheReadTokens: cached,
+    outputTokens: num(u.candidatesTokenCount, 'candidatesTokenCount'),
+    reasoningTokens: num(u.thoughtsTokenCount, 'thoughtsTokenCount'),
+  });
+}
+
+/** Add two usages field by field (used for streamed deltas and for replay aggregation). */
+export function addUsage(a: Usage, b: Usage): Usage {
+  const out: Usage = { ...a };
+  for (const [k, v] of Object.entries(b) as [keyof Usage, unknown][]) {
+    if (typeof v === 'number') (out as Record<string, unknown>)[k] = ((out[k] as number | undefined) ?? 0) + v;
+    else if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}
