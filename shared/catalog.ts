@@ -179,7 +179,7 @@ export class Catalog {
     for (const e of this.media) {
       const m = this.compileMedia(e);
       for (const id of [e.id, ...e.routeModelIds]) {
-        const key = `${e.route}:${id}`;
+        const key = `${canonicalProvider(e.route)}:${id}`;
         if (!this.mediaModels.has(key)) this.mediaModels.set(key, m);
       }
     }
@@ -193,7 +193,7 @@ export class Catalog {
   private compileMedia(e: MediaEntry): MediaModel {
     return {
       kind: e.kind,
-      provider: e.route,
+      provider: canonicalProvider(e.route),
       id: e.id,
       name: e.name,
       routeModelIds: e.routeModelIds,
@@ -323,7 +323,7 @@ export class Catalog {
     const ids = new Set<string>();
     const p = this.genaiProvider(GENAI_PROVIDER[provider] ?? provider);
     if (p) for (const m of p.models) ids.add(m.id);
-    for (const e of this.media) if (e.route === provider) ids.add(e.id);
+    for (const e of this.media) if (canonicalProvider(e.route) === provider) ids.add(e.id);
     return [...ids];
   }
 
@@ -350,11 +350,12 @@ export class Catalog {
       }
     }
     for (const e of this.media) {
-      if (!keep(e.route, e.id, e.name)) continue;
-      const r = this.resolve(e.route, e.id, at).media;
+      const route = canonicalProvider(e.route);
+      if (!keep(route, e.id, e.name)) continue;
+      const r = this.resolve(route, e.id, at).media;
       if (!r) continue;
       rows.push({
-        provider: e.route, model: e.id, name: e.name, kind: e.kind,
+        provider: route, model: e.id, name: e.name, kind: e.kind,
         prices: r.prices.map((p) => ({ label: p.label ?? describeWhen(p), unitPrice: p.price, per: 1, unit: p.unit })),
         source: r.source,
       });

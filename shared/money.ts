@@ -5,7 +5,7 @@
  * Conversions from decimal text go through decimal.js (validation, exponent forms) and end
  * as bigint; arithmetic on amounts is bigint only. One rounding, half-even, per line item.
  */
-import Decimal from 'decimal.js';
+import { Decimal } from 'decimal.js';
 
 export type Nano = bigint;
 export const NANO_PER_USD = 1_000_000_000n;
@@ -87,8 +87,14 @@ export function nanoToUsd(nano: Nano): string {
   const negative = nano < 0n;
   const abs = negative ? -nano : nano;
   const whole = abs / NANO_PER_USD;
-  const frac = (abs % NANO_PER_USD).toString().padStart(9, '0').replace(/0+$/, '');
-  return (negative ? '-' : '') + whole.toString() + (frac ? '.' + frac : '');
+  const rem = abs - whole * NANO_PER_USD;
+  const int = negative ? '-' + whole.toString() : whole.toString();
+  if (rem === 0n) return int;
+  // hot path (every line item, every quote): no regex, no padStart
+  const digits = rem.toString();
+  let end = digits.length;
+  while (digits.charCodeAt(end - 1) === 48 /* '0' */) end--;
+  return int + '.' + '000000000'.slice(digits.length) + digits.slice(0, end);
 }
 
 /** Exact decimal text of a ratio whose denominator divides a power of ten (prices per unit). */

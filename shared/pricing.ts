@@ -141,6 +141,7 @@ function parseSize(size: string | undefined): { w: number; h: number } | null {
 function ratioText(r: Ratio): string {
   // quantities are exact decimals (megapixels may be 1.048576) or whole units
   if (r.den === 1n) return r.num.toString();
+  if (r.num % r.den === 0n) return (r.num / r.den).toString();
   // display text only; the cost is computed from the exact ratio
   return ratioToDecimal(r, 6);
 }
@@ -223,7 +224,10 @@ export function priceWithTiers(plan: Pick<VolumeTierPlan, 'id' | 'mode' | 'unit'
       const from = Math.max(s.from, before + 1);
       if (s.to < from) continue;
       const n = s.to - from + 1;
-      const c = lineCost({ num: BigInt(n), den: 1n }, parseDecimal(s.price));
+      // this call's share of the segment = cost(segment up to `after`) − cost(segment up to `before`),
+      // so per-call lines telescope to the period total even when a price has sub-nano digits
+      const price = parseDecimal(s.price);
+      const c = s.cost - lineCost({ num: BigInt(from - s.from), den: 1n }, price);
       items.push({ label: `${plan.unit}s ${from.toLocaleString('en-US')}–${s.to.toLocaleString('en-US')} of the period`, quantity: String(n), unit: plan.unit, per: 1, unitPrice: s.price, cost: c, source });
     }
   } else {

@@ -1,0 +1,561 @@
+/**
+ * The `tollgate` CLI. Every report works whether or not the engine is running: with a running
+ * engine the CLI talks to its control API; without one it opens the ledger itself.
+ *
+ * Exit codes: 0 ok · 1 runtime error · 2 bad input (flags, files, validation) · 3 a quote or
+ * comparison has unpriced models · 4 the ledger or engine cannot be used.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option, CommanderError } from 'commander';
+import Table from 'cli-table3';
+import { parse as parseYaml } from 'yaml';
+import { CONTROL_PREFIX, TOKEN_HEADER, type ApiArg, type ApiMethod, type ApiResult, type CallRecord, type QuoteResult, type Workload } from '../../shared/api.ts';
+import { parseApiArg } from '../../shared/schemas.ts';
+import { formatUsd } from '../../shared/money.ts';
+import { bundledCatalog } from '../../shared/catalog.ts';
+import { defaultDataDir, defaultPort } from './paths.ts';
+import { Engine, runningEngine, startEngine } from './engine.ts';
+import { readToken } from './control.ts';
+import { toCallRecord } from './ledger.ts';
+
+export const EXIT = { OK: 0, ERROR: 1, INPUT: 2, UNPRICED: 3, LEDGER: 4 } as const;
+
+class CliError extends Error {
+  constructor(message: string, readonly exitCode: number = EXIT.INPUT) {
+    super(message);
+  }
+}
+
+type Call = <M extends ApiMethod>(m: M, arg: ApiArg<M>) => Promise<ApiResult<M>>;
+
+interface Client {
+  call: Call;
+  close(): Promise<void>;
+  offline: Engine | null;
+}
+
+async function connect(dataDir: string): Promise<Client> {
+  const running = runningEngine(dataDir);
+  const token = readToken(dataDir);
+  if (running && token) {
+    const call: Call = async (m, arg) => {
+      const res = await fetch(`${running.url}${CONTROL_PREFIX}/rpc/${m}`, {
+        method: 'POST', headers: { 'content-type': 'application/json', [TOKEN_HEADER]: token }, body: JSON.stringify(arg ?? {}),
+      });
+      const body = (await res.json()) as { error?: { code: string; message: string } };
+      if (!res.ok) throw Object.assign(new Error(body.error?.message ?? `HTTP ${res.status}`), { code: body.error?.code });
+      return body as ApiResult<typeof m>;
+    };
+    return { call, close: async () => {}, offline: null };
+  }
+  let engine: Engine;
+  try {
+    engine = new Engine({ dataDir, quiet: true });
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.LEDGER);
+  }
+  const call: Call = async (m, arg) => {
+    const parsed = parseApiArg(m, arg ?? {});
+    return (engine.api[m] as (a: unknown) => Promise<ApiResult<typeof m>>).call(engine.api, parsed);
+  };
+  return { call, close: async () => engine.ledger.close(), offline: engine };
+}
+
+const money = (usd: string) => formatUsd(usd);
+const print = (s: string): void => void process.stdout.write(s.endsWith("\n") ? s : s + "\n");
+const asJson = (v: unknown) => print(JSON.stringify(v, null, 2));
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) t.push(r.map(String));
+  return t.toString();
+}
+
+function readFile(file: string): string {
+  try {
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+function int(name: string) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number, got "${v}"`);
+    return Number(v);
+  };
+}
+
+const program = new Command();
+program
+  .name('tollgate')
+  .description('Tollgate: see and cap what your AI API calls cost, on your own machine.\n\nRoute your SDKs through the local proxy (`tollgate serve`), then use reports, caps and quotes.')
+  .option('--data-dir <dir>', 'where the ledger, keys and settings live (default: per-OS config dir, or $TOLLGATE_DATA_DIR)')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText('after', `
+Exit codes: 0 ok, 1 error, 2 bad input, 3 unpriced model in a quote/compare, 4 ledger unavailable.
+
+Examples:
+  tollgate serve                                  # proxy on http://127.0.0.1:7411
+  tollgate quote --model openai:gpt-4o-mini --input-tokens 1000 --output-tokens 500
+  tollgate compare --models openai:gpt-4o-mini,anthropic:claude-sonnet-4-5 --calls 10000 --input-tokens 1200 --output-tokens 400
+  tollgate cap set --scope project:acme --period month --limit 50 --hard
+  tollgate report --by model --period month --json`);
+
+const dataDir = () => (program.opts().dataDir as string | undefined) ?? defaultDataDir();
+
+program.command('serve')
+  .description('Run the metering proxy and control API on 127.0.0.1 (headless; the desktop app runs the same engine).')
+  .option('--port <n>', `port (default ${defaultPort()}, or $TOLLGATE_PORT)`, int('--port'))
+  .option('--upstream <name=url...>', 'replace a provider base URL, e.g. openai=http://127.0.0.1:9000 (repeatable; also $TOLLGATE_UPSTREAM_<NAME>)')
+  .option('--no-ui', 'do not serve the web UI')
+  .option('--open', 'open the UI in your browser once started')
+  .action(async (o: { port?: number; upstream?: string[]; ui: boolean; open?: boolean }) => {
+    const upstreams: Record<string, string> = {};
+    for (const u of o.upstream ?? []) {
+      const i = u.indexOf('=');
+      if (i <= 0) throw new CliError(`--upstream takes NAME=URL, got "${u}"`);
+      try {
+        new URL(u.slice(i + 1));
+      } catch {
+        throw new CliError(`--upstream ${u}: "${u.slice(i + 1)}" is not a URL`);
+      }
+      upstreams[u.slice(0, i)] = u.slice(i + 1);
+    }
+    const uiDir = o.ui ? path.resolve(import.meta.dirname, '../../dist/renderer') : null;
+    let engine: Engine;
+    try {
+      engine = await startEngine({ dataDir: dataDir(), port: o.port ?? defaultPort(), upstreams, uiDir: uiDir && fs.existsSync(uiDir) ? uiDir : null });
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new CliError(err.code === 'EADDRINUSE' ? `port ${o.port ?? defaultPort()} is in use (is Tollgate already running? try --port)` : err.message, EXIT.LEDGER);
+    }
+    const url = engine.url;
+    print(`Tollgate is metering on ${url}  (data: ${engine.dataDir})`);
+    print(`  OpenAI SDK:     baseURL = "${url}/openai/v1"`);
+    print(`  Anthropic SDK:  baseURL = "${url}/anthropic"   (Claude Code: ANTHROPIC_BASE_URL=${url}/anthropic)`);
+    print(`  Gemini SDK:     httpOptions.baseUrl = "${url}/gemini"`);
+    if (uiDir && !fs.existsSync(uiDir)) print('  (the web UI is not built: run `npm run build:renderer`)');
+    else if (o.ui) print(`  UI: run \`tollgate open\` (it opens ${url}/ already signed in)`);
+    if (o.open) openBrowser(`${url}/#token=${engine.token}`);
+    const stop = async () => {
+      await engine.stop();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop());
+    process.on('SIGTERM', () => void stop());
+  });
+
+program.command('open')
+  .description('Open the UI of the running engine in your browser, already authorised (the token travels in the URL fragment, never a query string).')
+  .option('--print-url', 'print the URL instead of opening it')
+  .action((o: { printUrl?: boolean }) => {
+    const running = runningEngine(dataDir());
+    const token = readToken(dataDir());
+    if (!running || !token) throw new CliError('Tollgate is not running: start it with `tollgate serve` (or `npm start`).', EXIT.LEDGER);
+    const url = `${running.url}/#token=${token}`;
+    if (o.printUrl) print(url);
+    else {
+      openBrowser(url);
+      print(`Opened ${running.url}/ in your browser.`);
+    }
+  });
+
+const prices = program.command('prices').description('List what is priced and from which source; set or remove your own prices.')
+  .option('--provider <p>', 'only this provider (openai, anthropic, gemini, fal, replicate, …)')
+  .option('--search <text>', 'only models whose id or name contains this')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { provider?: string; search?: string; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const rows = await c.call('prices', { provider: o.provider, search: o.search });
+      if (o.json) return asJson(rows);
+      if (!rows.length) return print('No priced model matches.');
+      print(table(['provider', 'model', 'kind', 'prices (USD)', 'source'], rows.map((r) => [
+        r.provider, r.model, r.kind,
+        r.prices.slice(0, 4).map((p) => `${p.label}: ${p.unitPrice}${p.per > 1 ? ` / ${p.per === 1_000_000 ? '1M' : p.per === 1000 ? '1K' : p.per}` : ''}`).join('\n') + (r.prices.length > 4 ? `\n… +${r.prices.length - 4}` : ''),
+        [r.source.kind === 'catalog' ? r.source.catalog : `${r.source.kind} ${r.source.detail ?? ''}`, r.source.asOf ? `as of ${r.source.asOf}` : ''].filter(Boolean).join('\n'),
+      ])));
+      print(`${rows.length} model(s). Catalog ${bundledCatalog().version}`);
+    } finally {
+      await c.close();
+    }
+  });
+
+prices.command('set <model> <prices...>')
+  .description('Set your own price for provider:model (wins over the catalog). Token prices per 1M tokens: input_mtok=0.15 output_mtok=0.6; media: image=0.04, second=0.1, megapixel=0.03, request=0.01')
+  .option('--note <text>', 'why (e.g. your negotiated rate)')
+  .action(async (model: string, kv: string[], o: { note?: string }) => {
+    const i = model.indexOf(':');
+    if (i <= 0) throw new CliError(`"${model}" is not provider:model`);
+    const p: Record<string, string> = {};
+    for (const x of kv) {
+      const [k, v] = x.split('=');
+      if (!k || !v) throw new CliError(`"${x}" is not KEY=PRICE`);
+      p[k] = v;
+    }
+    const c = await connect(dataDir());
+    try {
+      const r = await c.call('setOverride', { provider: model.slice(0, i), model: model.slice(i + 1), prices: p, note: o.note ?? null });
+      print(`Price override ${r.id} set for ${r.provider}:${r.model}.`);
+    } finally {
+      await c.close();
+    }
+  });
+
+prices.command('rm <id>').description('Remove a price override (by id or provider:model)').action(async (id: string) => {
+  const c = await connect(dataDir());
+  try {
+    const r = await c.call('removeOverride', { id });
+    if (!r.removed) throw new CliError(`no override ${id}`);
+    print(`Removed ${id}.`);
+  } finally {
+    await c.close();
+  }
+});
+
+function printQuote(q: QuoteResult): void {
+  const rows = q.items.map((it) => [it.node ?? '-', `${it.provider}:${it.model}`, it.repeat, it.unpriced ? 'unpriced' : money(it.min), it.unpriced ? it.unpriced : money(it.expected), it.unpriced ? '' : money(it.max)]);
+  print(table(['node', 'model', '×', 'min', 'expected', 'max'], rows));
+  print(`Total: min ${money(q.min)} · expected ${money(q.expected)} · max ${money(q.max)}${q.unpriced ? `  (${q.unpriced} unpriced)` : ''}`);
+  for (const it of q.items) for (const n of it.notes) print(`  note${it.node ? ` (${it.node})` : ''}: ${n}`);
+}
+
+program.command('quote')
+  .description('Price a call or a whole workflow before running it: min / expected / max.')
+  .option('--model <provider:model>', 'e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, fal:fal-ai/flux-2-pro')
+  .option('--input-tokens <n>', 'input tokens (including cached ones)', int('--input-tokens'))
+  .option('--cached-tokens <n>', 'of the input, how many are cache reads', int('--cached-tokens'))
+  .option('--output-tokens <n>', 'output tokens', int('--output-tokens'))
+  .option('--reasoning-tokens <n>', 'reasoning/thinking tokens', int('--reasoning-tokens'))
+  .option('--images <n>', 'images to generate', int('--images'))
+  .option('--size <WxH>', 'image size, e.g. 1024x1024')
+  .option('--quality <q>', 'image quality (low, medium, high, standard, hd)')
+  .option('--seconds <n>', 'seconds of video', int('--seconds'))
+  .option('--resolution <r>', 'video resolution (720p, 1080p, 4k)')
+  .option('--audio <yes|no>', 'video with generated audio')
+  .option('--megapixels <mp>', 'megapixels per image (upscalers)')
+  .option('--request <file>', 'a request body (JSON) as you would send it; use - for stdin')
+  .option('--provider <p>', 'provider of --request (openai, anthropic, gemini, fal, replicate, …)', 'openai')
+  .option('--path <path>', 'API path of --request (e.g. /v1beta/models/gemini-2.5-flash:generateContent, fal-ai/flux-2-pro)')
+  .option('--workflow <file>', 'a workflow file (JSON or YAML) of nodes')
+  .option('--json', 'machine-readable output (money as decimal strings)')
+  .action(async (o: Record<string, string | number | boolean | undefined>) => {
+    let arg: ApiArg<'quote'>;
+    if (o.workflow) arg = { kind: 'workflow', text: readFile(String(o.workflow)), filename: String(o.workflow) };
+    else if (o.request) {
+      let body: unknown;
+      const text = readFile(String(o.request));
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        throw new CliError(`${o.request}: not JSON: ${(e as Error).message}`);
+      }
+      arg = { kind: 'request', provider: String(o.provider), body, path: o.path ? String(o.path) : undefined };
+    } else if (o.model) {
+      const usage: Record<string, number | string> = {};
+      const set = (k: string, v: unknown) => { if (v !== undefined) usage[k] = v as number; };
+      set('inputTokens', o.inputTokens); set('cachedTokens', o.cachedTokens); set('outputTokens', o.outputTokens); set('reasoningTokens', o.reasoningTokens);
+      set('images', o.images); set('videoSeconds', o.seconds);
+      if (o.megapixels !== undefined) usage.megapixels = String(o.megapixels);
+      const params: Record<string, string | boolean> = {};
+      if (o.size) params.size = String(o.size);
+      if (o.quality) params.quality = String(o.quality);
+      if (o.resolution) params.resolution = String(o.resolution);
+      if (o.audio !== undefined) params.audio = /^(y|yes|true|1|on)$/i.test(String(o.audio));
+      if (Object.keys(usage).length === 0) throw new CliError('say what to price: --input-tokens/--output-tokens, --images, --seconds or --megapixels');
+      arg = { kind: 'usage', model: String(o.model), usage, params };
+    } else throw new CliError('give --model with usage flags, --request FILE or --workflow FILE');
+    const c = await connect(dataDir());
+    try {
+      const q = await c.call('quote', arg);
+      if (o.json) asJson(q);
+      else printQuote(q);
+      if (q.unpriced) process.exitCode = EXIT.UNPRICED;
+    } finally {
+      await c.close();
+    }
+  });
+
+program.command('compare')
+  .description('The cost of one workload on several models, cheapest first.')
+  .requiredOption('--models <list>', 'comma-separated provider:model list')
+  .option('--workload <file>', 'a workload file (JSON/YAML), e.g. {kind: chat, calls: 10000, inputTokens: 1200, outputTokens: 400}')
+  .option('--calls <n>', 'chat workload: number of calls', int('--calls'))
+  .option('--input-tokens <n>', 'chat workload: input tokens per call', int('--input-tokens'))
+  .option('--output-tokens <n>', 'chat workload: output tokens per call', int('--output-tokens'))
+  .option('--cached-tokens <n>', 'chat workload: cached input tokens per call', int('--cached-tokens'))
+  .option('--images <n>', 'image workload: number of images', int('--images'))
+  .option('--size <WxH>', 'image workload: size')
+  .option('--quality <q>', 'image workload: quality')
+  .option('--video-seconds <n>', 'video workload: seconds', int('--video-seconds'))
+  .option('--resolution <r>', 'video workload: resolution')
+  .option('--audio <yes|no>', 'video workload: with audio')
+  .option('--upscales <n>', 'upscale workload: number of images', int('--upscales'))
+  .option('--megapixels <mp>', 'upscale workload: input megapixels per image')
+  .option('--factor <n>', 'upscale workload: upscale factor (default 2)', int('--factor'))
+  .option('--replay', 'what your real traffic of --period would have cost on these models')
+  .addOption(new Option('--period <p>', 'with --replay').choices(['day', 'week', 'month']).default('month'))
+  .option('--json', 'machine-readable output')
+  .action(async (o: Record<string, string | number | boolean | undefined>) => {
+    let workload: Workload;
+    if (o.workload) {
+      const text = readFile(String(o.workload));
+      try {
+        workload = parseYaml(text) as Workload;
+      } catch (e) {
+        throw new CliError(`${o.workload}: ${(e as Error).message}`);
+      }
+    } else if (o.replay) workload = { kind: 'replay', period: o.period as 'month' };
+    else if (o.calls !== undefined) workload = { kind: 'chat', calls: Number(o.calls), inputTokens: Number(o.inputTokens ?? 0), outputTokens: Number(o.outputTokens ?? 0), cachedInputTokens: o.cachedTokens === undefined ? undefined : Number(o.cachedTokens) };
+    else if (o.images !== undefined) workload = { kind: 'image', count: Number(o.images), size: o.size as string | undefined, quality: o.quality as string | undefined };
+    else if (o.videoSeconds !== undefined) workload = { kind: 'video', seconds: Number(o.videoSeconds), resolution: o.resolution as string | undefined, audio: o.audio === undefined ? undefined : /^(y|yes|true|1|on)$/i.test(String(o.audio)) };
+    else if (o.upscales !== undefined) workload = { kind: 'upscale', count: Number(o.upscales), megapixels: String(o.megapixels ?? '1'), factor: o.factor === undefined ? undefined : Number(o.factor) };
+    else throw new CliError('describe the workload: --workload FILE, --calls/--input-tokens/--output-tokens, --images, --video-seconds, --upscales or --replay');
+    const models = String(o.models).split(',').map((s) => s.trim()).filter(Boolean);
+    const c = await connect(dataDir());
+    try {
+      const r = await c.call('compare', { workload, models });
+      if (o.json) asJson(r);
+      else {
+        print(r.description);
+        print(table(['model', 'cost', 'per unit', ''], r.rows.map((x) => [x.model, x.cost === null ? '—' : money(x.cost), x.perUnit === null ? '' : money(x.perUnit), x.cheapest ? 'cheapest' : x.reason ?? ''])));
+      }
+      if (r.rows.some((x) => x.cost === null)) process.exitCode = EXIT.UNPRICED;
+    } finally {
+      await c.close();
+    }
+  });
+
+program.command('report')
+  .description('Spend grouped by model, provider, project, key, workflow or day.')
+  .addOption(new Option('--by <dim>', 'grouping').choices(['model', 'provider', 'project', 'key', 'workflow', 'day']).default('model'))
+  .addOption(new Option('--period <p>', 'period').choices(['today', 'week', 'month', 'all']).default('month'))
+  .option('--from <date>', 'start date (YYYY-MM-DD, your time zone)')
+  .option('--to <date>', 'end date, inclusive')
+  .option('--json', 'machine-readable output: { total, calls, unpriced_calls, groups: [{ key, calls, cost }] }')
+  .action(async (o: { by: ApiArg<'report'>['by']; period: 'today' | 'week' | 'month' | 'all'; from?: string; to?: string; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const r = await c.call('report', { by: o.by, period: o.period, from: o.from, to: o.to });
+      if (o.json) return asJson({ total: r.total, calls: r.calls, unpriced_calls: r.unpriced_calls, from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), groups: r.groups });
+      print(table([o.by, 'calls', 'cost'], r.groups.map((g) => [g.key, g.calls, money(g.cost)])));
+      print(`Total ${money(r.total)} over ${r.calls} call(s)${r.unpriced_calls ? ` — ${r.unpriced_calls} unpriced call(s): see \`tollgate calls\`` : ''}`);
+    } finally {
+      await c.close();
+    }
+  });
+
+function callLine(x: CallRecord): (string | number)[] {
+  return [new Date(x.ts).toISOString().replace('T', ' ').slice(0, 19), `${x.provider}:${x.model ?? '?'}`, x.project ?? '', x.status + (x.estimated ? ' (est.)' : ''), x.unpriced ? 'unpriced' : money(x.cost), x.durationMs === null ? '' : `${x.durationMs} ms`];
+}
+
+program.command('calls')
+  .description('Recent calls with their itemized lines.')
+  .option('--limit <n>', 'how many', int('--limit'), 20)
+  .option('--json', 'machine-readable output')
+  .action(async (o: { limit: number; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const rows = await c.call('calls', { limit: o.limit });
+      if (o.json) return asJson(rows);
+      if (!rows.length) return print('No calls yet. Point an SDK at the proxy: e.g. baseURL "http://127.0.0.1:7411/openai/v1".');
+      print(table(['time (UTC)', 'model', 'project', 'status', 'cost', 'duration'], rows.map(callLine)));
+      for (const x of rows.slice(0, 5)) {
+        print(`${x.id}  ${x.provider}:${x.model ?? '?'}${x.unpricedReason ? `  — ${x.unpricedReason}` : ''}${x.error ? `  — ${x.error}` : ''}`);
+        for (const it of x.items) print(`    ${it.label}: ${it.quantity} ${it.unit} × $${it.unitPrice}${it.per > 1 ? `/${it.per}` : ''} = ${money(it.cost)}`);
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
+program.command('runs')
+  .description('Workflow runs (x-tollgate-run) with per-node cost against their quote.')
+  .option('--limit <n>', 'how many', int('--limit'), 20)
+  .option('--json', 'machine-readable output')
+  .action(async (o: { limit: number; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const runs = await c.call('runs', { limit: o.limit });
+      if (o.json) return asJson(runs);
+      if (!runs.length) return print('No workflow runs yet: send x-tollgate-workflow, x-tollgate-run and x-tollgate-node headers with your calls.');
+      for (const r of runs) {
+        print(`${r.run}  ${r.workflow ?? ''}  ${r.calls} call(s)  ${money(r.cost)}${r.quoted ? ` (quoted ${money(r.quoted)})` : ''}`);
+        print(table(['node', 'calls', 'cost', 'quoted'], r.nodes.map((n) => [n.node, n.calls, money(n.cost), n.quoted ? money(n.quoted) : ''])));
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
+program.command('export')
+  .description('Stream the ledger as CSV or JSON Lines (to stdout).')
+  .addOption(new Option('--format <f>', 'format').choices(['csv', 'jsonl']).default('csv'))
+  .option('--from <date>', 'start date (YYYY-MM-DD)')
+  .option('--to <date>', 'end date, inclusive')
+  .action(async (o: { format: 'csv' | 'jsonl'; from?: string; to?: string }) => {
+    const c = await connect(dataDir());
+    try {
+      // Export reads the ledger file directly (read-only is safe next to a running engine: WAL).
+      const { Ledger } = await import('./ledger.ts');
+      const { parseDate } = await import('./api.ts');
+      const L = c.offline?.ledger ?? new Ledger(dataDir());
+      const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      const from = o.from ? parseDate(o.from, tz) : 0;
+      const to = o.to ? parseDate(o.to, tz, true) : Number.MAX_SAFE_INTEGER;
+      const cols = ['id', 'time', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key', 'status', 'http_status', 'cost_usd', 'estimated', 'unpriced', 'unpriced_reason', 'duration_ms', 'ttfb_ms', 'price_source'] as const;
+      const out = process.stdout;
+      if (o.format === 'csv') out.write(cols.join(',') + '\n');
+      for (const row of L.iterateCalls(from, to)) {
+        const r = toCallRecord(row);
+        if (o.format === 'jsonl') {
+          if (!out.write(JSON.stringify(r) + '\n')) await new Promise((res) => out.once('drain', res));
+          continue;
+        }
+        const v = [r.id, new Date(r.ts).toISOString(), r.provider, r.model, r.endpoint, r.project, r.workflow, r.run, r.node, r.keyName ?? r.keyFingerprint, r.status, r.httpStatus, r.cost, r.estimated, r.unpriced, r.unpricedReason, r.durationMs, r.ttfbMs, r.priceSource];
+        if (!out.write(v.map(csv).join(',') + '\n')) await new Promise((res) => out.once('drain', res));
+      }
+      if (!c.offline) L.close();
+    } finally {
+      await c.close();
+    }
+  });
+
+function csv(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+const cap = program.command('cap').description('Budgets: caps per scope and period, with alerts and an optional hard block.');
+cap.command('set')
+  .description('Create or change a cap.')
+  .requiredOption('--scope <scope>', 'global, or provider:NAME, project:NAME, key:NAME, model:PROVIDER:MODEL, workflow:NAME')
+  .addOption(new Option('--period <p>', 'period (in your time zone; weeks are ISO weeks)').choices(['day', 'week', 'month', 'total']).default('month'))
+  .requiredOption('--limit <usd>', 'limit in USD, e.g. 50 or 12.50')
+  .option('--hard', 'block calls that would go over the limit (default: alert only)')
+  .option('--alerts <list>', 'alert thresholds in percent', '50,80,100')
+  .option('--id <id>', 'change an existing cap')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alerts: string; id?: string; json?: boolean }) => {
+    const i = o.scope.indexOf(':');
+    const scope = (i < 0 ? o.scope : o.scope.slice(0, i)) as ApiArg<'setCap'>['scope'];
+    const scopeValue = i < 0 ? null : o.scope.slice(i + 1);
+    const alerts = o.alerts.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
+      if (!/^\d+$/.test(x)) throw new CliError(`--alerts takes percentages like 50,80,100; "${x}" is not one`);
+      return Number(x);
+    });
+    const c = await connect(dataDir());
+    try {
+      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !!o.hard, id: o.id });
+      if (o.json) return asJson(r);
+      print(`Cap ${r.id}: ${r.scope}${r.scopeValue ? ':' + r.scopeValue : ''} ${money(r.limit)} per ${r.period}, ${r.hard ? 'hard block at the limit' : 'alerts only'} (alerts at ${r.alerts.join('/')} %).`);
+    } finally {
+      await c.close();
+    }
+  });
+cap.command('list').description('Caps with spend, reservations and reset time.').option('--json', 'machine-readable output').action(async (o: { json?: boolean }) => {
+  const c = await connect(dataDir());
+  try {
+    const caps = await c.call('caps', {});
+    if (o.json) return asJson(caps);
+    if (!caps.length) return print('No caps. Add one: tollgate cap set --scope global --period month --limit 50 --hard');
+    print(table(['id', 'scope', 'period', 'limit', 'spent', 'reserved', '%', 'mode', 'resets'], caps.map((s) => [
+      s.cap.id, s.cap.scope + (s.cap.scopeValue ? ':' + s.cap.scopeValue : ''), s.cap.period, money(s.cap.limit), money(s.spent), money(s.reserved), `${s.percent}%`,
+      s.cap.hard ? (s.blocked ? 'BLOCKED' : 'hard') : 'alert', s.resetsAt ? new Date(s.resetsAt).toISOString().slice(0, 16).replace('T', ' ') : 'never',
+    ])));
+  } finally {
+    await c.close();
+  }
+});
+cap.command('rm <id>').description('Remove a cap.').action(async (id: string) => {
+  const c = await connect(dataDir());
+  try {
+    const r = await c.call('removeCap', { id });
+    if (!r.removed) throw new CliError(`no cap ${id} (see \`tollgate cap list\`)`);
+    print(`Removed cap ${id}.`);
+  } finally {
+    await c.close();
+  }
+});
+
+for (const [name, desc] of [['pause', 'Block every call at once (the kill switch).'], ['resume', 'Allow calls again after `tollgate pause`.']] as const) {
+  program.command(name).description(desc).option('--json', 'machine-readable output').action(async (o: { json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const r = await c.call(name, {});
+      if (o.json) return asJson(r);
+      print(r.paused ? 'Paused: every call through Tollgate is blocked until `tollgate resume`.' : 'Resumed: calls flow again.');
+    } finally {
+      await c.close();
+    }
+  });
+}
+
+const key = program.command('key').description('Local tgk_ keys: your real provider key stays encrypted here; clients get a key you can revoke.');
+key.command('add')
+  .description('Store a provider key (read from stdin) and print a tgk_ key to use instead.')
+  .requiredOption('--name <name>', 'a name for this key')
+  .requiredOption('--provider <p>', 'openai, anthropic, gemini, openrouter, fal, replicate, or a host you added')
+  .option('--project <project>', 'attribute calls made with this key to a project')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { name: string; provider: string; project?: string; json?: boolean }) => {
+    if (process.stdin.isTTY) process.stderr.write(`Paste the ${o.provider} API key, then press Enter and Ctrl-D:\n`);
+    const secret = fs.readFileSync(0, 'utf8').trim();
+    if (!secret) throw new CliError('no key on stdin (e.g. `printf %s "$OPENAI_API_KEY" | tollgate key add --name laptop --provider openai`)');
+    const c = await connect(dataDir());
+    try {
+      const r = await c.call('addKey', { name: o.name, provider: o.provider, project: o.project ?? null, secret });
+      if (o.json) return asJson(r);
+      print(r.token);
+      process.stderr.write(`Key "${r.key.name}" stored encrypted (${r.key.fingerprint}). Use the tgk_ key above in place of your ${r.key.provider} key; it is shown only once.\n`);
+    } finally {
+      await c.close();
+    }
+  });
+key.command('list').description('Local keys (never their secrets).').option('--json', 'machine-readable output').action(async (o: { json?: boolean }) => {
+  const c = await connect(dataDir());
+  try {
+    const keys = await c.call('keys', {});
+    if (o.json) return asJson(keys);
+    if (!keys.length) return print('No local keys. Add one: printf %s "$OPENAI_API_KEY" | tollgate key add --name laptop --provider openai');
+    print(table(['id', 'name', 'provider', 'project', 'prefix', 'fingerprint', 'status'], keys.map((k) => [k.id, k.name, k.provider, k.project ?? '', k.prefix + '…', k.fingerprint, k.revokedAt ? 'revoked' : 'active'])));
+  } finally {
+    await c.close();
+  }
+});
+key.command('revoke <idOrName>').description('Revoke a local key: it stops working on the next call.').action(async (id: string) => {
+  const c = await connect(dataDir());
+  try {
+    const r = await c.call('revokeKey', { id });
+    if (!r.revoked) throw new CliError(`no active key ${id} (see \`tollgate key list\`)`);
+    print(`Revoked ${id}.`);
+  } finally {
+    await c.close();
+  }
+});
+
+function openBrowser(url: string): void {
+  void import('node:child_process').then(({ spawn }) => {
+    const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'cmd' : 'xdg-open';
+    const args = process.platform === 'win32' ? ['/c', 'start', '', url] : [url];
+    const child = spawn(cmd, args, { stdio: 'ignore', detached: true });
+    child.on('error', () => process.stderr.write('Could not open a browser here; run `tollgate open --print-url` and open the URL yourself.\n'));
+    child.unref();
+  });
+}
+
+program.exitOverride();
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : EXIT.INPUT;
+  } else {
+    const err = e as Error & { code?: string; exitCode?: number };
+    process.stderr.write(`tollgate: ${err.message}\n`);
+    process.exitCode = e instanceof CliError ? e.exitCode : err.code === 'E_VALIDATION' || err.code === 'E_WORKFLOW' || err.code === 'E_QUOTE' ? EXIT.INPUT : err.code?.startsWith('E_LEDGER') ? EXIT.LEDGER : EXIT.ERROR;
+  }
+}

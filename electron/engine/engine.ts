@@ -1,0 +1,576 @@
+/**
+ * The metering engine: one object owning the ledger, the HTTP server (proxy + control API + UI),
+ * the caps state and the event stream. Never imports `electron`: it runs inside the desktop
+ * app's main process and headless under plain Node (`tollgate serve`).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { uuidv7 } from 'uuidv7';
+import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
+import { DEFAULT_UPSTREAMS, handleProxy, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
+import { ProxyError } from './errors.ts';
+import { isBillable } from './extract.ts';
+import { createFileSecretStore, type SecretStore } from './secret-store.ts';
+import { defaultDataDir, defaultPort } from './paths.ts';
+import { handleControl, ensureToken } from './control.ts';
+import { EngineApi } from './api.ts';
+import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
+import { priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
+import { analyzeRequest, quoteRequest } from '../../shared/quote.ts';
+import { usdToNanoExact, nanoToUsd } from '../../shared/money.ts';
+import { admits, capApplies, capLabel, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
+import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
+import type { Usage } from '../../shared/usage.ts';
+
+export { defaultDataDir };
+
+export interface EngineOptions {
+  dataDir?: string;
+  port?: number;
+  upstreams?: Record<string, string>;
+  secretStore?: SecretStore;
+  uiDir?: string | null;
+  /** Injected clock (tests). */
+  now?: () => number;
+  maxBodyBytes?: number;
+  quiet?: boolean;
+}
+
+interface CapState {
+  cap: Cap;
+  limitNano: bigint;
+  bounds: PeriodBounds;
+  spent: bigint;
+  reserved: bigint;
+}
+
+const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
+
+export function fingerprint(secret: string): string {
+  return 'fp_' + crypto.createHash('sha256').update(secret).digest('hex').slice(0, 12);
+}
+export function tokenHash(token: string): string {
+  return crypto.createHash('sha256').update(token).digest('hex');
+}
+
+export class Engine implements ProxyHost {
+  readonly dataDir: string;
+  readonly ledger: Ledger;
+  readonly upstreams: Map<string, string>;
+  readonly maxBodyBytes: number;
+  readonly secrets: SecretStore;
+  readonly token: string;
+  readonly api: TollgateApi;
+  readonly now: () => number;
+  readonly uiDir: string | null;
+  catalog: Catalog;
+  paused = false;
+  timeZone: string;
+  weekStart: 1 | 7 = 1;
+  storePrompts = false;
+  failOpen = false;
+  private server: http.Server | null = null;
+  private _port: number;
+  private caps: CapState[] = [];
+  private tierPlans: VolumeTierPlan[] = [];
+  private dataVersion = -1;
+  private readonly listeners = new Set<(e: EngineEvent) => void>();
+  private readonly keyCache = new Map<string, { id: string; name: string; provider: string; project: string | null; revoked: boolean; secret: string; fp: string }>();
+  private readonly quiet: boolean;
+  private readonly inflight = new Set<Begun>();
+
+  constructor(opts: EngineOptions = {}) {
+    this.dataDir = opts.dataDir ?? defaultDataDir();
+    this.now = opts.now ?? Date.now;
+    this.quiet = opts.quiet ?? false;
+    this.ledger = new Ledger(this.dataDir);
+    this.secrets = opts.secretStore ?? createFileSecretStore(this.dataDir);
+    this.token = ensureToken(this.dataDir);
+    this.upstreams = new Map(Object.entries({ ...DEFAULT_UPSTREAMS, ...this.storedHosts(), ...fromEnv(), ...(opts.upstreams ?? {}) }));
+    this.maxBodyBytes = opts.maxBodyBytes ?? 32 * 1024 * 1024;
+    this._port = opts.port ?? defaultPort();
+    this.uiDir = opts.uiDir === undefined ? null : opts.uiDir;
+    this.timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    this.catalog = bundledCatalog();
+    const recovered = this.ledger.recoverInterrupted();
+    if (recovered && !this.quiet) console.error(`tollgate: ${recovered} call(s) were in flight when Tollgate last stopped; recorded as interrupted.`);
+    this.reload(true);
+    this.api = new EngineApi(this);
+  }
+
+  get port(): number {
+    return this._port;
+  }
+  get url(): string {
+    return `http://127.0.0.1:${this._port}`;
+  }
+
+  private storedHosts(): Record<string, string> {
+    const raw = this.ledger.setting('hosts');
+    return raw ? (JSON.parse(raw) as Record<string, string>) : {};
+  }
+
+  /** Re-read what the CLI or another process may have changed: caps, keys, prices, settings. */
+  reload(force = false): void {
+    const v = this.ledger.dataVersion();
+    if (!force && v === this.dataVersion) return;
+    this.dataVersion = v;
+    this.paused = this.ledger.setting('paused') === '1';
+    this.timeZone = this.ledger.setting('timeZone') ?? this.timeZone;
+    this.weekStart = this.ledger.setting('weekStart') === '7' ? 7 : 1;
+    this.storePrompts = this.ledger.setting('storePrompts') === '1';
+    this.failOpen = this.ledger.setting('failOpen') === '1';
+    for (const [k, v2] of Object.entries(this.storedHosts())) this.upstreams.set(k, v2);
+    this.catalog = bundledCatalog().withUserData(this.ledger.overrides(), this.ledger.locks());
+    this.tierPlans = this.ledger.tierPlans();
+    // Keys keep their decrypted secret in memory; a revocation from anywhere applies on the next call.
+    const revoked = new Map(this.ledger.keys().map((k) => [k.id, k.revokedAt !== null]));
+    for (const [h, k] of this.keyCache) {
+      const r = revoked.get(k.id);
+      if (r === undefined) this.keyCache.delete(h);
+      else k.revoked = r;
+    }
+    this.loadCaps();
+  }
+
+  /** Settings or data changed from inside this process (API calls): refresh at once. */
+  changed(): void {
+    this.reload(true);
+    this.emit({ type: 'caps', caps: this.capStatuses() });
+  }
+
+  private loadCaps(): void {
+    this.flushQuietly();
+    const now = this.now();
+    const old = new Map(this.caps.map((c) => [c.cap.id, c.reserved]));
+    this.caps = this.ledger.caps().map((cap) => {
+      const bounds = periodBounds(cap.period, now, this.timeZone, this.weekStart);
+      return { cap, limitNano: usdToNanoExact(cap.limit), bounds, spent: this.spendFor(cap, bounds), reserved: old.get(cap.id) ?? 0n };
+    });
+  }
+
+  private spendFor(cap: Cap, b: PeriodBounds): bigint {
+    const f: Parameters<Ledger['spend']>[0] = { from: b.start, to: b.end ?? Number.MAX_SAFE_INTEGER };
+    const v = cap.scopeValue ?? '';
+    switch (cap.scope) {
+      case 'provider': f.provider = v; break;
+      case 'project': f.project = v; break;
+      case 'workflow': f.workflow = v; break;
+      case 'model': {
+        const i = v.indexOf(':');
+        if (i > 0) { f.provider = v.slice(0, i); f.model = v.slice(i + 1); } else f.model = v;
+        break;
+      }
+      case 'key': {
+        const k = this.ledger.keys().find((x) => x.id === v || x.name === v);
+        f.keyFp = k?.fingerprint ?? v;
+        break;
+      }
+      default: break;
+    }
+    return this.ledger.spend(f).cost;
+  }
+
+  private rollCaps(now: number): void {
+    for (const c of this.caps) {
+      if (c.bounds.end !== null && now >= c.bounds.end) {
+        this.flushQuietly();
+        c.bounds = periodBounds(c.cap.period, now, this.timeZone, this.weekStart);
+        c.spent = this.spendFor(c.cap, c.bounds);
+      }
+    }
+  }
+
+  capStatuses(): CapStatus[] {
+    this.rollCaps(this.now());
+    return this.caps.map((c) => ({
+      cap: c.cap, spent: nanoToUsd(c.spent), reserved: nanoToUsd(c.reserved), percent: percentOf(c.spent, c.limitNano),
+      periodStart: c.bounds.start, resetsAt: c.bounds.end, blocked: c.cap.hard && c.spent >= c.limitNano,
+    }));
+  }
+
+  flushQuietly(): void {
+    try {
+      this.ledger.flush();
+    } catch (e) {
+      if (!this.quiet) console.error(`tollgate: ${(e as Error).message}`);
+    }
+  }
+
+  // ---- events ----
+
+  subscribe(listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(e: EngineEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch { /* a listener's failure is its own */ }
+    }
+  }
+
+  // ---- keys ----
+
+  private findClientKey(input: BeginInput): { header: string; value: string; token: string | null; scheme: string } | null {
+    for (const h of KEY_HEADERS) {
+      const v = input.headers[h];
+      if (typeof v !== 'string' || !v) continue;
+      const m = /^(Bearer|Key|Token)\s+(.+)$/i.exec(v);
+      const token = m ? m[2]! : v;
+      return { header: h, value: token, token: token.startsWith('tgk_') ? token : null, scheme: m ? m[1]! + ' ' : '' };
+    }
+    const q = input.route.path.split('?')[1];
+    if (q) {
+      const key = new URLSearchParams(q).get('key');
+      if (key) return { header: '?key', value: key, token: key.startsWith('tgk_') ? key : null, scheme: '' };
+    }
+    return null;
+  }
+
+  /** Decrypt a local key's real secret before `begin` (the secret store is async). */
+  async warm(input: BeginInput): Promise<void> {
+    const ck = this.findClientKey(input);
+    if (!ck?.token) return;
+    const h = tokenHash(ck.token);
+    if (this.keyCache.has(h)) return;
+    const row = this.ledger.keyByTokenHash(h);
+    if (!row) return;
+    const secret = await this.secrets.decrypt(row.secret);
+    this.keyCache.set(h, { id: row.id, name: row.name, provider: row.provider, project: row.project, revoked: row.revokedAt !== null, secret, fp: row.fingerprint });
+  }
+
+  private localKey(token: string) {
+    return this.keyCache.get(tokenHash(token)) ?? null;
+  }
+
+  // ---- ProxyHost ----
+
+  begin(input: BeginInput): Begun {
+    this.reload();
+    const now = this.now();
+    this.rollCaps(now);
+    const provider = input.route.provider;
+    const cp = canonicalProvider(provider);
+    if (this.ledger.healthy && !this.failOpen) throw new ProxyError('E_LEDGER_WRITE', `Tollgate cannot write its ledger (${this.ledger.healthy.message}); calls are refused so that nothing runs unrecorded. Free disk space or fix ${this.ledger.file}, or enable fail-open in Settings.`);
+
+    // Key: a local tgk_ key is swapped for the real one; a real key is only fingerprinted.
+    const ck = this.findClientKey(input);
+    let authHeaders: Record<string, string> = {};
+    let query: string | null = null;
+    let keyId: string | null = null, keyName: string | null = null, fp: string | null = null, keyProject: string | null = null;
+    if (ck?.token) {
+      const k = this.localKey(ck.token);
+      if (!k) throw new ProxyError('E_KEY_UNKNOWN', 'This Tollgate key (tgk_…) is not known to this install. Create one with `tollgate key add`.');
+      if (k.revoked) throw new ProxyError('E_KEY_REVOKED', `The Tollgate key "${k.name}" was revoked. Create a new one with \`tollgate key add\`.`);
+      if (canonicalProvider(k.provider) !== cp && !(k.provider === 'fal' && provider === 'fal-queue')) throw new ProxyError('E_KEY_PROVIDER', `The Tollgate key "${k.name}" is for ${k.provider}, not ${provider}.`);
+      keyId = k.id; keyName = k.name; fp = k.fp; keyProject = k.project;
+      if (ck.header === '?key') {
+        const [p, q] = input.route.path.split('?') as [string, string];
+        const params = new URLSearchParams(q);
+        params.set('key', k.secret);
+        query = '?' + params.toString();
+        void p;
+      } else authHeaders = { [ck.header]: ck.scheme + k.secret };
+    } else if (ck) fp = fingerprint(ck.value);
+
+    const scope: CallScope = {
+      provider: cp, model: null, project: input.attribution.project ?? keyProject, keyFingerprint: fp, keyId, workflow: input.attribution.workflow,
+    };
+    // Quote before forwarding: the worst case is what a hard cap reserves.
+    let model: string | null = null;
+    let quoteMax: bigint | null = null, quoteExpected: bigint | null = null, inputTokens = 0;
+    const billable = isBillable(input.endpoint);
+    if (billable) {
+      try {
+        const a = analyzeRequest(cp, input.json ?? {}, input.route.path);
+        model = a.model;
+        inputTokens = a.inputTokens;
+        const q = quoteRequest(this.catalog, cp, input.json ?? {}, input.route.path, {
+          at: new Date(now), observedOutput: (p, m) => this.ledger.observedOutputMedian(p, m, now - 30 * 86_400_000),
+        });
+        if (!q.unpriced) {
+          quoteMax = usdToNanoExact(q.max);
+          quoteExpected = usdToNanoExact(q.expected);
+        }
+      } catch {
+        model = typeof input.json?.model === 'string' ? input.json.model : null;
+      }
+    }
+    scope.model = model;
+    const row: CallRow = {
+      id: uuidv7(), ts: input.started, provider: cp === 'fal' ? 'fal' : cp, model, endpoint: input.endpoint, project: scope.project, workflow: scope.workflow,
+      run: input.attribution.run, node: input.attribution.node, keyId, keyFingerprint: fp, keyName, status: 'pending', httpStatus: null,
+      stream: input.json?.stream === true || input.endpoint === 'streamGenerateContent', durationMs: null, ttfbMs: null, usage: {}, items: [],
+      costNano: 0n, reservedNano: quoteMax ?? 0n, quoteMaxNano: quoteMax, quoteExpectedNano: quoteExpected, estimated: false, unpriced: false,
+      unpricedReason: null, priceSource: null, error: null, blockedBy: null, prompt: this.storePrompts && input.body.length < 1_000_000 ? input.body.toString('utf8') : null,
+    };
+
+    if (this.paused) throw new ProxyError('E_PAUSED', 'Tollgate is paused: every call is blocked until you resume (`tollgate resume`, or Resume in the tray).', { 'x-tollgate-blocked-by': 'pause' });
+    // Admission: check every hard cap first, then reserve on all matching caps. This runs
+    // synchronously on the event loop, so no other call can interleave between check and reserve.
+    const reservation = quoteMax ?? 0n;
+    const matching = this.caps.filter((c) => capApplies(c.cap, scope));
+    for (const c of matching) {
+      if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {
+        this.blockedAlert(c);
+        const resets = c.bounds.end ? new Date(c.bounds.end).toISOString() : 'never (a total cap)';
+        throw new ProxyError('E_CAP_BLOCKED',
+          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): limit $${c.cap.limit}, spent $${nanoToUsd(c.spent)}, reserved by calls in flight $${nanoToUsd(c.reserved)}, this call could cost up to $${nanoToUsd(reservation)}. It resets at ${resets}. Raise it with \`tollgate cap set\` or in Budgets.`,
+          { 'x-tollgate-blocked-by': c.cap.id });
+      }
+    }
+    for (const c of matching) c.reserved += reservation;
+    row.reservedNano = reservation;
+    this.ledger.recordStart(row);
+    const begun: Begun = { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input };
+    (begun as Begun & { caps: CapState[] }).caps = matching;
+    this.inflight.add(begun);
+    return begun;
+  }
+
+  refuse(input: BeginInput, err: ProxyError): CallRow {
+    const model = typeof input.json?.model === 'string' ? input.json.model : null;
+    const row: CallRow = {
+      id: uuidv7(), ts: input.started, provider: canonicalProvider(input.route.provider), model, endpoint: input.endpoint,
+      project: input.attribution.project, workflow: input.attribution.workflow, run: input.attribution.run, node: input.attribution.node,
+      keyId: null, keyFingerprint: null, keyName: null, status: 'blocked', httpStatus: err.status, stream: false, durationMs: 0, ttfbMs: null,
+      usage: {}, items: [], costNano: 0n, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false,
+      unpricedReason: null, priceSource: null, error: err.message, blockedBy: err.extraHeaders['x-tollgate-blocked-by'] ?? err.code, prompt: null,
+    };
+    try {
+      this.ledger.recordEnd(row);
+    } catch { /* the ledger is failing: the refusal is still answered */ }
+    this.emit({ type: 'call', call: toCallRecord(row) });
+    return row;
+  }
+
+  finish(b: Begun, o: Outcome): void {
+    this.inflight.delete(b);
+    const row = b.row;
+    row.status = o.status;
+    row.httpStatus = o.httpStatus;
+    row.ttfbMs = o.ttfbMs;
+    row.durationMs = o.durationMs;
+    row.error = o.error;
+    this.price(b, o);
+    // settle: release the reservation, book the actual cost
+    for (const c of (b as Begun & { caps: CapState[] }).caps) {
+      c.reserved -= b.reservation;
+      if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
+    }
+    try {
+      this.ledger.recordEnd(row);
+    } catch (e) {
+      if (!this.quiet) console.error(`tollgate: ${(e as Error).message}`);
+    }
+    this.emit({ type: 'call', call: toCallRecord(row) });
+    if ((b as Begun & { caps: CapState[] }).caps.length) {
+      this.checkThresholds((b as Begun & { caps: CapState[] }).caps);
+      this.emit({ type: 'caps', caps: this.capStatuses() });
+    }
+  }
+
+  private price(b: Begun, o: Outcome): void {
+    const row = b.row;
+    const input = b.input;
+    if (!isBillable(input.endpoint)) return; // polls, listings: free
+    const ex = o.extracted;
+    const name = `${row.provider}:${row.model ?? '(unknown model)'}`;
+    let usage: Usage | null = ex?.usage ?? null;
+    let params: MediaParams = {};
+    let estimated = false;
+    const media = ['images', 'videos', 'fal', 'fal.submit', 'replicate.create', 'predict', 'predictLongRunning'].includes(input.endpoint);
+    if (media && !(usage && input.endpoint === 'images')) {
+      if (o.httpStatus !== null && o.httpStatus >= 400) return;
+      try {
+        const a = analyzeRequest(row.provider, input.json ?? {}, input.route.path);
+        if (a.media) {
+          usage = { ...a.media.usage };
+          params = a.media.params;
+          if (ex?.media?.images) usage.images = ex.media.images;
+          if (ex?.media?.width && ex.media.height) params = { ...params, size: `${ex.media.width}x${ex.media.height}` };
+          row.model ??= a.model;
+        }
+      } catch (e) {
+        row.unpriced = true;
+        row.unpricedReason = (e as Error).message;
+        return;
+      }
+    }
+    if (!usage && ex && ex.streamedOutputTokens > 0) {
+      // The stream was cut before the provider reported usage: count what was streamed.
+      usage = { inputTokens: b.quoteInputTokens, outputTokens: ex.streamedOutputTokens };
+      estimated = true;
+    }
+    if (!usage && o.status === 'aborted') {
+      usage = { inputTokens: b.quoteInputTokens };
+      estimated = true;
+    }
+    if (!usage) {
+      if (o.httpStatus !== null && o.httpStatus >= 400) return; // providers do not bill failed calls
+      if (o.status === 'error' && o.httpStatus === null) return; // never reached the provider
+      row.unpriced = true;
+      row.unpricedReason = ex?.parseError ?? `the response carried no usage for ${name}`;
+      return;
+    }
+    row.usage = usage as Record<string, number | string>;
+    const model = row.model ?? ex?.model ?? null;
+    const at = new Date(row.ts);
+    let resolved = this.catalog.resolve(row.provider, model ?? '', at);
+    if (!resolved.token && !resolved.media && ex?.model && ex.model !== model) resolved = this.catalog.resolve(row.provider, ex.model, at);
+    const plan = model ? this.tierPlanFor(row.provider, model) : null;
+    let tier: { plan: VolumeTierPlan; before: number } | undefined;
+    if (plan) {
+      this.flushQuietly();
+      tier = { plan, before: this.ledger.tierUnits(row.provider, plan.model, plan.unit, periodBounds(plan.period, row.ts, this.timeZone, this.weekStart).start) };
+    }
+    const p = priceCall(usage, resolved, { params, tier }, name);
+    row.estimated = estimated;
+    if (p.unpriced) {
+      row.unpriced = true;
+      row.unpricedReason = p.unpriced;
+      return;
+    }
+    row.items = toLineItems(p.items);
+    row.costNano = p.cost;
+    row.priceSource = p.priceSource;
+  }
+
+  private tierPlanFor(provider: string, model: string): VolumeTierPlan | null {
+    return this.tierPlans.find((t) => canonicalProvider(t.provider) === provider && (t.model === null || t.model === model)) ?? null;
+  }
+
+  private checkThresholds(caps: CapState[]): void {
+    for (const c of caps) {
+      const fired = this.ledger.firedThresholds(c.cap.id, c.bounds.key);
+      const t = crossedThreshold(c.limitNano, c.spent, c.cap.alerts, fired);
+      if (t === null) continue;
+      const alert: Alert = {
+        id: uuidv7(), capId: c.cap.id, capLabel: capLabel(c.cap), threshold: t, periodKey: c.bounds.key,
+        spent: nanoToUsd(c.spent), limit: c.cap.limit, ts: this.now(), kind: 'threshold',
+      };
+      // Lower thresholds count as fired too: only the highest crossed one notifies.
+      for (const lower of c.cap.alerts) if (lower < t && !fired.has(lower)) this.ledger.insertAlert({ ...alert, id: uuidv7(), threshold: lower, kind: 'threshold' }, 'skipped');
+      if (this.ledger.insertAlert(alert)) this.emit({ type: 'alert', alert });
+    }
+  }
+
+  private blockedAlert(c: CapState): void {
+    const alert: Alert = {
+      id: uuidv7(), capId: c.cap.id, capLabel: capLabel(c.cap), threshold: 100, periodKey: c.bounds.key,
+      spent: nanoToUsd(c.spent), limit: c.cap.limit, ts: this.now(), kind: 'blocked',
+    };
+    // once per block episode: per cap, period and limit (raising the limit starts a new episode)
+    if (this.ledger.insertAlert(alert, `limit:${c.cap.limit}`)) this.emit({ type: 'alert', alert });
+  }
+
+  // ---- lifecycle ----
+
+  async start(): Promise<this> {
+    const server = http.createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url.startsWith('/_tollgate')) {
+        void handleControl(this, req, res).catch((e) => {
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'E_INTERNAL', message: (e as Error).message } }));
+        });
+        return;
+      }
+      if (req.method === 'GET' && this.uiDir && (url === '/' || url.startsWith('/assets/') || url.startsWith('/index.html') || url === '/favicon.svg')) {
+        serveStatic(this.uiDir, url, res);
+        return;
+      }
+      handleProxy(this, req, res).catch((e) => {
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { message: `Tollgate internal error: ${(e as Error).message}`, type: 'server_error', code: 'tollgate_internal' } }));
+        } else res.destroy();
+      });
+    });
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this._port, '127.0.0.1', () => resolve());
+    });
+    this._port = (server.address() as { port: number }).port;
+    this.server = server;
+    // Lets the CLI find the running engine (and use its API instead of opening the ledger itself).
+    fs.writeFileSync(path.join(this.dataDir, RUNNING_FILE), JSON.stringify({ pid: process.pid, port: this._port, url: this.url }) + '\n', { mode: 0o600 });
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) {
+      const s = this.server;
+      this.server = null;
+      s.closeIdleConnections?.();
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        setTimeout(() => { s.closeAllConnections?.(); resolve(); }, 2000).unref();
+      });
+    }
+    try {
+      const info = JSON.parse(fs.readFileSync(path.join(this.dataDir, RUNNING_FILE), 'utf8')) as { pid: number };
+      if (info.pid === process.pid) fs.rmSync(path.join(this.dataDir, RUNNING_FILE), { force: true });
+    } catch { /* not there */ }
+    this.ledger.close();
+  }
+}
+
+export const RUNNING_FILE = 'engine.json';
+
+/** The running engine for a data dir, if any (pid alive). */
+export function runningEngine(dataDir: string): { pid: number; port: number; url: string } | null {
+  try {
+    const info = JSON.parse(fs.readFileSync(path.join(dataDir, RUNNING_FILE), 'utf8')) as { pid: number; port: number; url: string };
+    process.kill(info.pid, 0);
+    return info;
+  } catch {
+    return null;
+  }
+}
+
+function fromEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    const m = /^TOLLGATE_UPSTREAM_(.+)$/.exec(k);
+    if (m && v) out[m[1]!.toLowerCase().replace(/_/g, '-')] = v;
+  }
+  return out;
+}
+
+const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png', '.json': 'application/json', '.woff2': 'font/woff2' };
+
+function serveStatic(dir: string, url: string, res: http.ServerResponse): void {
+  const clean = decodeURIComponent(url.split('?')[0]!.split('#')[0]!);
+  const rel = clean === '/' ? 'index.html' : clean.replace(/^\/+/, '');
+  const file = path.resolve(dir, rel);
+  if (!file.startsWith(path.resolve(dir) + path.sep) || !fs.existsSync(file)) {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found');
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
+    'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-cache',
+  });
+  fs.createReadStream(file).pipe(res);
+}
+
+export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
+  const e = new Engine(opts);
+  try {
+    return await e.start();
+  } catch (err) {
+    e.ledger.close();
+    throw err;
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * Response taps: watch the bytes a provider sends back (without delaying them) and pull out the
+ * model, the usage and, for cut streams, the text streamed so far. One tap per wire format.
+ */
+import zlib from 'node:zlib';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { countTokens } from 'gpt-tokenizer';
+import { fromAnthropic, fromGemini, fromOpenAIChat, fromOpenAIImages, fromOpenAIResponses, type Usage } from '../../shared/usage.ts';
+
+export type Endpoint =
+  | 'chat.completions' | 'responses' | 'embeddings' | 'images' | 'videos' | 'openai.other'
+  | 'messages' | 'messages.count_tokens' | 'anthropic.other'
+  | 'generateContent' | 'streamGenerateContent' | 'predict' | 'predictLongRunning' | 'gemini.operation' | 'gemini.other'
+  | 'fal' | 'fal.submit' | 'fal.poll' | 'replicate.create' | 'replicate.poll';
+
+/** Which calls are billable at all (polls and listings are free and recorded at $0, not unpriced). */
+export function isBillable(e: Endpoint): boolean {
+  return !['openai.other', 'anthropic.other', 'gemini.other', 'gemini.operation', 'fal.poll', 'replicate.poll', 'messages.count_tokens'].includes(e);
+}
+
+export function classify(provider: string, method: string, path: string): Endpoint {
+  const p = path.split('?')[0]!;
+  switch (provider) {
+    case 'anthropic':
+      if (p.endsWith('/messages/count_tokens')) return 'messages.count_tokens';
+      if (method === 'POST' && p.endsWith('/messages')) return 'messages';
+      return 'anthropic.other';
+    case 'gemini': {
+      const m = /:(\w+)$/.exec(p);
+      const verb = m?.[1];
+      if (verb === 'generateContent' || verb === 'streamGenerateContent' || verb === 'predict' || verb === 'predictLongRunning') return verb;
+      if (/\/operations\//.test(p)) return 'gemini.operation';
+      return 'gemini.other';
+    }
+    case 'fal':
+      return method === 'POST' ? 'fal' : 'fal.poll';
+    case 'fal-queue':
+      return method === 'POST' && !/\/requests\//.test(p) ? 'fal.submit' : 'fal.poll';
+    case 'replicate':
+      return method === 'POST' && /\/predictions$/.test(p) ? 'replicate.create' : 'replicate.poll';
+    default: // openai, openrouter, OpenAI-compatible hosts
+      if (method !== 'POST') return 'openai.other';
+      if (p.endsWith('/chat/completions')) return 'chat.completions';
+      if (p.endsWith('/responses')) return 'responses';
+      if (p.endsWith('/embeddings')) return 'embeddings';
+      if (p.includes('/images/')) return 'images';
+      if (p.endsWith('/videos')) return 'videos';
+      return 'openai.other';
+  }
+}
+
+export interface Extracted {
+  model: string | null;
+  usage: Usage | null;
+  /** Tokens counted from streamed text when the provider never sent usage (cut streams). */
+  streamedOutputTokens: number;
+  /** Media facts from the response (fal: number of images and their sizes). */
+  media: { images?: number; width?: number; height?: number; seconds?: number } | null;
+  /** Provider-reported cost (OpenRouter `usage.cost`), informational. */
+  reportedCost: string | null;
+  parseError: string | null;
+}
+
+const MAX_JSON = 16 * 1024 * 1024;
+
+type J = Record<string, unknown>;
+const obj = (v: unknown): J => (v && typeof v === 'object' && !Array.isArray(v) ? (v as J) : {});
+
+export class ResponseTap {
+  private readonly sse: boolean;
+  private readonly parser;
+  private readonly decoder = new TextDecoder();
+  private readonly inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | null;
+  private json: Buffer[] = [];
+  private jsonBytes = 0;
+  private text = '';
+  private usage: Usage | null = null;
+  private anthropicStart: J | null = null;
+  private model: string | null = null;
+  private reportedCost: string | null = null;
+  private parseError: string | null = null;
+  private media: Extracted['media'] = null;
+
+  constructor(private readonly endpoint: Endpoint, contentType: string, contentEncoding: string | undefined) {
+    this.sse = contentType.includes('text/event-stream');
+    this.parser = createParser({ onEvent: (e) => this.onEvent(e) });
+    const enc = (contentEncoding ?? '').toLowerCase();
+    this.inflate = enc === 'gzip' ? zlib.createGunzip() : enc === 'deflate' ? zlib.createInflate() : enc === 'br' ? zlib.createBrotliDecompress() : null;
+    this.inflate?.on('data', (d: Buffer) => this.consume(d));
+    this.inflate?.on('error', (e) => { this.parseError = `cannot decompress the response: ${e.message}`; });
+  }
+
+  write(chunk: Buffer): void {
+    if (this.inflate) this.inflate.write(chunk);
+    else this.consume(chunk);
+  }
+
+  private consume(chunk: Buffer): void {
+    if (this.sse) this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+    else if (this.jsonBytes < MAX_JSON) {
+      this.json.push(chunk);
+      this.jsonBytes += chunk.length;
+    }
+  }
+
+  async finish(): Promise<Extracted> {
+    if (this.inflate) {
+      await new Promise<void>((resolve) => {
+        this.inflate!.once('end', resolve);
+        this.inflate!.once('error', () => resolve());
+        this.inflate!.end();
+      });
+    }
+    if (!this.sse && this.jsonBytes > 0) {
+      try {
+        this.onJson(JSON.parse(Buffer.concat(this.json).toString('utf8')));
+      } catch (e) {
+        this.parseError = this.jsonBytes >= MAX_JSON ? 'response too large to read usage from' : `response is not complete JSON: ${(e as Error).message}`;
+      }
+    }
+    return {
+      model: this.model, usage: this.usage, streamedOutputTokens: this.text ? countTokens(this.text) : 0,
+      media: this.media, reportedCost: this.reportedCost, parseError: this.parseError,
+    };
+  }
+
+  private onEvent(e: EventSourceMessage): void {
+    if (e.data === '[DONE]') return;
+    let d: J;
+    try {
+      d = JSON.parse(e.data) as J;
+    } catch {
+      return;
+    }
+    switch (this.endpoint) {
+      case 'chat.completions': {
+        if (typeof d.model === 'string') this.model = d.model;
+        const u = d.usage;
+        if (u && typeof u === 'object') this.takeOpenAI(u);
+        for (const c of Array.isArray(d.choices) ? d.choices : []) {
+          const delta = obj(obj(c).delta);
+          if (typeof delta.content === 'string') this.text += delta.content;
+          if (typeof delta.reasoning === 'string') this.text += delta.reasoning;
+          if (typeof delta.reasoning_content === 'string') this.text += delta.reasoning_content;
+        }
+        break;
+      }
+      case 'responses': {
+        const type = d.type ?? e.event;
+        if (type === 'response.output_text.delta' && typeof d.delta === 'string') this.text += d.delta;
+        if (type === 'response.reasoning_summary_text.delta' && typeof d.delta === 'string') this.text += d.delta;
+        const r = obj(d.response);
+        if (typeof r.model === 'string') this.model = r.model;
+        if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) this.usage = fromOpenAIResponses(r.usage);
+        break;
+      }
+      case 'messages': {
+        const type = d.type ?? e.event;
+        if (type === 'message_start') {
+          const m = obj(d.message);
+          if (typeof m.model === 'string') this.model = m.model;
+          this.anthropicStart = obj(m.usage);
+          this.usage = fromAnthropic(m.usage);
+        } else if (type === 'message_delta') {
+          // message_delta carries cumulative output_tokens (and, in newer API versions, the
+          // input/cache counts again): take its numbers over message_start's where present.
+          const u = obj(d.usage);
+          const merged = { ...(this.anthropicStart ?? {}), ...u };
+          this.usage = fromAnthropic(merged);
+        } else if (type === 'content_block_delta') {
+          const delta = obj(d.delta);
+          if (typeof delta.text === 'string') this.text += delta.text;
+          if (typeof delta.thinking === 'string') this.text += delta.thinking;
+          if (typeof delta.partial_json === 'string') this.text += delta.partial_json;
+        }
+        break;
+      }
+      case 'streamGenerateContent':
+      case 'generateContent':
+        this.onGemini(d);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private takeOpenAI(u: unknown): void {
+    const usage = obj(u);
+    this.usage = fromOpenAIChat(usage);
+    if (usage.cost !== undefined && (typeof usage.cost === 'number' || typeof usage.cost === 'string')) this.reportedCost = String(usage.cost);
+  }
+
+  private onGemini(d: J): void {
+    if (typeof d.modelVersion === 'string') this.model = d.modelVersion;
+    if (d.usageMetadata) this.usage = fromGemini(d.usageMetadata);
+    for (const c of Array.isArray(d.candidates) ? d.candidates : []) {
+      for (const p of Array.isArray(obj(obj(c).content).parts) ? (obj(obj(c).content).parts as unknown[]) : []) {
+        const t = obj(p).text;
+        if (typeof t === 'string') this.text += t;
+      }
+    }
+  }
+
+  private onJson(body: unknown): void {
+    const d = obj(body);
+    if (typeof d.model === 'string') this.model = d.model;
+    switch (this.endpoint) {
+      case 'chat.completions':
+        if (d.usage) this.takeOpenAI(d.usage);
+        break;
+      case 'responses':
+        if (d.usage) this.usage = fromOpenAIResponses(d.usage);
+        break;
+      case 'embeddings': {
+        const u = obj(d.usage);
+        if (typeof u.prompt_tokens === 'number') this.usage = { inputTokens: u.prompt_tokens };
+        break;
+      }
+      case 'images':
+        if (d.usage) this.usage = fromOpenAIImages(d.usage);
+        if (Array.isArray(d.data)) this.media = { images: d.data.length };
+        break;
+      case 'messages':
+        if (d.usage) this.usage = fromAnthropic(d.usage);
+        break;
+      case 'generateContent':
+      case 'streamGenerateContent':
+        if (Array.isArray(body)) for (const x of body) this.onGemini(obj(x)); // streamGenerateContent without alt=sse
+        else this.onGemini(d);
+        break;
+      case 'fal':
+      case 'fal.submit': {
+        const images = Array.isArray(d.images) ? (d.images as J[]) : d.image ? [obj(d.image)] : [];
+        if (images.length) {
+          const first = obj(images[0]);
+          this.media = { images: images.length, width: typeof first.width === 'number' ? first.width : undefined, height: typeof first.height === 'number' ? first.height : undefined };
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+}
+

@@ -1,0 +1,484 @@
+/**
+ * The local ledger: SQLite (better-sqlite3 12) in WAL mode. Owns the database file.
+ *
+ * Writes are group-committed off the request path: call starts and completions are queued and
+ * written together, in one transaction, at most FLUSH_MS later (and on close). A call row and its
+ * rollup rows are written in the same transaction, so dashboards read rollups, never raw calls.
+ * A call still `pending` when the process died is marked `interrupted` at the next open, with its
+ * expected quote booked as an estimated cost, so budgets keep seeing it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.ts';
+import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
+import type { Alert, Cap, CallRecord, CallStatus, CallsQuery, LineItem, LocalKey, PriceOverride, RateLock, ReportGroup, RunSummary, UnpricedModel, VolumeTierPlan } from '../../shared/api.ts';
+
+export const FLUSH_MS = 10;
+const HOUR = 3_600_000;
+
+export class LedgerError extends Error {
+  constructor(readonly code: 'E_LEDGER_NEWER' | 'E_LEDGER_WRITE' | 'E_LEDGER_OPEN', message: string) {
+    super(message);
+  }
+}
+
+/** A call as the engine holds it: money in bigint nano-USD. */
+export interface CallRow {
+  id: string;
+  ts: number;
+  provider: string;
+  model: string | null;
+  endpoint: string;
+  project: string | null;
+  workflow: string | null;
+  run: string | null;
+  node: string | null;
+  keyId: string | null;
+  keyFingerprint: string | null;
+  keyName: string | null;
+  status: CallStatus;
+  httpStatus: number | null;
+  stream: boolean;
+  durationMs: number | null;
+  ttfbMs: number | null;
+  usage: Record<string, number | string>;
+  items: LineItem[];
+  costNano: bigint;
+  reservedNano: bigint;
+  quoteMaxNano: bigint | null;
+  quoteExpectedNano: bigint | null;
+  estimated: boolean;
+  unpriced: boolean;
+  unpricedReason: string | null;
+  priceSource: string | null;
+  error: string | null;
+  blockedBy: string | null;
+  prompt: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+export function toCallRecord(r: CallRow): CallRecord {
+  return {
+    id: r.id, ts: r.ts, provider: r.provider, model: r.model, endpoint: r.endpoint, project: r.project, workflow: r.workflow,
+    run: r.run, node: r.node, keyFingerprint: r.keyFingerprint, keyName: r.keyName, status: r.status, httpStatus: r.httpStatus,
+    stream: r.stream, durationMs: r.durationMs, ttfbMs: r.ttfbMs, usage: r.usage, items: r.items, cost: nanoToUsd(r.costNano),
+    reserved: nanoToUsd(r.reservedNano), estimated: r.estimated, unpriced: r.unpriced, unpricedReason: r.unpricedReason,
+    priceSource: r.priceSource, error: r.error, blockedBy: r.blockedBy,
+  };
+}
+
+function fromDb(r: Row): CallRow {
+  return {
+    id: r.id as string, ts: Number(r.ts), provider: r.provider as string, model: (r.model as string) ?? null, endpoint: r.endpoint as string,
+    project: (r.project as string) ?? null, workflow: (r.workflow as string) ?? null, run: (r.run as string) ?? null, node: (r.node as string) ?? null,
+    keyId: (r.key_id as string) ?? null, keyFingerprint: (r.key_fp as string) ?? null, keyName: (r.key_name as string) ?? null,
+    status: r.status as CallStatus, httpStatus: r.http_status === null ? null : Number(r.http_status), stream: Number(r.stream) === 1,
+    durationMs: r.duration_ms === null ? null : Number(r.duration_ms), ttfbMs: r.ttfb_ms === null ? null : Number(r.ttfb_ms),
+    usage: r.usage ? JSON.parse(r.usage as string) : {}, items: r.items ? JSON.parse(r.items as string) : [],
+    costNano: BigInt(r.cost_nano as bigint), reservedNano: BigInt(r.reserved_nano as bigint),
+    quoteMaxNano: r.quote_max_nano === null ? null : BigInt(r.quote_max_nano as bigint),
+    quoteExpectedNano: r.quote_expected_nano === null ? null : BigInt(r.quote_expected_nano as bigint),
+    estimated: Number(r.estimated) === 1, unpriced: Number(r.unpriced) === 1, unpricedReason: (r.unpriced_reason as string) ?? null,
+    priceSource: (r.price_source as string) ?? null, error: (r.error as string) ?? null, blockedBy: (r.blocked_by as string) ?? null,
+    prompt: (r.prompt as string) ?? null,
+  };
+}
+
+const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_id', 'key_fp', 'key_name', 'status',
+  'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
+  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt'] as const;
+
+function toDb(c: CallRow): unknown[] {
+  return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
+    c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
+    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt];
+}
+
+export interface RollupFilter {
+  from: number;
+  to: number;
+  provider?: string;
+  model?: string;
+  project?: string;
+  keyFp?: string;
+  workflow?: string;
+}
+
+export class Ledger {
+  readonly db: Database.Database;
+  readonly file: string;
+  private queue: { kind: 'start' | 'end'; row: CallRow }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private failed: Error | null = null;
+  private readonly stmts;
+  private readonly flushListeners = new Set<() => void>();
+
+  constructor(dataDir: string, opts: { readonly?: boolean } = {}) {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    this.file = path.join(dataDir, 'ledger.sqlite');
+    try {
+      this.db = new Database(this.file, { readonly: opts.readonly ?? false });
+    } catch (e) {
+      throw new LedgerError('E_LEDGER_OPEN', `cannot open the ledger ${this.file}: ${(e as Error).message}`);
+    }
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a commit is durable across a process crash (kill -9); only an OS crash
+    // or power loss can lose the last commits.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) this.migrate();
+    else this.checkVersion();
+    const cols = CALL_COLUMNS.join(', ');
+    const params = CALL_COLUMNS.map(() => '?').join(', ');
+    const updates = CALL_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ');
+    this.stmts = opts.readonly ? null : {
+      upsertCall: this.db.prepare(`INSERT INTO calls (${cols}) VALUES (${params}) ON CONFLICT(id) DO UPDATE SET ${updates}`),
+      insertStart: this.db.prepare(`INSERT OR IGNORE INTO calls (${cols}) VALUES (${params})`),
+      rollup: this.db.prepare(`INSERT INTO rollups (bucket, provider, model, project, key_fp, workflow, calls, cost_nano, unpriced) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
+        ON CONFLICT DO UPDATE SET calls = calls + 1, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
+    };
+  }
+
+  private checkVersion(): number {
+    const v = this.db.pragma('user_version', { simple: true }) as number;
+    if (v > MIGRATIONS.length) {
+      throw new LedgerError('E_LEDGER_NEWER', `the ledger ${this.file} is at schema version ${v}, newer than this Tollgate (${MIGRATIONS.length}); update Tollgate instead of downgrading`);
+    }
+    return v;
+  }
+
+  private migrate(): void {
+    const v = this.checkVersion();
+    for (let i = v; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i]!);
+        this.db.pragma(`user_version = ${i + 1}`);
+      }).immediate();
+    }
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /** Changes when another connection (the CLI) commits: cheap to poll per call. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  get healthy(): Error | null {
+    return this.failed;
+  }
+
+  // ---- writes (group commit) ----
+
+  recordStart(row: CallRow): void {
+    this.enqueue({ kind: 'start', row });
+  }
+
+  recordEnd(row: CallRow): void {
+    this.enqueue({ kind: 'end', row });
+  }
+
+  private enqueue(item: { kind: 'start' | 'end'; row: CallRow }): void {
+    this.queue.push(item);
+    if (this.queue.length >= 2000) this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  onFlush(l: () => void): () => void {
+    this.flushListeners.add(l);
+    return () => this.flushListeners.delete(l);
+  }
+
+  /** Write everything queued, in one transaction. Throws (and marks the ledger failed) on error. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.queue.length === 0 || !this.stmts) return;
+    const batch = this.queue;
+    this.queue = [];
+    const ended = new Set<string>();
+    for (const b of batch) if (b.kind === 'end') ended.add(b.row.id);
+    const s = this.stmts;
+    try {
+      this.db.transaction(() => {
+        for (const b of batch) {
+          if (b.kind === 'start') {
+            if (!ended.has(b.row.id)) s.insertStart.run(...toDb(b.row));
+            continue;
+          }
+          const r = b.row;
+          s.upsertCall.run(...toDb(r));
+          if (r.status !== 'blocked') {
+            s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', r.costNano, r.unpriced ? 1 : 0);
+          }
+        }
+      })();
+      this.failed = null;
+    } catch (e) {
+      this.failed = e as Error;
+      this.queue = batch.concat(this.queue); // keep them: nothing is dropped silently
+      throw new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}: ${(e as Error).message}`);
+    }
+    for (const l of this.flushListeners) l();
+  }
+
+  /** Calls left pending by a crash become `interrupted`, booked at their expected quote (estimated). */
+  recoverInterrupted(): number {
+    const rows = this.db.prepare(`SELECT * FROM calls WHERE status = 'pending'`).safeIntegers(true).all() as Row[];
+    if (rows.length === 0) return 0;
+    const s = this.stmts!;
+    this.db.transaction(() => {
+      for (const raw of rows) {
+        const r = fromDb(raw);
+        r.status = 'interrupted';
+        r.estimated = true;
+        r.costNano = r.quoteExpectedNano ?? 0n;
+        r.unpriced = r.quoteExpectedNano === null;
+        r.unpricedReason = r.unpriced ? 'interrupted before the provider answered; no quote was available' : null;
+        r.error = 'Tollgate stopped while this call was in flight; the provider may have billed it. Cost is the expected quote.';
+        r.items = r.quoteExpectedNano === null ? [] : [{ label: 'Interrupted call (expected quote)', quantity: '1', unit: 'call', per: 1, unitPrice: nanoToUsd(r.quoteExpectedNano), cost: nanoToUsd(r.quoteExpectedNano), source: 'quote' }];
+        s.upsertCall.run(...toDb(r));
+        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', r.costNano, r.unpriced ? 1 : 0);
+      }
+    })();
+    return rows.length;
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      this.db.close();
+    }
+  }
+
+  // ---- reads ----
+
+  call(id: string): CallRow | null {
+    const r = this.db.prepare('SELECT * FROM calls WHERE id = ?').safeIntegers(true).get(id) as Row | undefined;
+    return r ? fromDb(r) : null;
+  }
+
+  calls(q: CallsQuery): CallRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.beforeId) { where.push('id < ?'); args.push(q.beforeId); }
+    for (const [k, col] of [['provider', 'provider'], ['model', 'model'], ['project', 'project'], ['status', 'status'], ['workflow', 'workflow']] as const) {
+      const v = q[k];
+      if (v) { where.push(`${col} = ?`); args.push(v); }
+    }
+    const limit = Math.min(Math.max(q.limit ?? 50, 1), 1000);
+    const sql = `SELECT * FROM calls ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
+    return (this.db.prepare(sql).safeIntegers(true).all(...args) as Row[]).map(fromDb);
+  }
+
+  *iterateCalls(from = 0, to = Number.MAX_SAFE_INTEGER): Generator<CallRow> {
+    for (const r of this.db.prepare('SELECT * FROM calls WHERE ts >= ? AND ts < ? ORDER BY ts, id').safeIntegers(true).iterate(from, to)) yield fromDb(r as Row);
+  }
+
+  private rollupWhere(f: RollupFilter): { sql: string; args: unknown[] } {
+    const where = ['bucket >= ?', 'bucket < ?'];
+    const args: unknown[] = [Math.floor(f.from / HOUR) * HOUR, f.to];
+    for (const [k, col] of [['provider', 'provider'], ['model', 'model'], ['project', 'project'], ['keyFp', 'key_fp'], ['workflow', 'workflow']] as const) {
+      const v = f[k];
+      if (v !== undefined) { where.push(`${col} = ?`); args.push(v); }
+    }
+    return { sql: where.join(' AND '), args };
+  }
+
+  /** Total spend (nano) and calls in a window from the rollups. */
+  spend(f: RollupFilter): { cost: bigint; calls: number; unpriced: number } {
+    const w = this.rollupWhere(f);
+    const r = this.db.prepare(`SELECT COALESCE(SUM(cost_nano), 0) AS cost, COALESCE(SUM(calls), 0) AS calls, COALESCE(SUM(unpriced), 0) AS unpriced FROM rollups WHERE ${w.sql}`)
+      .safeIntegers(true).get(...w.args) as Row;
+    return { cost: BigInt(r.cost as bigint), calls: Number(r.calls), unpriced: Number(r.unpriced) };
+  }
+
+  group(by: 'model' | 'provider' | 'project' | 'key_fp' | 'workflow' | 'bucket', f: RollupFilter, limit = 1000): { key: string; calls: number; cost: bigint }[] {
+    const w = this.rollupWhere(f);
+    const keyExpr = by === 'model' ? `provider || ':' || model` : by;
+    const rows = this.db.prepare(`SELECT ${keyExpr} AS k, SUM(calls) AS calls, SUM(cost_nano) AS cost FROM rollups WHERE ${w.sql} GROUP BY k ORDER BY cost DESC LIMIT ${limit}`)
+      .safeIntegers(true).all(...w.args) as Row[];
+    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint) }));
+  }
+
+  series(by: 'model' | 'provider' | 'project', f: RollupFilter): { bucket: number; key: string; cost: bigint }[] {
+    const w = this.rollupWhere(f);
+    const keyExpr = by === 'model' ? 'model' : by;
+    return (this.db.prepare(`SELECT bucket, ${keyExpr} AS k, SUM(cost_nano) AS cost FROM rollups WHERE ${w.sql} GROUP BY bucket, k ORDER BY bucket`)
+      .safeIntegers(true).all(...w.args) as Row[]).map((r) => ({ bucket: Number(r.bucket), key: String(r.k), cost: BigInt(r.cost as bigint) }));
+  }
+
+  countCalls(): number {
+    return Number((this.db.prepare('SELECT COALESCE(SUM(calls), 0) AS n FROM rollups').get() as Row).n);
+  }
+
+  unpricedModels(): UnpricedModel[] {
+    return (this.db.prepare(`SELECT provider, model, COUNT(*) AS calls, MAX(ts) AS last, MAX(unpriced_reason) AS reason FROM calls WHERE unpriced = 1 GROUP BY provider, model ORDER BY last DESC`).all() as Row[])
+      .map((r) => ({ provider: String(r.provider), model: String(r.model ?? '(unknown)'), calls: Number(r.calls), lastSeen: Number(r.last), reason: String(r.reason ?? '') }));
+  }
+
+  runs(limit = 50): RunSummary[] {
+    const runs = this.db.prepare(`SELECT run, MAX(workflow) AS workflow, MIN(ts) AS started, COUNT(*) AS calls, SUM(cost_nano) AS cost FROM calls WHERE run IS NOT NULL GROUP BY run ORDER BY started DESC LIMIT ?`)
+      .safeIntegers(true).all(limit) as Row[];
+    const nodeStmt = this.db.prepare(`SELECT COALESCE(node, '(none)') AS node, COUNT(*) AS calls, SUM(cost_nano) AS cost, SUM(quote_expected_nano) AS quoted, COUNT(quote_expected_nano) AS nq FROM calls WHERE run = ? GROUP BY node ORDER BY MIN(ts)`).safeIntegers(true);
+    return runs.map((r) => {
+      const nodes = (nodeStmt.all(r.run) as Row[]).map((n) => ({
+        node: String(n.node), calls: Number(n.calls), cost: nanoToUsd(BigInt(n.cost as bigint)),
+        quoted: Number(n.nq) > 0 ? nanoToUsd(BigInt(n.quoted as bigint)) : null,
+      }));
+      const quotedNodes = nodes.filter((n) => n.quoted !== null);
+      let quoted: bigint | null = null;
+      for (const n of (nodeStmt.all(r.run) as Row[])) if (n.quoted !== null) quoted = (quoted ?? 0n) + BigInt(n.quoted as bigint);
+      return {
+        run: String(r.run), workflow: (r.workflow as string) ?? null, started: Number(r.started), calls: Number(r.calls),
+        cost: nanoToUsd(BigInt(r.cost as bigint)), quoted: quotedNodes.length ? nanoToUsd(quoted ?? 0n) : null, nodes,
+      };
+    });
+  }
+
+  observedOutputMedian(provider: string, model: string, since: number): number | null {
+    const rows = this.db.prepare(`SELECT json_extract(usage, '$.outputTokens') AS o FROM calls WHERE provider = ? AND model = ? AND ts >= ? AND status = 'ok' AND json_extract(usage, '$.outputTokens') IS NOT NULL ORDER BY id DESC LIMIT 200`).all(provider, model, since) as Row[];
+    if (rows.length < 5) return null;
+    const v = rows.map((r) => Number(r.o)).sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)]!;
+  }
+
+  // ---- caps, alerts ----
+
+  caps(): Cap[] {
+    return (this.db.prepare('SELECT * FROM caps ORDER BY created_at').safeIntegers(true).all() as Row[]).map((r) => ({
+      id: String(r.id), scope: r.scope as Cap['scope'], scopeValue: (r.scope_value as string) ?? null, period: r.period as Cap['period'],
+      limit: nanoToUsd(BigInt(r.limit_nano as bigint)), alerts: JSON.parse(String(r.alerts)), hard: Number(r.hard) === 1, createdAt: Number(r.created_at),
+    }));
+  }
+
+  putCap(c: Cap, limitNano: bigint): void {
+    this.db.prepare(`INSERT INTO caps (id, scope, scope_value, period, limit_nano, alerts, hard, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, scope_value = excluded.scope_value, period = excluded.period, limit_nano = excluded.limit_nano, alerts = excluded.alerts, hard = excluded.hard`)
+      .run(c.id, c.scope, c.scopeValue, c.period, limitNano, JSON.stringify(c.alerts), c.hard ? 1 : 0, c.createdAt);
+  }
+
+  removeCap(id: string): boolean {
+    return this.db.prepare('DELETE FROM caps WHERE id = ?').run(id).changes > 0;
+  }
+
+  firedThresholds(capId: string, periodKey: string): Set<number> {
+    return new Set((this.db.prepare(`SELECT threshold FROM alerts WHERE cap_id = ? AND period_key = ? AND kind = 'threshold'`).all(capId, periodKey) as Row[]).map((r) => Number(r.threshold)));
+  }
+
+  /** Insert an alert once; returns false when it already exists (fired before, maybe by another process). */
+  insertAlert(a: Alert, episode = ''): boolean {
+    return this.db.prepare(`INSERT OR IGNORE INTO alerts (id, cap_id, cap_label, period_key, threshold, kind, episode, spent_nano, limit_nano, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(a.id, a.capId, a.capLabel, a.periodKey, a.threshold, a.kind, episode, usdToNanoExact(a.spent), usdToNanoExact(a.limit), a.ts).changes > 0;
+  }
+
+  alerts(limit = 100): Alert[] {
+    return (this.db.prepare('SELECT * FROM alerts ORDER BY ts DESC LIMIT ?').safeIntegers(true).all(limit) as Row[]).map((r) => ({
+      id: String(r.id), capId: String(r.cap_id), capLabel: String(r.cap_label), threshold: Number(r.threshold), periodKey: String(r.period_key),
+      spent: nanoToUsd(BigInt(r.spent_nano as bigint)), limit: nanoToUsd(BigInt(r.limit_nano as bigint)), ts: Number(r.ts), kind: r.kind as Alert['kind'],
+    }));
+  }
+
+  // ---- keys ----
+
+  keys(): LocalKey[] {
+    return (this.db.prepare('SELECT * FROM keys ORDER BY created_at').all() as Row[]).map(keyFromDb);
+  }
+
+  keyByTokenHash(hash: string): (LocalKey & { secret: Buffer }) | null {
+    const r = this.db.prepare('SELECT * FROM keys WHERE token_hash = ?').get(hash) as Row | undefined;
+    return r ? { ...keyFromDb(r), secret: r.secret as Buffer } : null;
+  }
+
+  insertKey(k: LocalKey, tokenHash: string, secret: Buffer): void {
+    this.db.prepare('INSERT INTO keys (id, name, provider, project, prefix, token_hash, fingerprint, secret, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)')
+      .run(k.id, k.name, k.provider, k.project, k.prefix, tokenHash, k.fingerprint, secret, k.createdAt);
+  }
+
+  revokeKey(idOrName: string, now: number): boolean {
+    return this.db.prepare('UPDATE keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL').run(now, idOrName, idOrName).changes > 0;
+  }
+
+  // ---- prices: overrides, locks, tiers ----
+
+  overrides(): PriceOverride[] {
+    return (this.db.prepare('SELECT * FROM overrides ORDER BY created_at').all() as Row[]).map((r) => ({
+      id: String(r.id), provider: String(r.provider), model: String(r.model), prices: JSON.parse(String(r.prices)), note: (r.note as string) ?? null, createdAt: Number(r.created_at),
+    }));
+  }
+
+  putOverride(o: PriceOverride): void {
+    this.db.prepare(`INSERT INTO overrides (id, provider, model, prices, note, created_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT(provider, model) DO UPDATE SET prices = excluded.prices, note = excluded.note`).run(o.id, o.provider, o.model, JSON.stringify(o.prices), o.note, o.createdAt);
+  }
+
+  removeOverride(id: string): boolean {
+    return this.db.prepare('DELETE FROM overrides WHERE id = ? OR (provider || \':\' || model) = ?').run(id, id).changes > 0;
+  }
+
+  locks(): RateLock[] {
+    return (this.db.prepare('SELECT * FROM locks ORDER BY created_at').all() as Row[]).map((r) => ({
+      id: String(r.id), provider: String(r.provider), model: (r.model as string) ?? null, catalog: String(r.catalog), prices: JSON.parse(String(r.prices)),
+      from: r.from_ts === null ? null : Number(r.from_ts), to: r.to_ts === null ? null : Number(r.to_ts), createdAt: Number(r.created_at),
+    }));
+  }
+
+  putLock(l: RateLock): void {
+    this.db.prepare('INSERT INTO locks (id, provider, model, catalog, prices, from_ts, to_ts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(l.id, l.provider, l.model, l.catalog, JSON.stringify(l.prices), l.from, l.to, l.createdAt);
+  }
+
+  removeLock(id: string): boolean {
+    return this.db.prepare('DELETE FROM locks WHERE id = ?').run(id).changes > 0;
+  }
+
+  tierPlans(): VolumeTierPlan[] {
+    return (this.db.prepare('SELECT * FROM tier_plans ORDER BY created_at').all() as Row[]).map((r) => ({
+      id: String(r.id), provider: String(r.provider), model: (r.model as string) ?? null, unit: r.unit as VolumeTierPlan['unit'], mode: r.mode as VolumeTierPlan['mode'],
+      period: r.period as VolumeTierPlan['period'], tiers: JSON.parse(String(r.tiers)), createdAt: Number(r.created_at),
+    }));
+  }
+
+  putTierPlan(p: VolumeTierPlan): void {
+    this.db.prepare(`INSERT INTO tier_plans (id, provider, model, unit, mode, period, tiers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(id) DO UPDATE SET provider = excluded.provider, model = excluded.model, unit = excluded.unit, mode = excluded.mode, period = excluded.period, tiers = excluded.tiers`)
+      .run(p.id, p.provider, p.model, p.unit, p.mode, p.period, JSON.stringify(p.tiers), p.createdAt);
+  }
+
+  removeTierPlan(id: string): boolean {
+    return this.db.prepare('DELETE FROM tier_plans WHERE id = ?').run(id).changes > 0;
+  }
+
+  /** Units a tier plan has used this period (images, requests or seconds), from the calls. */
+  tierUnits(provider: string, model: string | null, unit: string, from: number): number {
+    const field = unit === 'image' ? 'images' : unit === 'second' ? 'videoSeconds' : 'requests';
+    const r = this.db.prepare(`SELECT COALESCE(SUM(COALESCE(json_extract(usage, '$.${field}'), ${unit === 'request' ? 1 : 0})), 0) AS n FROM calls WHERE provider = ? AND (? IS NULL OR model = ?) AND ts >= ? AND status NOT IN ('blocked', 'pending')`)
+      .get(provider, model, model, from) as Row;
+    return Number(r.n);
+  }
+
+  // ---- settings ----
+
+  setting(key: string): string | null {
+    const r = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
+    return r ? String(r.value) : null;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}
+
+function keyFromDb(r: Row): LocalKey {
+  return {
+    id: String(r.id), name: String(r.name), provider: String(r.provider), project: (r.project as string) ?? null, prefix: String(r.prefix),
+    fingerprint: String(r.fingerprint), createdAt: Number(r.created_at), revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  };
+}

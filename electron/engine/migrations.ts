@@ -1,0 +1,96 @@
+/**
+ * Versioned, forward-only migrations. The applied version lives in PRAGMA user_version; each
+ * migration runs in its own transaction. A ledger newer than this build is refused, not guessed at.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: calls, rollups, caps, alerts, keys, prices, settings
+  `
+  CREATE TABLE calls (
+    id TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT,
+    endpoint TEXT NOT NULL,
+    project TEXT,
+    workflow TEXT,
+    run TEXT,
+    node TEXT,
+    key_id TEXT,
+    key_fp TEXT,
+    key_name TEXT,
+    status TEXT NOT NULL,
+    http_status INTEGER,
+    stream INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER,
+    ttfb_ms INTEGER,
+    usage TEXT,
+    items TEXT,
+    cost_nano INTEGER NOT NULL DEFAULT 0,
+    reserved_nano INTEGER NOT NULL DEFAULT 0,
+    quote_max_nano INTEGER,
+    quote_expected_nano INTEGER,
+    estimated INTEGER NOT NULL DEFAULT 0,
+    unpriced INTEGER NOT NULL DEFAULT 0,
+    unpriced_reason TEXT,
+    price_source TEXT,
+    error TEXT,
+    blocked_by TEXT,
+    prompt TEXT
+  );
+  CREATE INDEX calls_ts ON calls(ts);
+  CREATE INDEX calls_run ON calls(run) WHERE run IS NOT NULL;
+  CREATE INDEX calls_unpriced ON calls(provider, model) WHERE unpriced = 1;
+  CREATE INDEX calls_pending ON calls(status) WHERE status = 'pending';
+  CREATE TABLE rollups (
+    bucket INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    project TEXT NOT NULL,
+    key_fp TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    cost_nano INTEGER NOT NULL,
+    unpriced INTEGER NOT NULL,
+    PRIMARY KEY (bucket, provider, model, project, key_fp, workflow)
+  ) WITHOUT ROWID;
+  CREATE TABLE caps (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    scope_value TEXT,
+    period TEXT NOT NULL,
+    limit_nano INTEGER NOT NULL,
+    alerts TEXT NOT NULL,
+    hard INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    cap_id TEXT NOT NULL,
+    cap_label TEXT NOT NULL,
+    period_key TEXT NOT NULL,
+    threshold INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    episode TEXT NOT NULL DEFAULT '',
+    spent_nano INTEGER NOT NULL,
+    limit_nano INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    UNIQUE (cap_id, period_key, threshold, kind, episode)
+  );
+  CREATE TABLE keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    project TEXT,
+    prefix TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  CREATE TABLE overrides (id TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL, prices TEXT NOT NULL, note TEXT, created_at INTEGER NOT NULL, UNIQUE (provider, model));
+  CREATE TABLE locks (id TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT, catalog TEXT NOT NULL, prices TEXT NOT NULL, from_ts INTEGER, to_ts INTEGER, created_at INTEGER NOT NULL);
+  CREATE TABLE tier_plans (id TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT, unit TEXT NOT NULL, mode TEXT NOT NULL, period TEXT NOT NULL, tiers TEXT NOT NULL, created_at INTEGER NOT NULL);
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];

@@ -1,0 +1,305 @@
+/**
+ * Quotes: the price of a call before it runs, as min / expected / max.
+ *
+ * Input tokens are counted with a real tokenizer (gpt-tokenizer, o200k_base). That count is exact
+ * for current OpenAI models; for Anthropic, Gemini and other hosts it is an approximation and the
+ * quote says so in `notes`.
+ *
+ * max      = input + the request's output limit (max_tokens, max_completion_tokens,
+ *            max_output_tokens, generationConfig.maxOutputTokens), else the model's context
+ *            window minus the input, else 32,768 tokens — the reservation a hard cap uses.
+ * expected = input + the median output the ledger observed for this model (when the caller passes
+ *            history), else min(max output, 500 tokens): a documented heuristic, not a promise.
+ * min      = input with no output.
+ * Media requests (images, video seconds, megapixels) are exact when every parameter is known; an
+ * unknown quality or size gives the range over the catalog's prices for that model.
+ */
+import { countTokens } from 'gpt-tokenizer';
+import { nanoToUsd, usdToNanoExact, type Nano } from './money.ts';
+import { canonicalProvider, type Catalog, type MediaModel } from './catalog.ts';
+import { priceCall, priceMedia, toLineItems, type MediaParams, type PricedCall } from './pricing.ts';
+import type { Usage } from './usage.ts';
+import type { QuoteItem } from './api.ts';
+
+export const EXPECTED_OUTPUT_TOKENS = 500;
+export const FALLBACK_MAX_OUTPUT = 32_768;
+
+export interface AnalyzedRequest {
+  provider: string;
+  model: string;
+  endpoint: string;
+  kind: 'chat' | 'embedding' | 'media';
+  inputTokens: number;
+  maxOutput: number | null;         // from the request
+  stream: boolean;
+  media: { usage: Usage; params: MediaParams } | null;
+  notes: string[];
+}
+
+export class QuoteError extends Error {
+  readonly code = 'E_QUOTE';
+}
+
+type J = Record<string, unknown>;
+const isObj = (v: unknown): v is J => !!v && typeof v === 'object' && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined);
+
+/** All the text a request sends, for counting (message contents, system prompts, tool schemas). */
+function collectText(v: unknown, out: string[], depth = 0): void {
+  if (depth > 12) return;
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) collectText(x, out, depth + 1);
+  else if (isObj(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'image_url' || k === 'inline_data' || k === 'inlineData' || k === 'source' || k === 'data') continue;
+      if (k === 'type' || k === 'role' || k === 'cache_control') continue;
+      collectText(x, out, depth + 1);
+    }
+  }
+}
+
+function countImages(v: unknown, depth = 0): number {
+  if (depth > 12) return 0;
+  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + countImages(x, depth + 1), 0);
+  if (!isObj(v)) return 0;
+  if (v.type === 'image_url' || v.type === 'image' || v.type === 'input_image' || 'inlineData' in v || 'inline_data' in v) return 1;
+  return Object.values(v).reduce<number>((n, x) => n + countImages(x, depth + 1), 0);
+}
+
+/** Tokens of the text in `parts`, plus per-message framing as OpenAI chat formats it. */
+export function countInputTokens(parts: unknown, messages: number): number {
+  const texts: string[] = [];
+  collectText(parts, texts);
+  let n = 0;
+  for (const t of texts) n += countTokens(t);
+  return n + messages * 3 + 3;
+}
+
+// An image in a prompt: OpenAI high detail bills 85 + 170 per 512px tile; 765 tokens is a
+// 1024x1024 image. Used as the per-image estimate for every provider (noted in the quote).
+const IMAGE_INPUT_TOKENS = 765;
+
+function mediaFromParams(body: J, model: string): { usage: Usage; params: MediaParams } {
+  const input = isObj(body.input) ? body.input : body; // Replicate wraps inputs in { input }
+  const params: MediaParams = {};
+  const usage: Usage = {};
+  const size = str(input.size);
+  const imageSize = input.image_size;
+  if (size && /^\d+x\d+$/.test(size)) params.size = size;
+  if (isObj(imageSize) && int(imageSize.width) && int(imageSize.height)) params.size = `${int(imageSize.width)}x${int(imageSize.height)}`;
+  else if (typeof imageSize === 'string') params.size = FAL_PRESETS[imageSize] ?? imageSize;
+  if (int(input.width) && int(input.height)) params.size = `${int(input.width)}x${int(input.height)}`;
+  const quality = str(input.quality);
+  if (quality) params.quality = quality;
+  const resolution = str(input.resolution) ?? str(input.output_resolution);
+  if (resolution) params.resolution = resolution.toLowerCase();
+  const audio = input.generate_audio ?? input.generateAudio ?? input.audio;
+  if (typeof audio === 'boolean') params.audio = audio;
+  const n = int(input.n) ?? int(input.num_images) ?? int(input.num_outputs) ?? int(input.sampleCount) ?? int(input.number_of_images);
+  usage.images = n ?? 1;
+  const dur = input.duration ?? input.seconds ?? input.durationSeconds ?? input.duration_seconds;
+  const secs = typeof dur === 'string' ? Number.parseInt(dur, 10) : int(dur);
+  if (secs !== undefined && Number.isFinite(secs)) usage.videoSeconds = secs;
+  const factor = int(input.upscale_factor) ?? int(input.scale);
+  if (factor && params.size) {
+    const [w, h] = params.size.split('x').map(Number) as [number, number];
+    params.size = `${w * factor}x${h * factor}`;
+  } else if (factor) params.size = `${1024 * factor}x${1024 * factor}`;
+  void model;
+  return { usage, params };
+}
+
+/** fal image_size presets (fal docs). */
+export const FAL_PRESETS: Record<string, string> = {
+  square_hd: '1024x1024', square: '512x512', portrait_4_3: '768x1024', portrait_16_9: '576x1024',
+  landscape_4_3: '1024x768', landscape_16_9: '1024x576',
+};
+
+/** Work out provider, model, endpoint and token counts from a request body users really send. */
+export function analyzeRequest(providerIn: string, body: unknown, path = ''): AnalyzedRequest {
+  const provider = canonicalProvider(providerIn);
+  if (!isObj(body)) throw new QuoteError('the request body must be a JSON object');
+  const notes: string[] = [];
+  const approx = provider !== 'openai';
+  if (approx) notes.push('input tokens approximated with the o200k_base tokenizer');
+  const stream = body.stream === true;
+
+  if (provider === 'fal' || provider === 'replicate') {
+    let model = str(body.model) ?? '';
+    const m = /models\/([^/]+\/[^/]+)\/predictions/.exec(path);
+    if (m) model = m[1]!;
+    else if (provider === 'fal' && path) model = path.replace(/^\/+/, '').replace(/\/requests\/.*$/, '');
+    if (!model) throw new QuoteError(`a ${provider} request needs the model (its path, e.g. fal-ai/flux-2-pro, or "model")`);
+    return { provider, model, endpoint: provider, kind: 'media', inputTokens: 0, maxOutput: null, stream, media: mediaFromParams(body, model), notes: [] };
+  }
+
+  if (provider === 'gemini') {
+    const m = /models\/([^/:]+):(\w+)/.exec(path);
+    const model = m?.[1] ?? str(body.model)?.replace(/^models\//, '');
+    if (!model) throw new QuoteError('a Gemini request needs the model (from the path models/MODEL:generateContent or "model")');
+    const method = m?.[2] ?? 'generateContent';
+    if (method === 'predictLongRunning' || method === 'predict') {
+      const inst = Array.isArray(body.instances) ? body.instances[0] : undefined;
+      const p = isObj(body.parameters) ? body.parameters : {};
+      return { provider, model, endpoint: method, kind: 'media', inputTokens: 0, maxOutput: null, stream, media: mediaFromParams({ ...p, ...(isObj(inst) ? inst : {}) }, model), notes: [] };
+    }
+    const contents = body.contents;
+    const n = Array.isArray(contents) ? contents.length : 1;
+    const images = countImages(contents);
+    const gc = isObj(body.generationConfig) ? body.generationConfig : isObj(body.config) ? body.config : {};
+    if (images) notes.push(`${images} image(s) estimated at ${IMAGE_INPUT_TOKENS} tokens each`);
+    return {
+      provider, model, endpoint: method, kind: 'chat', stream: method.startsWith('stream'),
+      inputTokens: countInputTokens([contents, body.systemInstruction, body.tools], n) + images * IMAGE_INPUT_TOKENS,
+      maxOutput: int(gc.maxOutputTokens) ?? null, media: null, notes,
+    };
+  }
+
+  const model = str(body.model);
+  if (!model) throw new QuoteError('the request has no "model"');
+
+  if (provider === 'anthropic') {
+    const messages = Array.isArray(body.messages) ? body.messages : [];
+    const images = countImages(messages);
+    if (images) notes.push(`${images} image(s) estimated at ${IMAGE_INPUT_TOKENS} tokens each`);
+    return {
+      provider, model, endpoint: 'messages', kind: 'chat', stream,
+      inputTokens: countInputTokens([body.system, messages, body.tools], messages.length) + images * IMAGE_INPUT_TOKENS,
+      maxOutput: int(body.max_tokens) ?? null, media: null, notes,
+    };
+  }
+
+  // OpenAI and OpenAI-compatible hosts
+  if (path.includes('/images/') || (typeof body.prompt === 'string' && !body.messages && (body.size || body.quality || body.n || /image|dall-e/.test(model)))) {
+    return { provider, model, endpoint: 'images', kind: 'media', inputTokens: 0, maxOutput: null, stream, media: mediaFromParams(body, model), notes: [] };
+  }
+  if (path.includes('/videos') || /^sora/.test(model)) {
+    const media = mediaFromParams(body, model);
+    media.usage.videoSeconds ??= 4; // Sora's default clip length
+    if (body.size) media.params.size = str(body.size);
+    return { provider, model, endpoint: 'videos', kind: 'media', inputTokens: 0, maxOutput: null, stream, media, notes: [] };
+  }
+  if (path.includes('/embeddings') || body.input !== undefined && /embed/.test(model)) {
+    return { provider, model, endpoint: 'embeddings', kind: 'embedding', inputTokens: countInputTokens(body.input, 0) - 3, maxOutput: 0, stream: false, media: null, notes };
+  }
+  if (path.includes('/responses') || (body.input !== undefined && body.messages === undefined)) {
+    const input = body.input;
+    const n = Array.isArray(input) ? input.length : 1;
+    return {
+      provider, model, endpoint: 'responses', kind: 'chat', stream,
+      inputTokens: countInputTokens([body.instructions, input, body.tools], n) + countImages(input) * IMAGE_INPUT_TOKENS,
+      maxOutput: int(body.max_output_tokens) ?? null, media: null, notes,
+    };
+  }
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const images = countImages(messages);
+  if (images) notes.push(`${images} image(s) estimated at ${IMAGE_INPUT_TOKENS} tokens each`);
+  return {
+    provider, model, endpoint: 'chat.completions', kind: 'chat', stream,
+    inputTokens: countInputTokens([messages, body.tools], messages.length) + images * IMAGE_INPUT_TOKENS,
+    maxOutput: int(body.max_completion_tokens) ?? int(body.max_tokens) ?? null, media: null, notes,
+  };
+}
+
+export interface QuoteOptions {
+  at?: Date;
+  /** Median output tokens this model produced recently (from the ledger), for `expected`. */
+  observedOutput?: (provider: string, model: string) => number | null;
+}
+
+interface Range { min: PricedCall; expected: PricedCall; max: PricedCall }
+
+function mediaRange(media: MediaModel, usage: Usage, params: MediaParams): Range | null {
+  const exact = priceMedia(usage, media, { params });
+  if (!exact.unpriced) return { min: exact, expected: exact, max: exact };
+  // Unknown parameters: the range over every catalog price of this model.
+  // Known parameters stay fixed (a given size with an unknown quality ranges over qualities only).
+  const known = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as MediaParams;
+  const options = media.prices.map((p) => priceMedia(usage, media, { params: { ...p.when, ...known } })).filter((p) => !p.unpriced);
+  if (options.length === 0) return null;
+  const sorted = [...options].sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0));
+  return { min: sorted[0]!, expected: sorted[Math.floor((sorted.length - 1) / 2)]!, max: sorted[sorted.length - 1]! };
+}
+
+function item(node: string | null, a: { provider: string; model: string }, repeat: number, r: Range | null, reason: string | null, notes: string[]): QuoteItem {
+  if (!r) return { node, provider: a.provider, model: a.model, repeat, min: '0', expected: '0', max: '0', items: [], unpriced: reason ?? 'unpriced', notes };
+  const times = BigInt(repeat);
+  return {
+    node, provider: a.provider, model: a.model, repeat,
+    min: nanoToUsd(r.min.cost * times), expected: nanoToUsd(r.expected.cost * times), max: nanoToUsd(r.max.cost * times),
+    items: toLineItems(r.expected.items).map((l) => (repeat === 1 ? l : { ...l, label: `${l.label} ×${repeat}`, cost: nanoToUsd(r.expected.items.find((x) => x.label === l.label)!.cost * times) })),
+    unpriced: null, notes,
+  };
+}
+
+/** The quote for one request body. `repeat` multiplies the whole call. */
+export function quoteRequest(catalog: Catalog, provider: string, body: unknown, path = '', opts: QuoteOptions = {}, node: string | null = null, repeat = 1): QuoteItem {
+  const a = analyzeRequest(provider, body, path);
+  const resolved = catalog.resolve(a.provider, a.model, opts.at);
+  const name = `${a.provider}:${a.model}`;
+  if (a.media) {
+    if (!resolved.media) {
+      const p = priceCall(a.media.usage, resolved, { params: a.media.params }, name);
+      return item(node, a, repeat, null, p.unpriced, a.notes);
+    }
+    const r = mediaRange(resolved.media, a.media.usage, a.media.params);
+    return item(node, a, repeat, r, r ? null : `no price for ${name} with these parameters`, a.notes);
+  }
+  const r = tokenRange(catalog, a, opts);
+  return item(node, a, repeat, r.range, r.reason, [...a.notes, ...r.notes]);
+}
+
+export function tokenRange(catalog: Catalog, a: Pick<AnalyzedRequest, 'provider' | 'model' | 'inputTokens' | 'maxOutput' | 'kind'>, opts: QuoteOptions = {}): { range: Range | null; reason: string | null; notes: string[]; maxOutput: number } {
+  const resolved = catalog.resolve(a.provider, a.model, opts.at);
+  const name = `${a.provider}:${a.model}`;
+  const notes: string[] = [];
+  let maxOut = a.maxOutput;
+  if (maxOut === null) {
+    const cw = resolved.token?.contextWindow;
+    if (cw && cw > a.inputTokens) {
+      maxOut = cw - a.inputTokens;
+      notes.push(`no output limit in the request: max assumes the model's context window (${cw.toLocaleString('en-US')} tokens)`);
+    } else {
+      maxOut = FALLBACK_MAX_OUTPUT;
+      notes.push(`no output limit in the request: max assumes ${FALLBACK_MAX_OUTPUT.toLocaleString('en-US')} output tokens`);
+    }
+  }
+  if (a.kind === 'embedding') maxOut = 0;
+  const observed = opts.observedOutput?.(a.provider, a.model) ?? null;
+  const expOut = Math.min(maxOut, observed ?? EXPECTED_OUTPUT_TOKENS);
+  const p = (out: number) => priceCall({ inputTokens: a.inputTokens, outputTokens: out }, resolved, {}, name);
+  const min = p(0);
+  if (min.unpriced) return { range: null, reason: min.unpriced, notes, maxOutput: maxOut };
+  return { range: { min, expected: p(expOut), max: p(maxOut) }, reason: null, notes, maxOutput: maxOut };
+}
+
+/** A quote from known usage (`tollgate quote --model p:m --input-tokens N ...`): min = expected = max. */
+export function quoteUsage(catalog: Catalog, modelRef: string, usage: Usage, params: MediaParams = {}, opts: QuoteOptions = {}, node: string | null = null, repeat = 1): QuoteItem {
+  const { provider, model } = splitModelRef(modelRef);
+  const resolved = catalog.resolve(provider, model, opts.at);
+  const name = `${provider}:${model}`;
+  if (resolved.media && (usage.images !== undefined || usage.videoSeconds !== undefined || usage.megapixelsPerImage !== undefined || !resolved.token)) {
+    const r = mediaRange(resolved.media, usage, params);
+    return item(node, { provider, model }, repeat, r, r ? null : `no price for ${name} with these parameters`, []);
+  }
+  const p = priceCall(usage, resolved, { params }, name);
+  return item(node, { provider, model }, repeat, p.unpriced ? null : { min: p, expected: p, max: p }, p.unpriced, []);
+}
+
+export function splitModelRef(ref: string): { provider: string; model: string } {
+  const i = ref.indexOf(':');
+  if (i <= 0 || i === ref.length - 1) throw new QuoteError(`"${ref}" is not provider:model (e.g. openai:gpt-4o-mini, fal:fal-ai/flux-2-pro)`);
+  return { provider: canonicalProvider(ref.slice(0, i)), model: ref.slice(i + 1) };
+}
+
+export function sumQuote(items: QuoteItem[]): { min: Nano; expected: Nano; max: Nano } {
+  let min = 0n, expected = 0n, max = 0n;
+  for (const it of items) {
+    if (it.unpriced) continue;
+    min += usdToNanoExact(it.min);
+    expected += usdToNanoExact(it.expected);
+    max += usdToNanoExact(it.max);
+  }
+  return { min, expected, max };
+}
