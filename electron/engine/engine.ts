@@ -402,6 +402,12 @@ export class Engine implements ProxyHost {
         return;
       }
     }
+    if (usage && o.status !== 'ok' && ex) {
+      // Cut or aborted: the provider's usage is partial (Anthropic's message_start says 1 output
+      // token); count what was actually streamed and mark the cost estimated.
+      usage = { ...usage, outputTokens: Math.max(usage.outputTokens ?? 0, ex.streamedOutputTokens) };
+      estimated = true;
+    }
     if (!usage && ex && ex.streamedOutputTokens > 0) {
       // The stream was cut before the provider reported usage: count what was streamed.
       usage = { inputTokens: b.quoteInputTokens, outputTokens: ex.streamedOutputTokens };

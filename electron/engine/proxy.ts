@@ -167,8 +167,8 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
     return; // the client went away while sending
   }
   if (tooLarge) {
-    send(res, provider, new ProxyError('E_TOO_LARGE', `request body is larger than Tollgate's limit of ${host.maxBodyBytes} bytes`));
-    req.destroy();
+    // `connection: close`: the rest of the body is never read, so this socket cannot be reused.
+    send(res, provider, new ProxyError('E_TOO_LARGE', `request body is larger than Tollgate's limit of ${host.maxBodyBytes} bytes`, { connection: 'close' }));
     return;
   }
   let body = Buffer.concat(chunks);
