@@ -152,6 +152,8 @@ function hash(text: string): string {
   return ((h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0')).slice(0, 12);
 }
 
+const EPOCH = new Date(0);
+
 export interface CatalogOptions {
   overrides?: PriceOverride[];
   locks?: RateLock[];
@@ -167,6 +169,7 @@ export class Catalog {
   private readonly overrides = new Map<string, PriceOverride>();
   private readonly locks: RateLock[];
   private readonly cache = new Map<string, Resolved>();
+  private readonly plainCache = new Map<string, Map<string, Resolved>>();
   private readonly providerCache = new Map<string, Provider | null>();
 
   constructor(opts: CatalogOptions = {}) {
@@ -229,7 +232,23 @@ export class Catalog {
   }
 
   /** Resolve `provider` + `model` at time `at` to its prices: lock > override > catalog. */
-  resolve(providerIn: string, model: string, at: Date = new Date(0)): Resolved {
+  resolve(providerIn: string, model: string, at?: Date): Resolved {
+    if (this.locks.length === 0 && (at === undefined || at.getTime() === 0)) {
+      // hot path (no locks, catalog prices as of the bundled data): a two-level map, no key building
+      let byModel = this.plainCache.get(providerIn);
+      if (!byModel) this.plainCache.set(providerIn, (byModel = new Map()));
+      let r = byModel.get(model);
+      if (!r) {
+        r = this.resolveUncached(canonicalProvider(providerIn), model, EPOCH, null);
+        if (byModel.size > 50_000) byModel.clear();
+        byModel.set(model, r);
+      }
+      return r;
+    }
+    return this.resolveAt(providerIn, model, at ?? EPOCH);
+  }
+
+  private resolveAt(providerIn: string, model: string, at: Date): Resolved {
     const provider = canonicalProvider(providerIn);
     const lock = this.lockFor(provider, model, at);
     const dayKey = lock ? '' : at.getTime() === 0 ? '' : String(Math.floor(at.getTime() / 3_600_000));

@@ -230,7 +230,7 @@ export function priceWithTiers(plan: Pick<VolumeTierPlan, 'id' | 'mode' | 'unit'
       const c = s.cost - lineCost({ num: BigInt(from - s.from), den: 1n }, price);
       items.push({ label: `${plan.unit}s ${from.toLocaleString('en-US')}–${s.to.toLocaleString('en-US')} of the period`, quantity: String(n), unit: plan.unit, per: 1, unitPrice: s.price, cost: c, source });
     }
-  } else {
+  } else if (after > 0) { // a period with no units yet has no volume price (and costs nothing)
     const totalAfter = tierTotal(mode, tiers, after);
     const totalBefore = tierTotal(mode, tiers, before);
     const priceAfter = tierSegments(mode, tiers, after)[0]!.price;

@@ -225,10 +225,12 @@ function mediaRange(media: MediaModel, usage: Usage, params: MediaParams): Range
 function item(node: string | null, a: { provider: string; model: string }, repeat: number, r: Range | null, reason: string | null, notes: string[]): QuoteItem {
   if (!r) return { node, provider: a.provider, model: a.model, repeat, min: '0', expected: '0', max: '0', items: [], unpriced: reason ?? 'unpriced', notes };
   const times = BigInt(repeat);
+  // exact media quotes have min = expected = max: format each distinct amount once (hot path)
+  const expected = nanoToUsd(r.expected.cost * times);
   return {
     node, provider: a.provider, model: a.model, repeat,
-    min: nanoToUsd(r.min.cost * times), expected: nanoToUsd(r.expected.cost * times), max: nanoToUsd(r.max.cost * times),
-    items: toLineItems(r.expected.items).map((l) => (repeat === 1 ? l : { ...l, label: `${l.label} ×${repeat}`, cost: nanoToUsd(r.expected.items.find((x) => x.label === l.label)!.cost * times) })),
+    min: r.min === r.expected ? expected : nanoToUsd(r.min.cost * times), expected, max: r.max === r.expected ? expected : nanoToUsd(r.max.cost * times),
+    items: repeat === 1 ? toLineItems(r.expected.items) : toLineItems(r.expected.items.map((l) => ({ ...l, label: `${l.label} ×${repeat}`, cost: l.cost * times }))),
     unpriced: null, notes,
   };
 }

@@ -313,7 +313,8 @@ export class Engine implements ProxyHost {
     if (this.paused) throw new ProxyError('E_PAUSED', 'Tollgate is paused: every call is blocked until you resume (`tollgate resume`, or Resume in the tray).', { 'x-tollgate-blocked-by': 'pause' });
     // Admission: check every hard cap first, then reserve on all matching caps. This runs
     // synchronously on the event loop, so no other call can interleave between check and reserve.
-    const reservation = quoteMax ?? 0n;
+    // 10 % headroom over the quote's max: input counts for non-OpenAI models are approximations.
+    const reservation = quoteMax === null ? 0n : quoteMax + quoteMax / 10n;
     const matching = this.caps.filter((c) => capApplies(c.cap, scope));
     for (const c of matching) {
       if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {

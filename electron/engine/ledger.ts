@@ -380,7 +380,7 @@ export class Ledger {
   }
 
   alerts(limit = 100): Alert[] {
-    return (this.db.prepare('SELECT * FROM alerts ORDER BY ts DESC LIMIT ?').safeIntegers(true).all(limit) as Row[]).map((r) => ({
+    return (this.db.prepare('SELECT * FROM alerts WHERE episode != \'skipped\' ORDER BY ts DESC LIMIT ?').safeIntegers(true).all(limit) as Row[]).map((r) => ({
       id: String(r.id), capId: String(r.cap_id), capLabel: String(r.cap_label), threshold: Number(r.threshold), periodKey: String(r.period_key),
       spent: nanoToUsd(BigInt(r.spent_nano as bigint)), limit: nanoToUsd(BigInt(r.limit_nano as bigint)), ts: Number(r.ts), kind: r.kind as Alert['kind'],
     }));

@@ -1,0 +1,197 @@
+import { create } from 'zustand';
+import type { EngineEvent, Overview, Settings, TollgateBridge } from '../../shared/api.ts';
+import type { ConnectionState } from './bridge/http.ts';
+import { toApiCallError } from './bridge/errors.ts';
+
+export const VIEWS = [
+  { id: 'overview', label: 'Overview', key: '1' },
+  { id: 'calls', label: 'Calls', key: '2' },
+  { id: 'compare', label: 'Compare', key: '3' },
+  { id: 'quote', label: 'Quote', key: '4' },
+  { id: 'budgets', label: 'Budgets', key: '5' },
+  { id: 'keys', label: 'Projects & keys', key: '6' },
+  { id: 'prices', label: 'Prices', key: '7' },
+  { id: 'settings', label: 'Settings', key: '8' },
+] as const;
+export type ViewId = (typeof VIEWS)[number]['id'];
+
+export type GroupBy = 'model' | 'provider' | 'project';
+export type Granularity = 'hour' | 'day';
+
+/** Handoff between views, e.g. "set price" on an unpriced model opens the override editor prefilled. */
+export interface PriceDraft {
+  provider: string;
+  model: string;
+}
+
+interface AppState {
+  bridge: TollgateBridge | null;
+  transport: 'ipc' | 'http' | 'mock' | null;
+  view: ViewId;
+  settings: Settings | null;
+  overview: Overview | null;
+  overviewError: string | null;
+  overviewLoading: boolean;
+  groupBy: GroupBy;
+  granularity: Granularity;
+  paused: boolean;
+  connection: ConnectionState | 'local';
+  unauthorized: boolean;
+  lastEventAt: number | null;
+  priceDraft: PriceDraft | null;
+  locale: string | undefined;
+
+  init(bridge: TollgateBridge, transport: 'ipc' | 'http' | 'mock'): () => void;
+  setView(view: ViewId): void;
+  setGroupBy(g: GroupBy): void;
+  setGranularity(g: Granularity): void;
+  loadOverview(): Promise<void>;
+  scheduleOverviewRefresh(): void;
+  loadSettings(): Promise<void>;
+  setSettings(s: Settings): void;
+  setPaused(p: boolean): Promise<void>;
+  setConnection(c: ConnectionState): void;
+  setUnauthorized(): void;
+  setPriceDraft(d: PriceDraft | null): void;
+}
+
+const REFRESH_DEBOUNCE_MS = 150;
+let refreshTimer: ReturnType<typeof setTimeout> | null = null;
+let overviewSeq = 0;
+
+function initialView(): ViewId {
+  try {
+    const v = sessionStorage.getItem('tollgate.view');
+    if (v && VIEWS.some((x) => x.id === v)) return v as ViewId;
+  } catch {
+    /* ignore */
+  }
+  return 'overview';
+}
+
+export const useApp = create<AppState>()((set, get) => ({
+  bridge: null,
+  transport: null,
+  view: initialView(),
+  settings: null,
+  overview: null,
+  overviewError: null,
+  overviewLoading: false,
+  groupBy: 'model',
+  granularity: 'day',
+  paused: false,
+  connection: 'connecting',
+  unauthorized: false,
+  lastEventAt: null,
+  priceDraft: null,
+  locale: typeof navigator !== 'undefined' ? navigator.language : undefined,
+
+  init(bridge, transport) {
+    set({ bridge, transport, connection: transport === 'http' ? get().connection : 'local' });
+    void get().loadSettings();
+    void get().loadOverview();
+    const onEvent = (e: EngineEvent) => {
+      set({ lastEventAt: Date.now() });
+      switch (e.type) {
+        case 'paused':
+          set({ paused: e.paused });
+          get().scheduleOverviewRefresh();
+          break;
+        case 'caps': {
+          const ov = get().overview;
+          if (ov) set({ overview: { ...ov, caps: e.caps } });
+          get().scheduleOverviewRefresh();
+          break;
+        }
+        case 'call':
+        case 'alert':
+          get().scheduleOverviewRefresh();
+          break;
+        case 'hello':
+          // (re)connected: anything may have happened while we were away
+          get().scheduleOverviewRefresh();
+          break;
+      }
+    };
+    return bridge.subscribe(onEvent);
+  },
+
+  setView(view) {
+    set({ view });
+    try {
+      sessionStorage.setItem('tollgate.view', view);
+    } catch {
+      /* ignore */
+    }
+  },
+  setGroupBy(groupBy) {
+    set({ groupBy });
+    void get().loadOverview();
+  },
+  setGranularity(granularity) {
+    set({ granularity });
+    void get().loadOverview();
+  },
+
+  async loadOverview() {
+    const { bridge, groupBy, granularity } = get();
+    if (!bridge) return;
+    const seq = ++overviewSeq;
+    set({ overviewLoading: true });
+    try {
+      const overview = await bridge.overview({ groupBy, granularity });
+      if (seq !== overviewSeq) return; // a newer request superseded this one
+      set({ overview, overviewError: null, overviewLoading: false, paused: overview.paused });
+    } catch (err) {
+      if (seq !== overviewSeq) return;
+      set({ overviewError: toApiCallError(err).message, overviewLoading: false });
+    }
+  },
+
+  scheduleOverviewRefresh() {
+    if (refreshTimer) clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      void get().loadOverview();
+    }, REFRESH_DEBOUNCE_MS);
+  },
+
+  async loadSettings() {
+    const { bridge } = get();
+    if (!bridge) return;
+    try {
+      set({ settings: await bridge.settings({}) });
+    } catch {
+      /* shown by views that need it */
+    }
+  },
+  setSettings(settings) {
+    set({ settings });
+  },
+
+  async setPaused(p) {
+    const { bridge } = get();
+    if (!bridge) return;
+    const res = p ? await bridge.pause({}) : await bridge.resume({});
+    set({ paused: res.paused });
+    get().scheduleOverviewRefresh();
+  },
+
+  setConnection(connection) {
+    if (get().transport !== 'http' && get().transport !== null) return;
+    set({ connection });
+  },
+  setUnauthorized() {
+    set({ unauthorized: true });
+  },
+  setPriceDraft(priceDraft) {
+    set({ priceDraft });
+  },
+}));
+
+/** The bridge, for views (rendered only after init). */
+export function useBridge(): TollgateBridge {
+  const b = useApp((s) => s.bridge);
+  if (!b) throw new Error('bridge not initialised');
+  return b;
+}
