@@ -291,7 +291,7 @@ export class Engine implements ProxyHost {
         model = a.model;
         inputTokens = a.inputTokens;
         const q = quoteRequest(this.catalog, cp, input.json ?? {}, input.route.path, {
-          at: new Date(now), observedOutput: (p, m) => this.ledger.observedOutputMedian(p, m, now - 30 * 86_400_000),
+          at: new Date(now), observedOutput: (p, m) => this.observedOutput(p, m, now),
         });
         if (!q.unpriced) {
           quoteMax = usdToNanoExact(q.max);
@@ -332,6 +332,17 @@ export class Engine implements ProxyHost {
     (begun as Begun & { caps: CapState[] }).caps = matching;
     this.inflight.add(begun);
     return begun;
+  }
+
+  private readonly observed = new Map<string, { at: number; value: number | null }>();
+  /** Median output of recent calls, cached for a minute: a ledger query must not sit on the request path. */
+  private observedOutput(provider: string, model: string, now: number): number | null {
+    const key = `${provider}:${model}`;
+    const hit = this.observed.get(key);
+    if (hit && now - hit.at < 60_000) return hit.value;
+    const value = this.ledger.observedOutputMedian(provider, model, now - 30 * 86_400_000);
+    this.observed.set(key, { at: now, value });
+    return value;
   }
 
   refuse(input: BeginInput, err: ProxyError): CallRow {
