@@ -94,7 +94,6 @@ export function compare(catalog: Catalog, workload: Workload, models: string[], 
 }
 
 function cmpUsd(a: string, b: string): number {
-  const x = toNano(a), y = toNano(b);
+  const x = usdToNanoExact(a), y = usdToNanoExact(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
-const toNano = usdToNanoExact;

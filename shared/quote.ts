@@ -237,7 +237,11 @@ function item(node: string | null, a: { provider: string; model: string }, repea
 
 /** The quote for one request body. `repeat` multiplies the whole call. */
 export function quoteRequest(catalog: Catalog, provider: string, body: unknown, path = '', opts: QuoteOptions = {}, node: string | null = null, repeat = 1): QuoteItem {
-  const a = analyzeRequest(provider, body, path);
+  return quoteAnalyzed(catalog, analyzeRequest(provider, body, path), opts, node, repeat);
+}
+
+/** The quote for a request already analyzed (the proxy analyzes once and reuses the result). */
+export function quoteAnalyzed(catalog: Catalog, a: AnalyzedRequest, opts: QuoteOptions = {}, node: string | null = null, repeat = 1): QuoteItem {
   const resolved = catalog.resolve(a.provider, a.model, opts.at);
   const name = `${a.provider}:${a.model}`;
   if (a.media) {

@@ -3,7 +3,6 @@
  * Arguments arrive validated (shared/schemas.ts); money leaves as decimal strings.
  */
 import crypto from 'node:crypto';
-import { uuidv7 } from 'uuidv7';
 import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import { periodBounds, previousPeriod } from '../../shared/caps.ts';
 import { quoteRequest, quoteUsage } from '../../shared/quote.ts';

@@ -7,7 +7,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { uuidv7 } from 'uuidv7';
+import { performance } from 'node:perf_hooks';
+import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
 import { DEFAULT_UPSTREAMS, handleProxy, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
@@ -18,7 +19,7 @@ import { handleControl, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
 import { priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
-import { analyzeRequest, quoteRequest } from '../../shared/quote.ts';
+import { analyzeRequest, quoteAnalyzed } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
 import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
@@ -48,8 +49,18 @@ interface CapState {
 
 const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
 
+const VERSION_POLL_MS = 250;
+
+const fingerprints = new Map<string, string>();
+/** A provider key's fingerprint (never the key itself); memoized, as clients reuse one key. */
 export function fingerprint(secret: string): string {
-  return 'fp_' + crypto.createHash('sha256').update(secret).digest('hex').slice(0, 12);
+  let fp = fingerprints.get(secret);
+  if (!fp) {
+    fp = 'fp_' + crypto.createHash('sha256').update(secret).digest('hex').slice(0, 12);
+    if (fingerprints.size > 1000) fingerprints.clear();
+    fingerprints.set(secret, fp);
+  }
+  return fp;
 }
 export function tokenHash(token: string): string {
   return crypto.createHash('sha256').update(token).digest('hex');
@@ -79,7 +90,8 @@ export class Engine implements ProxyHost {
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private readonly keyCache = new Map<string, { id: string; name: string; provider: string; project: string | null; revoked: boolean; secret: string; fp: string }>();
   private readonly quiet: boolean;
-  private readonly inflight = new Set<Begun>();
+  /** The caps each call in flight reserved on, to settle them when it ends. */
+  private readonly reservedOn = new WeakMap<Begun, CapState[]>();
 
   constructor(opts: EngineOptions = {}) {
     this.dataDir = opts.dataDir ?? defaultDataDir();
@@ -112,8 +124,19 @@ export class Engine implements ProxyHost {
     return raw ? (JSON.parse(raw) as Record<string, string>) : {};
   }
 
-  /** Re-read what the CLI or another process may have changed: caps, keys, prices, settings. */
+  private lastVersionCheck = 0;
+
+  /**
+   * Re-read what another process may have changed: caps, keys, prices, settings. Changes made
+   * through this engine's API (which the CLI uses whenever the engine runs) refresh at once via
+   * `changed()`; other writers to the ledger file are noticed within VERSION_POLL_MS.
+   */
   reload(force = false): void {
+    if (!force) {
+      const t = performance.now();
+      if (t - this.lastVersionCheck < VERSION_POLL_MS) return;
+      this.lastVersionCheck = t;
+    }
     const v = this.ledger.dataVersion();
     if (!force && v === this.dataVersion) return;
     this.dataVersion = v;
@@ -206,6 +229,10 @@ export class Engine implements ProxyHost {
     return () => this.listeners.delete(listener);
   }
 
+  get hasListeners(): boolean {
+    return this.listeners.size > 0;
+  }
+
   emit(e: EngineEvent): void {
     for (const l of this.listeners) {
       try {
@@ -270,11 +297,9 @@ export class Engine implements ProxyHost {
       if (canonicalProvider(k.provider) !== cp && !(k.provider === 'fal' && provider === 'fal-queue')) throw new ProxyError('E_KEY_PROVIDER', `The Tollgate key "${k.name}" is for ${k.provider}, not ${provider}.`);
       keyId = k.id; keyName = k.name; fp = k.fp; keyProject = k.project;
       if (ck.header === '?key') {
-        const [p, q] = input.route.path.split('?') as [string, string];
-        const params = new URLSearchParams(q);
+        const params = new URLSearchParams(input.route.path.split('?')[1]);
         params.set('key', k.secret);
         query = '?' + params.toString();
-        void p;
       } else authHeaders = { [ck.header]: ck.scheme + k.secret };
     } else if (ck) fp = fingerprint(ck.value);
 
@@ -290,9 +315,7 @@ export class Engine implements ProxyHost {
         const a = analyzeRequest(cp, input.json ?? {}, input.route.path);
         model = a.model;
         inputTokens = a.inputTokens;
-        const q = quoteRequest(this.catalog, cp, input.json ?? {}, input.route.path, {
-          at: new Date(now), observedOutput: (p, m) => this.observedOutput(p, m, now),
-        });
+        const q = quoteAnalyzed(this.catalog, a, { at: new Date(now), observedOutput: (p, m) => this.observedOutput(p, m, now) });
         if (!q.unpriced) {
           quoteMax = usdToNanoExact(q.max);
           quoteExpected = usdToNanoExact(q.expected);
@@ -303,7 +326,7 @@ export class Engine implements ProxyHost {
     }
     scope.model = model;
     const row: CallRow = {
-      id: uuidv7(), ts: input.started, provider: cp === 'fal' ? 'fal' : cp, model, endpoint: input.endpoint, project: scope.project, workflow: scope.workflow,
+      id: newCallId(), ts: input.started, provider: cp === 'fal' ? 'fal' : cp, model, endpoint: input.endpoint, project: scope.project, workflow: scope.workflow,
       run: input.attribution.run, node: input.attribution.node, keyId, keyFingerprint: fp, keyName, status: 'pending', httpStatus: null,
       stream: input.json?.stream === true || input.endpoint === 'streamGenerateContent', durationMs: null, ttfbMs: null, usage: {}, items: [],
       costNano: 0n, reservedNano: quoteMax ?? 0n, quoteMaxNano: quoteMax, quoteExpectedNano: quoteExpected, estimated: false, unpriced: false,
@@ -329,8 +352,7 @@ export class Engine implements ProxyHost {
     row.reservedNano = reservation;
     this.ledger.recordStart(row);
     const begun: Begun = { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input };
-    (begun as Begun & { caps: CapState[] }).caps = matching;
-    this.inflight.add(begun);
+    this.reservedOn.set(begun, matching);
     return begun;
   }
 
@@ -348,7 +370,7 @@ export class Engine implements ProxyHost {
   refuse(input: BeginInput, err: ProxyError): CallRow {
     const model = typeof input.json?.model === 'string' ? input.json.model : null;
     const row: CallRow = {
-      id: uuidv7(), ts: input.started, provider: canonicalProvider(input.route.provider), model, endpoint: input.endpoint,
+      id: newCallId(), ts: input.started, provider: canonicalProvider(input.route.provider), model, endpoint: input.endpoint,
       project: input.attribution.project, workflow: input.attribution.workflow, run: input.attribution.run, node: input.attribution.node,
       keyId: null, keyFingerprint: null, keyName: null, status: 'blocked', httpStatus: err.status, stream: false, durationMs: 0, ttfbMs: null,
       usage: {}, items: [], costNano: 0n, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false,
@@ -362,7 +384,7 @@ export class Engine implements ProxyHost {
   }
 
   finish(b: Begun, o: Outcome): void {
-    this.inflight.delete(b);
+    const caps = this.reservedOn.get(b) ?? [];
     const row = b.row;
     row.status = o.status;
     row.httpStatus = o.httpStatus;
@@ -371,7 +393,7 @@ export class Engine implements ProxyHost {
     row.error = o.error;
     this.price(b, o);
     // settle: release the reservation, book the actual cost
-    for (const c of (b as Begun & { caps: CapState[] }).caps) {
+    for (const c of caps) {
       c.reserved -= b.reservation;
       if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
     }
@@ -380,10 +402,10 @@ export class Engine implements ProxyHost {
     } catch (e) {
       if (!this.quiet) console.error(`tollgate: ${(e as Error).message}`);
     }
-    this.emit({ type: 'call', call: toCallRecord(row) });
-    if ((b as Begun & { caps: CapState[] }).caps.length) {
-      this.checkThresholds((b as Begun & { caps: CapState[] }).caps);
-      this.emit({ type: 'caps', caps: this.capStatuses() });
+    if (this.hasListeners) this.emit({ type: 'call', call: toCallRecord(row) });
+    if (caps.length) {
+      this.checkThresholds(caps);
+      if (this.hasListeners) this.emit({ type: 'caps', caps: this.capStatuses() });
     }
   }
 
@@ -469,18 +491,18 @@ export class Engine implements ProxyHost {
       const t = crossedThreshold(c.limitNano, c.spent, c.cap.alerts, fired);
       if (t === null) continue;
       const alert: Alert = {
-        id: uuidv7(), capId: c.cap.id, capLabel: capLabel(c.cap), threshold: t, periodKey: c.bounds.key,
+        id: newCallId(), capId: c.cap.id, capLabel: capLabel(c.cap), threshold: t, periodKey: c.bounds.key,
         spent: nanoToUsd(c.spent), limit: c.cap.limit, ts: this.now(), kind: 'threshold',
       };
       // Lower thresholds count as fired too: only the highest crossed one notifies.
-      for (const lower of c.cap.alerts) if (lower < t && !fired.has(lower)) this.ledger.insertAlert({ ...alert, id: uuidv7(), threshold: lower, kind: 'threshold' }, 'skipped');
+      for (const lower of c.cap.alerts) if (lower < t && !fired.has(lower)) this.ledger.insertAlert({ ...alert, id: newCallId(), threshold: lower, kind: 'threshold' }, 'skipped');
       if (this.ledger.insertAlert(alert)) this.emit({ type: 'alert', alert });
     }
   }
 
   private blockedAlert(c: CapState): void {
     const alert: Alert = {
-      id: uuidv7(), capId: c.cap.id, capLabel: capLabel(c.cap), threshold: 100, periodKey: c.bounds.key,
+      id: newCallId(), capId: c.cap.id, capLabel: capLabel(c.cap), threshold: 100, periodKey: c.bounds.key,
       spent: nanoToUsd(c.spent), limit: c.cap.limit, ts: this.now(), kind: 'blocked',
     };
     // once per block episode: per cap, period and limit (raising the limit starts a new episode)

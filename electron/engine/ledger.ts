@@ -10,11 +10,24 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { MIGRATIONS } from './migrations.ts';
 import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import type { Alert, Cap, CallRecord, CallStatus, CallsQuery, LineItem, LocalKey, PriceOverride, RateLock, ReportGroup, RunSummary, UnpricedModel, VolumeTierPlan } from '../../shared/api.ts';
 
+const require = createRequire(import.meta.url);
+
 export const FLUSH_MS = 10;
+
+/** The checkpoint worker: its own connection, a passive checkpoint every `everyMs`. */
+const CHECKPOINT_WORKER = `
+const { workerData } = require('node:worker_threads');
+const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+const db = new Database(workerData.file);
+db.pragma('busy_timeout = 1000');
+setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.everyMs);
+`;
 const HOUR = 3_600_000;
 
 export class LedgerError extends Error {
@@ -114,8 +127,9 @@ export class Ledger {
   private failed: Error | null = null;
   private readonly stmts;
   private readonly flushListeners = new Set<() => void>();
+  private checkpointer: Worker | null = null;
 
-  constructor(dataDir: string, opts: { readonly?: boolean } = {}) {
+  constructor(dataDir: string, opts: { readonly?: boolean; checkpointWorker?: boolean } = {}) {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.file = path.join(dataDir, 'ledger.sqlite');
     try {
@@ -130,14 +144,26 @@ export class Ledger {
     this.db.pragma('busy_timeout = 5000');
     if (!opts.readonly) this.migrate();
     else this.checkVersion();
+    if (!opts.readonly && (opts.checkpointWorker ?? true)) {
+      // SQLite's automatic checkpoint runs inside a commit, on the proxy's event loop, and
+      // fsyncs the database file: that showed up as a p99 spike. Checkpoints run in a worker
+      // thread on its own connection instead; the main connection never checkpoints itself.
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { file: this.file, everyMs: 1000 } });
+      this.checkpointer.unref();
+      this.checkpointer.on('error', () => {
+        // without the worker, fall back to SQLite's own checkpoints
+        this.db.pragma('wal_autocheckpoint = 1000');
+      });
+    }
     const cols = CALL_COLUMNS.join(', ');
     const params = CALL_COLUMNS.map(() => '?').join(', ');
     const updates = CALL_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ');
     this.stmts = opts.readonly ? null : {
       upsertCall: this.db.prepare(`INSERT INTO calls (${cols}) VALUES (${params}) ON CONFLICT(id) DO UPDATE SET ${updates}`),
       insertStart: this.db.prepare(`INSERT OR IGNORE INTO calls (${cols}) VALUES (${params})`),
-      rollup: this.db.prepare(`INSERT INTO rollups (bucket, provider, model, project, key_fp, workflow, calls, cost_nano, unpriced) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
-        ON CONFLICT DO UPDATE SET calls = calls + 1, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
+      rollup: this.db.prepare(`INSERT INTO rollups (bucket, provider, model, project, key_fp, workflow, calls, cost_nano, unpriced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
     };
   }
 
@@ -163,9 +189,11 @@ export class Ledger {
     return this.db.pragma('user_version', { simple: true }) as number;
   }
 
-  /** Changes when another connection (the CLI) commits: cheap to poll per call. */
+  private dataVersionStmt: Database.Statement | null = null;
+  /** Changes when another connection (the CLI) commits: polled per call, so a prepared statement. */
   dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    this.dataVersionStmt ??= this.db.prepare('PRAGMA data_version').pluck();
+    return this.dataVersionStmt.get() as number;
   }
 
   get healthy(): Error | null {
@@ -205,19 +233,29 @@ export class Ledger {
     const ended = new Set<string>();
     for (const b of batch) if (b.kind === 'end') ended.add(b.row.id);
     const s = this.stmts;
+    // Rollup increments are summed per key first: calls sharing hour and dimensions in one batch
+    // cost one upsert. Same transaction as the call rows, so the two never disagree.
+    const rollups = new Map<string, { args: unknown[]; calls: number; cost: bigint; unpriced: number }>();
+    for (const b of batch) {
+      const r = b.row;
+      if (b.kind !== 'end' || r.status === 'blocked') continue;
+      const args = [Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? ''];
+      const key = args.join('\u0000');
+      const agg = rollups.get(key);
+      if (agg) {
+        agg.calls++;
+        agg.cost += r.costNano;
+        agg.unpriced += r.unpriced ? 1 : 0;
+      } else rollups.set(key, { args, calls: 1, cost: r.costNano, unpriced: r.unpriced ? 1 : 0 });
+    }
     try {
       this.db.transaction(() => {
         for (const b of batch) {
           if (b.kind === 'start') {
             if (!ended.has(b.row.id)) s.insertStart.run(...toDb(b.row));
-            continue;
-          }
-          const r = b.row;
-          s.upsertCall.run(...toDb(r));
-          if (r.status !== 'blocked') {
-            s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', r.costNano, r.unpriced ? 1 : 0);
-          }
+          } else s.upsertCall.run(...toDb(b.row));
         }
+        for (const r of rollups.values()) s.rollup.run(...r.args, r.calls, r.cost, r.unpriced);
       })();
       this.failed = null;
     } catch (e) {
@@ -244,7 +282,7 @@ export class Ledger {
         r.error = 'Tollgate stopped while this call was in flight; the provider may have billed it. Cost is the expected quote.';
         r.items = r.quoteExpectedNano === null ? [] : [{ label: 'Interrupted call (expected quote)', quantity: '1', unit: 'call', per: 1, unitPrice: nanoToUsd(r.quoteExpectedNano), cost: nanoToUsd(r.quoteExpectedNano), source: 'quote' }];
         s.upsertCall.run(...toDb(r));
-        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', r.costNano, r.unpriced ? 1 : 0);
+        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, r.unpriced ? 1 : 0);
       }
     })();
     return rows.length;
@@ -254,6 +292,11 @@ export class Ledger {
     try {
       this.flush();
     } finally {
+      void this.checkpointer?.terminate();
+      this.checkpointer = null;
+      try {
+        if (!this.db.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch { /* another connection holds the WAL: it is checkpointed later */ }
       this.db.close();
     }
   }
@@ -329,16 +372,18 @@ export class Ledger {
       .safeIntegers(true).all(limit) as Row[];
     const nodeStmt = this.db.prepare(`SELECT COALESCE(node, '(none)') AS node, COUNT(*) AS calls, SUM(cost_nano) AS cost, SUM(quote_expected_nano) AS quoted, COUNT(quote_expected_nano) AS nq FROM calls WHERE run = ? GROUP BY node ORDER BY MIN(ts)`).safeIntegers(true);
     return runs.map((r) => {
-      const nodes = (nodeStmt.all(r.run) as Row[]).map((n) => ({
-        node: String(n.node), calls: Number(n.calls), cost: nanoToUsd(BigInt(n.cost as bigint)),
-        quoted: Number(n.nq) > 0 ? nanoToUsd(BigInt(n.quoted as bigint)) : null,
-      }));
-      const quotedNodes = nodes.filter((n) => n.quoted !== null);
+      const rows = nodeStmt.all(r.run) as Row[];
       let quoted: bigint | null = null;
-      for (const n of (nodeStmt.all(r.run) as Row[])) if (n.quoted !== null) quoted = (quoted ?? 0n) + BigInt(n.quoted as bigint);
+      const nodes = rows.map((n) => {
+        if (n.quoted !== null) quoted = (quoted ?? 0n) + BigInt(n.quoted as bigint);
+        return {
+          node: String(n.node), calls: Number(n.calls), cost: nanoToUsd(BigInt(n.cost as bigint)),
+          quoted: Number(n.nq) > 0 ? nanoToUsd(BigInt(n.quoted as bigint)) : null,
+        };
+      });
       return {
         run: String(r.run), workflow: (r.workflow as string) ?? null, started: Number(r.started), calls: Number(r.calls),
-        cost: nanoToUsd(BigInt(r.cost as bigint)), quoted: quotedNodes.length ? nanoToUsd(quoted ?? 0n) : null, nodes,
+        cost: nanoToUsd(BigInt(r.cost as bigint)), quoted: quoted === null ? null : nanoToUsd(quoted), nodes,
       };
     });
   }

@@ -294,7 +294,7 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
       resHeaders.push(r[i]!, r[i + 1]!);
     }
     resHeaders.push('x-tollgate-call-id', callId);
-    if (begun.row.quoteMaxNano !== null) resHeaders.push('x-tollgate-quote-max-usd', nanoText(begun.row.quoteMaxNano));
+    if (begun.row.quoteMaxNano !== null) resHeaders.push('x-tollgate-quote-max-usd', nanoToUsd(begun.row.quoteMaxNano));
     res.writeHead(upstreamStatus, upRes.statusMessage, resHeaders);
     if (isBillable(endpoint)) tap = new ResponseTap(endpoint, String(upRes.headers['content-type'] ?? ''), upRes.headers['content-encoding'] as string | undefined);
     const filter = filterUsage && upstreamStatus < 300 ? new UsageChunkFilter((b) => res.write(b)) : null;
@@ -324,4 +324,3 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
   upReq.end(body);
 }
 
-export const nanoText = nanoToUsd;

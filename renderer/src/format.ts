@@ -5,34 +5,13 @@
  * and only for bar heights.
  */
 
+import { divHalfEven, nanoToUsd, usdToNano } from '../../shared/money.ts';
+
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
 const NANO_DIGITS = 9;
 
-/** Exact decimal string → integer nano-USD. Throws on text that is not a plain decimal. */
-export function usdToNano(usd: string): bigint {
-  const m = DECIMAL.exec(usd.trim());
-  if (!m) throw new Error(`not a decimal: "${usd}"`);
-  const [, sign, int = '0', frac = ''] = m;
-  const kept = frac.slice(0, NANO_DIGITS).padEnd(NANO_DIGITS, '0');
-  let nano = BigInt(int + kept);
-  // anything past the ninth decimal: round half-even on the digit string
-  const rest = frac.slice(NANO_DIGITS);
-  if (rest.length > 0) {
-    const first = rest.charCodeAt(0) - 48;
-    const tail = /[1-9]/.test(rest.slice(1));
-    if (first > 5 || (first === 5 && (tail || nano % 2n === 1n))) nano += 1n;
-  }
-  return sign ? -nano : nano;
-}
-
-/** Integer nano-USD → shortest exact decimal string. */
-export function nanoToUsd(nano: bigint): string {
-  const neg = nano < 0n;
-  const abs = neg ? -nano : nano;
-  const whole = abs / 1_000_000_000n;
-  const frac = (abs % 1_000_000_000n).toString().padStart(NANO_DIGITS, '0').replace(/0+$/, '');
-  return (neg ? '-' : '') + whole.toString() + (frac ? '.' + frac : '');
-}
+// Exact conversions and half-even rounding come from the shared money module (pure, browser-safe).
+export { usdToNano, nanoToUsd };
 
 export function isDecimal(text: string): boolean {
   return DECIMAL.test(text.trim());
@@ -82,15 +61,7 @@ function separators(locale?: string): { group: string; decimal: string } {
 }
 
 function roundHalfEven(nano: bigint, keepDecimals: number): bigint {
-  const div = 10n ** BigInt(NANO_DIGITS - keepDecimals);
-  const q = nano / div;
-  const r = nano - q * div;
-  if (r === 0n) return q;
-  const twice = (r < 0n ? -r : r) * 2n;
-  const away = nano < 0n ? q - 1n : q + 1n;
-  if (twice > div) return away;
-  if (twice < div) return q;
-  return q % 2n === 0n ? q : away;
+  return divHalfEven(nano, 10n ** BigInt(NANO_DIGITS - keepDecimals));
 }
 
 export interface FormatUsdOptions {
