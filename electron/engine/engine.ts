@@ -283,7 +283,7 @@ export class Engine implements ProxyHost {
     this.rollCaps(now);
     const provider = input.route.provider;
     const cp = canonicalProvider(provider);
-    if (this.ledger.healthy && !this.failOpen) throw new ProxyError('E_LEDGER_WRITE', `Tollgate cannot write its ledger (${this.ledger.healthy.message}); calls are refused so that nothing runs unrecorded. Free disk space or fix ${this.ledger.file}, or enable fail-open in Settings.`);
+    if (this.ledger.failure && !this.failOpen) throw new ProxyError('E_LEDGER_WRITE', `Tollgate cannot write its ledger (${this.ledger.failure.message}); calls are refused so that nothing runs unrecorded. Free disk space or fix ${this.ledger.file}, or enable fail-open in Settings.`);
 
     // Key: a local tgk_ key is swapped for the real one; a real key is only fingerprinted.
     const ck = this.findClientKey(input);

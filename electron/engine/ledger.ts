@@ -19,6 +19,7 @@ import type { Alert, Cap, CallRecord, CallStatus, CallsQuery, LineItem, LocalKey
 const require = createRequire(import.meta.url);
 
 export const FLUSH_MS = 10;
+const RETRY_MS = 500;
 
 /** The checkpoint worker: its own connection, a passive checkpoint every `everyMs`. */
 const CHECKPOINT_WORKER = `
@@ -196,14 +197,17 @@ export class Ledger {
     return this.dataVersionStmt.get() as number;
   }
 
-  get healthy(): Error | null {
+  /** The last write error, or null when the ledger is writing fine. */
+  get failure(): Error | null {
     return this.failed;
   }
 
   // ---- writes (group commit) ----
 
   recordStart(row: CallRow): void {
-    this.enqueue({ kind: 'start', row });
+    // a snapshot: the engine keeps mutating its row as the call proceeds, and the start record
+    // must say "pending" even if it is flushed after the call has ended
+    this.enqueue({ kind: 'start', row: { ...row } });
   }
 
   recordEnd(row: CallRow): void {
@@ -212,8 +216,21 @@ export class Ledger {
 
   private enqueue(item: { kind: 'start' | 'end'; row: CallRow }): void {
     this.queue.push(item);
-    if (this.queue.length >= 2000) this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+    if (this.queue.length >= 2000) this.backgroundFlush();
+    else if (!this.timer) this.timer = setTimeout(() => this.backgroundFlush(), FLUSH_MS);
+  }
+
+  /**
+   * A flush nobody waits for (the timer, a full queue). A failure must not throw into the event
+   * loop: the rows stay queued, `healthy` reports the error (so the engine refuses new calls
+   * unless fail-open is set), and the write is retried.
+   */
+  private backgroundFlush(): void {
+    try {
+      this.flush();
+    } catch {
+      if (!this.timer) this.timer = setTimeout(() => this.backgroundFlush(), RETRY_MS);
+    }
   }
 
   onFlush(l: () => void): () => void {
