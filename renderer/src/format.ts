@@ -167,6 +167,11 @@ export function formatPercent(p: number | null, signed = false): string {
   return (signed && p > 0 ? '+' : '') + s + '%';
 }
 
+/** "1 call", "2 calls", "1,204 calls". */
+export function formatCountOf(n: number, word: string, locale?: string): string {
+  return `${formatCount(n, locale)} ${n === 1 ? word : word + 's'}`;
+}
+
 export function formatCount(n: number, locale?: string): string {
   return new Intl.NumberFormat(locale).format(n);
 }

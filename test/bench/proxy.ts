@@ -8,7 +8,8 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { startEngine, Engine } from '../../electron/engine/engine.ts';
 import { Ledger, type CallRow } from '../../electron/engine/ledger.ts';
@@ -35,12 +36,23 @@ interface Client { ask<T>(msg: Record<string, unknown>): Promise<T>; upstream: s
 /** Start the client process (fake upstream + load generator). */
 async function startClient(): Promise<Client> {
   const child = fork(path.join(import.meta.dirname, 'client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  pinCores(child.pid!, process.pid);
   const waiting = new Map<number, (v: unknown) => void>();
   child.on('message', (m: { id: number; result: unknown }) => { waiting.get(m.id)?.(m.result); waiting.delete(m.id); });
   let next = 1;
   const ask = <T,>(msg: Record<string, unknown>) => new Promise<T>((resolve) => { const id = next++; waiting.set(id, resolve as (v: unknown) => void); child.send({ ...msg, id }); });
   const hello = await new Promise<{ upstream: string }>((resolve) => waiting.set(0, resolve as (v: unknown) => void));
   return { ask, upstream: hello.upstream, close: async () => { child.send({ cmd: 'exit', id: -1 }); await new Promise((r) => child.once('exit', r)); } };
+}
+/**
+ * On Linux with ≥ 2 cores, give the client process and the proxies' process a core each
+ * (taskset), so the tail-latency comparison is not dominated by the two fighting over one core.
+ */
+function pinCores(clientPid: number, serverPid: number): void {
+  if (process.platform !== 'linux' || os.availableParallelism() < 2) return;
+  const run = (core: number, pid: number) => spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+  if (run(0, serverPid).error) return; // no taskset: leave scheduling to the OS
+  run(1, clientPid);
 }
 type LoadResult = { rps: number; p50: number; p99: number; n: number };
 

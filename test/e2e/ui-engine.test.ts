@@ -231,9 +231,6 @@ describe('UI against the real engine (light theme)', () => {
   });
 
   test('no page errors during the run', () => {
-    // Known, cosmetic: index.html declares no icon, so Chromium asks for /favicon.ico; the engine
-    // only serves /, /index.html, /assets/* and /favicon.svg, so that request falls through to
-    // the proxy and gets a 404. Ignore exactly that, nothing else.
-    assert.deepEqual(pageErrors.filter((e) => !/ @ https?:\/\/[^/]+\/favicon\.ico$/.test(e)), []);
+    assert.deepEqual(pageErrors, []);
   });
 });

@@ -205,7 +205,7 @@ function CallsTable() {
           ) : null}
           <span className="muted small filters-count" data-testid="calls-count" aria-live="polite">
             {formatCount(rows.length, locale)}
-            {hasMore ? '+' : ''} calls{loading ? ' · loading…' : ''}
+            {hasMore ? '+' : ''} {rows.length === 1 && !hasMore ? 'call' : 'calls'}{loading ? ' · loading…' : ''}
           </span>
         </form>
         <ErrorNote error={error} />

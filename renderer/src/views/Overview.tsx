@@ -2,7 +2,7 @@ import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAx
 import type { ReportGroup, SpendPeriod } from '../../../shared/api.ts';
 import { CHART_COLORS, stackSeries } from '../chart.ts';
 import { Badge, CapBar, Card, CodeBlock, Empty, ErrorNote, Loading, Money, PageHeader, Segmented, useLocale } from '../components/ui.tsx';
-import { compareUsd, isZeroUsd, formatCount, formatDateTime, formatPercent, formatUsd, percentChange, ratioPercent } from '../format.ts';
+import { compareUsd, isZeroUsd, formatCount, formatCountOf, formatDateTime, formatPercent, formatUsd, percentChange, ratioPercent } from '../format.ts';
 import { openAiSnippet } from '../snippets.ts';
 import { useApp, type GroupBy } from '../store.ts';
 
@@ -28,7 +28,7 @@ export function OverviewView() {
     <>
       <PageHeader
         title="Overview"
-        sub={`${formatCount(overview.totalCalls, locale)} calls metered${settings ? ` · times in ${settings.timeZone}` : ''}`}
+        sub={`${formatCountOf(overview.totalCalls, 'call', locale)} metered${settings ? ` · times in ${settings.timeZone}` : ''}`}
       />
       {error ? <ErrorNote error={error} /> : null}
       {paused ? (
@@ -163,7 +163,7 @@ function Stat({ label, period, prevLabel, testId }: { label: string; period: Spe
         <span className={`delta delta-${dir}`} data-testid={`${testId}-change`}>
           {change === null ? (isZeroUsd(period.current) ? 'no spend' : 'new spend') : `${dir === 'up' ? '▲' : dir === 'down' ? '▼' : ''} ${formatPercent(Math.abs(change))}`}
         </span>{' '}
-        vs {prevLabel} ({formatUsd(period.previous, locale)}) · {formatCount(period.calls, locale)} calls
+        vs {prevLabel} ({formatUsd(period.previous, locale)}) · {formatCountOf(period.calls, 'call', locale)}
       </div>
     </div>
   );
@@ -220,9 +220,12 @@ function SpendChart() {
           <YAxis
             tick={{ fill: 'var(--muted)', fontSize: 11 }}
             stroke="var(--border)"
-            width={56}
-            // axis ticks are chart geometry (numbers); format with the money formatter via a string
-            tickFormatter={(v: number) => formatUsd(String(Math.round(v * 100) / 100), locale, { decimals: v >= 10 ? 0 : 2 })}
+            width={72}
+            // Axis ticks are chart geometry (JS numbers chosen by recharts), not amounts from the
+            // ledger: two significant digits below a cent so sub-cent spend is not all "$0.00".
+            tickFormatter={(v: number) => v === 0 ? formatUsd('0', locale, { decimals: 0 })
+              : v >= 0.01 ? formatUsd(String(Math.round(v * 100) / 100), locale, { decimals: v >= 10 ? 0 : 2 })
+              : formatUsd(Number(v.toPrecision(2)).toFixed(9), locale)}
           />
           <Tooltip
             cursor={{ fill: 'var(--hover)' }}
