@@ -36,6 +36,8 @@ export interface EngineOptions {
   /** Injected clock (tests). */
   now?: () => number;
   maxBodyBytes?: number;
+  /** An upstream silent for this long (no headers, no bytes) is cut and its reservation released. */
+  upstreamIdleMs?: number;
   quiet?: boolean;
 }
 
@@ -71,6 +73,7 @@ export class Engine implements ProxyHost {
   readonly ledger: Ledger;
   readonly upstreams: Map<string, string>;
   readonly maxBodyBytes: number;
+  readonly upstreamIdleMs: number;
   readonly secrets: SecretStore;
   readonly token: string;
   readonly api: TollgateApi;
@@ -102,6 +105,8 @@ export class Engine implements ProxyHost {
     this.token = ensureToken(this.dataDir);
     this.upstreams = new Map(Object.entries({ ...DEFAULT_UPSTREAMS, ...this.storedHosts(), ...fromEnv(), ...(opts.upstreams ?? {}) }));
     this.maxBodyBytes = opts.maxBodyBytes ?? 32 * 1024 * 1024;
+    // generous: reasoning models can think for minutes before the first byte
+    this.upstreamIdleMs = opts.upstreamIdleMs ?? 15 * 60_000;
     this._port = opts.port ?? defaultPort();
     this.uiDir = opts.uiDir === undefined ? null : opts.uiDir;
     this.timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;

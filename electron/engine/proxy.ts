@@ -56,10 +56,18 @@ export function parseRoute(url: string, upstreams: ReadonlyMap<string, string>):
   return { provider: name, upstream, path: basePath + path, project };
 }
 
+/** Headers a `Connection:` header names are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionListed(value: string | undefined): Set<string> | null {
+  if (!value) return null;
+  const names = value.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x && x !== 'keep-alive' && x !== 'close');
+  return names.length ? new Set(names) : null;
+}
+
 /** What the proxy needs from the engine (implemented by Engine in engine.ts). */
 export interface ProxyHost {
   readonly upstreams: ReadonlyMap<string, string>;
   readonly maxBodyBytes: number;
+  readonly upstreamIdleMs: number;
   /** Async preparation before `begin` (decrypting a local key's real secret). */
   warm(input: BeginInput): Promise<void>;
   /** Route a call: key swap, quote, admission and reservation. Throws ProxyError to refuse. */
@@ -222,10 +230,11 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
   // Upstream request headers: the client's, minus hop-by-hop and x-tollgate-*, with the real key.
   const outHeaders: http.OutgoingHttpHeaders = {};
   const raw = req.rawHeaders;
+  const reqListed = connectionListed(req.headers.connection);
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === 'host' || lower.startsWith('x-tollgate-') || lower === 'content-length') continue;
+    if (HOP_BY_HOP.has(lower) || reqListed?.has(lower) || lower === 'host' || lower.startsWith('x-tollgate-') || lower === 'content-length') continue;
     if (lower in begun.authHeaders) continue;
     const prev = outHeaders[name];
     outHeaders[name] = prev === undefined ? raw[i + 1]! : Array.isArray(prev) ? [...prev, raw[i + 1]!] : [String(prev), raw[i + 1]!];
@@ -271,6 +280,20 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
     }
   });
 
+  // An upstream that goes silent would hold its cap reservation forever: cut it.
+  upReq.setTimeout(host.upstreamIdleMs, () => {
+    if (finished) return;
+    const silent = `${route.upstream.host} sent nothing for ${Math.round(host.upstreamIdleMs / 1000)} s`;
+    if (!res.headersSent) {
+      send(res, provider, new ProxyError('E_UPSTREAM_TIMEOUT', `Tollgate gave up waiting: ${silent}`), callId);
+      void done('error', `upstream timeout: ${silent}`);
+    } else {
+      res.destroy();
+      void done('error', `upstream went silent mid-response: ${silent}`);
+    }
+    upReq.destroy();
+  });
+
   upReq.on('error', (e) => {
     if (finished) return;
     if (!res.headersSent) {
@@ -287,9 +310,10 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
     upstreamStatus = upRes.statusCode ?? 502;
     const resHeaders: string[] = [];
     const r = upRes.rawHeaders;
+    const resListed = connectionListed(upRes.headers.connection);
     for (let i = 0; i < r.length; i += 2) {
       const lower = r[i]!.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) continue;
+      if (HOP_BY_HOP.has(lower) || resListed?.has(lower)) continue;
       if (filterUsage && lower === 'content-length') continue;
       resHeaders.push(r[i]!, r[i + 1]!);
     }

@@ -181,3 +181,40 @@ test('a ledger from a newer Tollgate is refused with both versions named', () =>
   L.close();
   assert.throws(() => new Ledger(dir), /schema version 99, newer than this Tollgate \(1\)/);
 });
+
+test('a silent upstream is cut after the idle limit: a timeout error, and its reservation is released', async () => {
+  const rig = await startRig(['openai'], { upstreamIdleMs: 300 });
+  try {
+    await rig.engine.api.setCap({ scope: 'global', period: 'month', limit: '10', hard: true });
+    rig.fakes.openai!.next({ delayMs: 3000 });
+    const client = new OpenAI({ apiKey: 'sk-x', baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
+    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }),
+      (e: { status?: number; message: string }) => e.status === 504 && /gave up waiting/.test(e.message));
+    const [cap] = await rig.engine.api.caps({});
+    assert.equal(cap!.reserved, '0');
+    const [call] = await rig.engine.api.calls({ limit: 1 });
+    assert.equal(call!.status, 'error');
+    assert.match(call!.error ?? '', /upstream timeout/);
+  } finally {
+    await rig.close();
+  }
+});
+
+test('headers named in Connection are hop-by-hop and not forwarded', async () => {
+  const rig = await startRig(['openai']);
+  try {
+    const http = await import('node:http');
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const status = await new Promise<number>((resolve) => {
+      http.request({ host: '127.0.0.1', port: rig.engine.port, path: '/openai/v1/chat/completions', method: 'POST',
+        headers: { connection: 'keep-alive, x-private-hop', 'x-private-hop': 'secret', 'x-end-to-end': 'kept', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (r) => { r.resume(); r.on('end', () => resolve(r.statusCode!)); }).end(body);
+    });
+    assert.equal(status, 200);
+    const seen = rig.fakes.openai!.requests.at(-1)!.headers;
+    assert.equal(seen['x-private-hop'], undefined);
+    assert.equal(seen['x-end-to-end'], 'kept');
+  } finally {
+    await rig.close();
+  }
+});
