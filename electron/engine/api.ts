@@ -35,6 +35,19 @@ export class EngineApi implements TollgateApi {
     return periodBounds(p, now, this.e.timeZone, this.e.weekStart);
   }
 
+  /** Local day of an hourly bucket, memoized per bucket: time-zone math per row was the cost. */
+  private dayStarts(): (bucket: number) => { start: number; key: string } {
+    const memo = new Map<number, { start: number; key: string }>();
+    return (bucket) => {
+      let d = memo.get(bucket);
+      if (!d) {
+        d = periodBounds('day', bucket, this.e.timeZone);
+        memo.set(bucket, d);
+      }
+      return d;
+    };
+  }
+
   async overview(arg: ApiArg<'overview'>): Promise<Overview> {
     this.fresh();
     const L = this.e.ledger;
@@ -59,9 +72,11 @@ export class EngineApi implements TollgateApi {
     const groupBy = arg.groupBy ?? 'model';
     const from = granularity === 'hour' ? now - DAY : month.start;
     const raw = L.series(groupBy, { from, to: now + 1 });
+    const totals = L.totals();
     const points = new Map<number, Record<string, bigint>>();
+    const dayOf = this.dayStarts();
     for (const r of raw) {
-      const bucket = granularity === 'hour' ? r.bucket : periodBounds('day', r.bucket, this.e.timeZone).start;
+      const bucket = granularity === 'hour' ? r.bucket : dayOf(r.bucket).start;
       const p = points.get(bucket) ?? {};
       const key = r.key || '(none)';
       p[key] = (p[key] ?? 0n) + r.cost;
@@ -78,7 +93,7 @@ export class EngineApi implements TollgateApi {
       series: { granularity, groupBy, points: series },
       topModels: grp(L.group('model', { from: month.start, to: now + 1 }, 5)),
       topProjects: grp(L.group('project', { from: month.start, to: now + 1 }, 5)),
-      alerts: L.alerts(10), unpricedCalls: L.spend({ from: 0, to: now + 1 }).unpriced, paused: this.e.paused, totalCalls: L.countCalls(),
+      alerts: L.alerts(10), unpricedCalls: totals.unpriced, paused: this.e.paused, totalCalls: totals.calls,
     };
   }
 
@@ -116,8 +131,9 @@ export class EngineApi implements TollgateApi {
     let groups: ReportGroup[];
     if (arg.by === 'day') {
       const byDay = new Map<string, { calls: number; cost: bigint }>();
+      const dayOf = this.dayStarts();
       for (const g of L.group('bucket', { from, to }, 100_000)) {
-        const key = periodBounds('day', Number(g.key), this.e.timeZone).key;
+        const key = dayOf(Number(g.key)).key;
         const d = byDay.get(key) ?? { calls: 0, cost: 0n };
         d.calls += g.calls;
         d.cost += g.cost;

@@ -165,6 +165,7 @@ export class Ledger {
       insertStart: this.db.prepare(`INSERT OR IGNORE INTO calls (${cols}) VALUES (${params})`),
       rollup: this.db.prepare(`INSERT INTO rollups (bucket, provider, model, project, key_fp, workflow, calls, cost_nano, unpriced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
+      totals: this.db.prepare('UPDATE totals SET calls = calls + ?, cost_nano = cost_nano + ?, unpriced = unpriced + ? WHERE id = 1'),
     };
   }
 
@@ -272,7 +273,14 @@ export class Ledger {
             if (!ended.has(b.row.id)) s.insertStart.run(...toDb(b.row));
           } else s.upsertCall.run(...toDb(b.row));
         }
-        for (const r of rollups.values()) s.rollup.run(...r.args, r.calls, r.cost, r.unpriced);
+        let calls = 0, cost = 0n, unpriced = 0;
+        for (const r of rollups.values()) {
+          s.rollup.run(...r.args, r.calls, r.cost, r.unpriced);
+          calls += r.calls;
+          cost += r.cost;
+          unpriced += r.unpriced;
+        }
+        if (calls) s.totals.run(calls, cost, unpriced);
       })();
       this.failed = null;
     } catch (e) {
@@ -300,6 +308,7 @@ export class Ledger {
         r.items = r.quoteExpectedNano === null ? [] : [{ label: 'Interrupted call (expected quote)', quantity: '1', unit: 'call', per: 1, unitPrice: nanoToUsd(r.quoteExpectedNano), cost: nanoToUsd(r.quoteExpectedNano), source: 'quote' }];
         s.upsertCall.run(...toDb(r));
         s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, r.unpriced ? 1 : 0);
+        s.totals.run(1, r.costNano, r.unpriced ? 1 : 0);
       }
     })();
     return rows.length;
@@ -375,8 +384,10 @@ export class Ledger {
       .safeIntegers(true).all(...w.args) as Row[]).map((r) => ({ bucket: Number(r.bucket), key: String(r.k), cost: BigInt(r.cost as bigint) }));
   }
 
-  countCalls(): number {
-    return Number((this.db.prepare('SELECT COALESCE(SUM(calls), 0) AS n FROM rollups').get() as Row).n);
+  /** All-time totals, kept with every flush (migration 2). */
+  totals(): { calls: number; cost: bigint; unpriced: number } {
+    const r = this.db.prepare('SELECT calls, cost_nano, unpriced FROM totals WHERE id = 1').safeIntegers(true).get() as Row | undefined;
+    return r ? { calls: Number(r.calls), cost: BigInt(r.cost_nano as bigint), unpriced: Number(r.unpriced) } : { calls: 0, cost: 0n, unpriced: 0 };
   }
 
   unpricedModels(): UnpricedModel[] {

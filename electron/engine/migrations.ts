@@ -93,4 +93,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE tier_plans (id TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT, unit TEXT NOT NULL, mode TEXT NOT NULL, period TEXT NOT NULL, tiers TEXT NOT NULL, created_at INTEGER NOT NULL);
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // 2: all-time totals kept with each flush, so the Overview never scans every rollup
+  `
+  CREATE TABLE totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    calls INTEGER NOT NULL,
+    cost_nano INTEGER NOT NULL,
+    unpriced INTEGER NOT NULL
+  );
+  INSERT INTO totals (id, calls, cost_nano, unpriced)
+    SELECT 1, COALESCE(SUM(calls), 0), COALESCE(SUM(cost_nano), 0), COALESCE(SUM(unpriced), 0) FROM rollups;
+  `,
 ];

@@ -58,6 +58,8 @@ interface AppState {
 const REFRESH_DEBOUNCE_MS = 150;
 let refreshTimer: ReturnType<typeof setTimeout> | null = null;
 let overviewSeq = 0;
+/** The newest request whose answer is on screen: older answers never overwrite newer ones. */
+let overviewShown = 0;
 
 function initialView(): ViewId {
   try {
@@ -140,10 +142,13 @@ export const useApp = create<AppState>()((set, get) => ({
     set({ overviewLoading: true });
     try {
       const overview = await bridge.overview({ groupBy, granularity });
-      if (seq !== overviewSeq) return; // a newer request superseded this one
-      set({ overview, overviewError: null, overviewLoading: false, paused: overview.paused });
+      // Show any answer newer than the one on screen, even if a later request is still in
+      // flight: dropping it made the first paint wait for the refresh that SSE's hello triggers.
+      if (seq < overviewShown) return;
+      overviewShown = seq;
+      set({ overview, overviewError: null, overviewLoading: seq !== overviewSeq, paused: overview.paused });
     } catch (err) {
-      if (seq !== overviewSeq) return;
+      if (seq < overviewShown || seq !== overviewSeq) return;
       set({ overviewError: toApiCallError(err).message, overviewLoading: false });
     }
   },

@@ -1,12 +1,14 @@
 /** `npm run bench`: every benchmark, printed as a table of values, baselines and targets. */
 import { benchPricing, type BenchResult } from './pricing.ts';
 import { benchEngine } from './proxy.ts';
+import { benchUi } from './ui.ts';
 
 const quick = process.argv.includes('--quick');
 const results: BenchResult[] = [];
 results.push(...(await benchPricing()));
 results.push(...(await benchEngine({ seconds: quick ? 2 : 6, ledgerCalls: quick ? 1_000_000 : 10_000_000 })));
-const fmt = (v: number) => (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v < 10 ? 3 : 1));
+results.push(...(await benchUi(quick ? 1_000_000 : 10_000_000)));
+const fmt = (v: number) => Number.isNaN(v) ? '—' : (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : v.toFixed(v < 10 ? 3 : 1));
 console.log('\nTollgate benchmarks (this machine; each against its in-process baseline where one applies)\n');
 for (const r of results) {
   console.log(`${r.ok === undefined ? ' ' : r.ok ? '✓' : '✗'} ${r.name.padEnd(62)} ${fmt(r.value).padStart(12)} ${r.unit.padEnd(8)} ${r.target ? `target ${r.target}` : ''}${r.note ? `  (${r.note})` : ''}`);

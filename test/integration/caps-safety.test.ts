@@ -179,7 +179,7 @@ test('a ledger from a newer Tollgate is refused with both versions named', () =>
   const L = new Ledger(dir);
   L.db.pragma('user_version = 99');
   L.close();
-  assert.throws(() => new Ledger(dir), /schema version 99, newer than this Tollgate \(1\)/);
+  assert.throws(() => new Ledger(dir), /schema version 99, newer than this Tollgate \(2\)/);
 });
 
 test('a silent upstream is cut after the idle limit: a timeout error, and its reservation is released', async () => {
@@ -216,5 +216,23 @@ test('headers named in Connection are hop-by-hop and not forwarded', async () =>
     assert.equal(seen['x-end-to-end'], 'kept');
   } finally {
     await rig.close();
+  }
+});
+
+test('migrations are forward-only and carry data: a version-1 ledger gains all-time totals from its rollups', async () => {
+  const dir = tempDir();
+  const Database = (await import('better-sqlite3')).default;
+  const { MIGRATIONS } = await import('../../electron/engine/migrations.ts');
+  const db = new Database(path.join(dir, 'ledger.sqlite'));
+  db.exec(MIGRATIONS[0]!);
+  db.pragma('user_version = 1');
+  db.prepare(`INSERT INTO rollups VALUES (0, 'openai', 'gpt-4o-mini', '', '', '', 3, 1500, 1), (3600000, 'anthropic', 'claude', 'acme', '', '', 2, 2500, 0)`).run();
+  db.close();
+  const L = new Ledger(dir);
+  try {
+    assert.equal(L.schemaVersion, 2);
+    assert.deepEqual(L.totals(), { calls: 5, cost: 4000n, unpriced: 1 });
+  } finally {
+    L.close();
   }
 });
