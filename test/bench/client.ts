@@ -40,7 +40,7 @@ async function load(url: string, concurrency: number, ms: number) {
  * gateway overhead is usually published (e.g. "added µs at N RPS"), and it separates the proxy's own
  * cost from queueing at saturation.
  */
-async function paced(url: string, concurrency: number, rate: number, ms: number) {
+async function paced(url: string, concurrency: number, rate: number, ms: number, path = '/openai/v1/chat/completions') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const u = new URL(url);
   const lat: number[] = [];
@@ -54,7 +54,7 @@ async function paced(url: string, concurrency: number, rate: number, ms: number)
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const t = performance.now();
       await new Promise<void>((resolve, reject) => {
-        const req = http.request({ hostname: u.hostname, port: u.port, path: '/openai/v1/chat/completions', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
+        const req = http.request({ hostname: u.hostname, port: u.port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
           res.resume();
           res.on('end', () => { lat.push(performance.now() - t); resolve(); });
         });
@@ -67,7 +67,7 @@ async function paced(url: string, concurrency: number, rate: number, ms: number)
   agent.destroy();
   lat.sort((a, b) => a - b);
   const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]!;
-  return { rps: lat.length / (ms / 1000), p50: pct(0.5), p99: pct(0.99), n: lat.length };
+  return { rps: lat.length / (ms / 1000), p50: pct(0.5), p99: pct(0.99), n: lat.length, lat };
 }
 
 async function ttfb(url: string, n: number) {
@@ -91,7 +91,7 @@ async function ttfb(url: string, n: number) {
 const fake = await startFakeUpstream('openai', { quiet: true });
 fake.setDefault({ bodyBytes: 2048 });
 process.on('message', (m: { id: number; cmd: string; url: string; concurrency?: number; ms?: number; n?: number }) => {
-  const work = m.cmd === 'load' ? load(m.url, m.concurrency ?? 50, m.ms ?? 2000) : m.cmd === 'paced' ? paced(m.url, m.concurrency ?? 50, (m as { rate?: number }).rate ?? 1000, m.ms ?? 2000) : m.cmd === 'ttfb' ? ttfb(m.url, m.n ?? 200) : Promise.resolve(null);
+  const work = m.cmd === 'load' ? load(m.url, m.concurrency ?? 50, m.ms ?? 2000) : m.cmd === 'paced' ? paced(m.url, m.concurrency ?? 50, (m as { rate?: number }).rate ?? 1000, m.ms ?? 2000, (m as { path?: string }).path) : m.cmd === 'ttfb' ? ttfb(m.url, m.n ?? 200) : Promise.resolve(null);
   void work.then((r) => process.send!({ id: m.id, result: r }));
   if (m.cmd === 'exit') void fake.close().then(() => process.exit(0));
 });
