@@ -21,13 +21,20 @@ const require = createRequire(import.meta.url);
 export const FLUSH_MS = 10;
 const RETRY_MS = 500;
 
-/** The checkpoint worker: its own connection, a passive checkpoint every `everyMs`. */
+/**
+ * The checkpoint worker: its own connection; a passive checkpoint `everyMs` after it is told the
+ * WAL grew. No timer runs while nothing is written, so an idle engine does no work at all.
+ */
 const CHECKPOINT_WORKER = `
-const { workerData } = require('node:worker_threads');
+const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 1000');
-setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.everyMs);
+let timer = null;
+parentPort.on('message', () => {
+  if (timer) return;
+  timer = setTimeout(() => { timer = null; try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.everyMs);
+});
 `;
 const HOUR = 3_600_000;
 
@@ -129,6 +136,7 @@ export class Ledger {
   private readonly stmts;
   private readonly flushListeners = new Set<() => void>();
   private checkpointer: Worker | null = null;
+  private lastCheckpointNudge = 0;
 
   constructor(dataDir: string, opts: { readonly?: boolean; checkpointWorker?: boolean } = {}) {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -287,6 +295,12 @@ export class Ledger {
       this.failed = e as Error;
       this.queue = batch.concat(this.queue); // keep them: nothing is dropped silently
       throw new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}: ${(e as Error).message}`);
+    }
+    // tell the checkpoint worker the WAL grew (at most once a second; it batches anyway)
+    const t = Date.now();
+    if (this.checkpointer && t - this.lastCheckpointNudge >= 1000) {
+      this.lastCheckpointNudge = t;
+      this.checkpointer.postMessage(0);
     }
     for (const l of this.flushListeners) l();
   }

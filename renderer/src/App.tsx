@@ -2,12 +2,6 @@ import { lazy, Suspense, useEffect, useRef, useState } from 'react';
 import { chooseBridge, forgetToken } from './bridge/index.ts';
 import { useApp, VIEWS, type ViewId } from './store.ts';
 import { OverviewView } from './views/Overview.tsx';
-import { CallsView } from './views/Calls.tsx';
-import { QuoteView } from './views/Quote.tsx';
-import { BudgetsView } from './views/Budgets.tsx';
-import { KeysView } from './views/Keys.tsx';
-import { PricesView } from './views/Prices.tsx';
-import { SettingsView } from './views/Settings.tsx';
 
 type Boot = { state: 'loading' } | { state: 'no-token' } | { state: 'ready' } | { state: 'error'; message: string };
 
@@ -77,8 +71,15 @@ export function Logo() {
   );
 }
 
-// Compare charts with recharts too: its own chunk, like the Overview chart.
+// Only the Overview ships in the first bundle: every other view is its own chunk, loaded when
+// opened (the first paint on a big ledger is mostly JavaScript parse time).
 const CompareView = lazy(() => import('./views/Compare.tsx').then((m) => ({ default: m.CompareView })));
+const CallsView = lazy(() => import('./views/Calls.tsx').then((m) => ({ default: m.CallsView })));
+const QuoteView = lazy(() => import('./views/Quote.tsx').then((m) => ({ default: m.QuoteView })));
+const BudgetsView = lazy(() => import('./views/Budgets.tsx').then((m) => ({ default: m.BudgetsView })));
+const KeysView = lazy(() => import('./views/Keys.tsx').then((m) => ({ default: m.KeysView })));
+const PricesView = lazy(() => import('./views/Prices.tsx').then((m) => ({ default: m.PricesView })));
+const SettingsView = lazy(() => import('./views/Settings.tsx').then((m) => ({ default: m.SettingsView })));
 
 const VIEW_COMPONENTS: Record<ViewId, React.ComponentType> = {
   overview: OverviewView,
