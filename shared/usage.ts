@@ -150,14 +150,16 @@ export function fromAnthropic(raw: unknown): Usage {
 
 /**
  * Gemini generateContent: `promptTokenCount` INCLUDES `cachedContentTokenCount`;
- * `thoughtsTokenCount` is NOT in `candidatesTokenCount` but is billed as output.
+ * `thoughtsTokenCount` is NOT in `candidatesTokenCount` but is billed as output;
+ * `toolUsePromptTokenCount` (tokens of tool-use prompts, e.g. grounding results fed back) is
+ * reported beside `promptTokenCount`, not in it, and is billed as input.
  */
 export function fromGemini(raw: unknown): Usage {
   const u = obj(raw);
   const prompt = num(u.promptTokenCount, 'promptTokenCount');
   const cached = num(u.cachedContentTokenCount, 'cachedContentTokenCount');
   return clean({
-    inputTokens: leaf(prompt, cached, 'promptTokenCount'),
+    inputTokens: leaf(prompt, cached, 'promptTokenCount') + num(u.toolUsePromptTokenCount, 'toolUsePromptTokenCount'),
     cacheReadTokens: cached,
     outputTokens: num(u.candidatesTokenCount, 'candidatesTokenCount'),
     reasoningTokens: num(u.thoughtsTokenCount, 'thoughtsTokenCount'),

@@ -272,7 +272,13 @@ export class Engine implements ProxyHost {
     if (this.keyCache.has(h)) return;
     const row = this.ledger.keyByTokenHash(h);
     if (!row) return;
-    const secret = await this.secrets.decrypt(row.secret);
+    let secret: string;
+    try {
+      secret = await this.secrets.decrypt(row.secret);
+    } catch (e) {
+      // e.g. a key the desktop app stored in the OS keychain, seen by a headless `tollgate serve`
+      throw new ProxyError('E_KEY_UNREADABLE', `Tollgate cannot decrypt the real key behind "${row.name}" here (${(e as Error).message}). Use it through the desktop app that stored it, or add it again with \`tollgate key add\`.`);
+    }
     this.keyCache.set(h, { id: row.id, name: row.name, provider: row.provider, project: row.project, revoked: row.revokedAt !== null, secret, fp: row.fingerprint });
   }
 

@@ -3,7 +3,7 @@
  * error body. Budget blocks use 402 and ledger failures 424: the official SDKs retry 429 and
  * 5xx automatically, and a blocked call must not be retried.
  */
-export type ErrorCode = 'E_CAP_BLOCKED' | 'E_PAUSED' | 'E_LEDGER_WRITE' | 'E_BAD_REQUEST' | 'E_TOO_LARGE' | 'E_UPSTREAM' | 'E_UPSTREAM_TIMEOUT' | 'E_KEY_REVOKED' | 'E_KEY_UNKNOWN' | 'E_NOT_FOUND' | 'E_KEY_PROVIDER';
+export type ErrorCode = 'E_CAP_BLOCKED' | 'E_PAUSED' | 'E_LEDGER_WRITE' | 'E_BAD_REQUEST' | 'E_TOO_LARGE' | 'E_UPSTREAM' | 'E_UPSTREAM_TIMEOUT' | 'E_KEY_REVOKED' | 'E_KEY_UNKNOWN' | 'E_NOT_FOUND' | 'E_KEY_PROVIDER' | 'E_KEY_UNREADABLE';
 
 export const STATUS: Record<ErrorCode, number> = {
   E_CAP_BLOCKED: 402,
@@ -16,6 +16,7 @@ export const STATUS: Record<ErrorCode, number> = {
   E_KEY_REVOKED: 401,
   E_KEY_UNKNOWN: 401,
   E_KEY_PROVIDER: 401,
+  E_KEY_UNREADABLE: 401,
   E_NOT_FOUND: 404,
 };
 

@@ -236,3 +236,24 @@ test('migrations are forward-only and carry data: a version-1 ledger gains all-t
     L.close();
   }
 });
+
+test('a stored key this engine cannot decrypt gets a clear 401 in the client format, not a crash', async () => {
+  const rig = await startRig(['anthropic']);
+  try {
+    const { token } = await rig.engine.api.addKey({ name: 'from-desktop', provider: 'anthropic', secret: 'sk-ant-real' });
+    // what `tollgate serve` sees for a key the desktop app wrote with the OS keychain: a blob
+    // another store wrote (here: the same blob with its store tag changed)
+    rig.engine.ledger.db.prepare("UPDATE keys SET secret = X'02' || substr(secret, 2) WHERE name = 'from-desktop'").run();
+    const res = await fetch(`${rig.url}/anthropic/v1/messages`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': token, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 401);
+    const body = await res.json() as { type: string; error: { type: string; message: string } };
+    assert.equal(body.type, 'error');
+    assert.match(body.error.message, /cannot decrypt the real key behind "from-desktop"/);
+    assert.equal(rig.fakes.anthropic!.requests.length, 0);
+  } finally {
+    await rig.close();
+  }
+});

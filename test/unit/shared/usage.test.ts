@@ -135,6 +135,16 @@ describe('usage: Anthropic messages', () => {
 });
 
 describe('usage: Gemini generateContent', () => {
+  test('tool-use prompt tokens (grounding) are beside promptTokenCount and billed as input', () => {
+    // totalTokenCount = prompt + toolUsePrompt + candidates + thoughts
+    const meta = { promptTokenCount: 1000, toolUsePromptTokenCount: 3000, candidatesTokenCount: 200, thoughtsTokenCount: 100, totalTokenCount: 4300 };
+    const u = fromGemini(meta);
+    assert.deepEqual(u, { inputTokens: 4000, outputTokens: 200, reasoningTokens: 100 });
+    assert.equal(totalInputTokens(u) + totalOutputTokens(u), meta.totalTokenCount);
+    // gemini-2.5-flash: 4000 × 0.30/M + 300 × 2.50/M = 0.0012 + 0.00075
+    assert.equal(price('gemini', 'gemini-2.5-flash', u).cost, '0.00195');
+  });
+
   test('thoughts are NOT in candidates (billed as output); cached IS in prompt (gemini-2.5-flash)', () => {
     const b = body('gemini-2.5-flash-thinking-cached');
     const u = fromGemini(b.usageMetadata);
