@@ -103,6 +103,8 @@ Examples:
   tollgate cap set --scope project:acme --period month --limit 50 --hard
   tollgate report --by model --period month --json`);
 
+/** The running engine's URL, or where `tollgate serve` will listen by default. */
+const proxyUrl = () => runningEngine(dataDir())?.url ?? `http://127.0.0.1:${defaultPort()}`;
 const dataDir = () => (program.opts().dataDir as string | undefined) ?? defaultDataDir();
 
 program.command('serve')
@@ -216,10 +218,31 @@ prices.command('rm <id>').description('Remove a price override (by id or provide
 });
 
 function printQuote(q: QuoteResult): void {
-  const rows = q.items.map((it) => [it.node ?? '-', `${it.provider}:${it.model}`, it.repeat, it.unpriced ? 'unpriced' : money(it.min), it.unpriced ? it.unpriced : money(it.expected), it.unpriced ? '' : money(it.max)]);
+  const rows = q.items.map((it) => [it.node ?? '-', `${it.provider}:${it.model}`, it.repeat, ...(it.unpriced ? ['unpriced', 'unpriced', 'unpriced'] : [money(it.min), money(it.expected), money(it.max)])]);
   print(table(['node', 'model', '×', 'min', 'expected', 'max'], rows));
-  print(`Total: min ${money(q.min)} · expected ${money(q.expected)} · max ${money(q.max)}${q.unpriced ? `  (${q.unpriced} unpriced)` : ''}`);
-  for (const it of q.items) for (const n of it.notes) print(`  note${it.node ? ` (${it.node})` : ''}: ${n}`);
+  print(`Total: min ${money(q.min)} · expected ${money(q.expected)} · max ${money(q.max)}${q.unpriced ? `  — not counting ${q.unpriced} unpriced node(s)` : ''}`);
+  for (const it of q.items) {
+    if (it.unpriced) {
+      print(`  unpriced${it.node ? ` (${it.node})` : ''}: ${it.unpriced}`);
+      const near = suggestModels(it.provider, it.model);
+      if (near.length) print(`    did you mean: ${near.map((m) => `${it.provider}:${m}`).join(', ')}?`);
+    }
+    for (const n of it.notes) print(`  note${it.node ? ` (${it.node})` : ''}: ${n}`);
+  }
+}
+
+/** Catalog ids of the same provider that share the longest prefix with an unknown id. */
+function suggestModels(provider: string, model: string): string[] {
+  const ids = bundledCatalog().modelsOf(provider);
+  let best = 0;
+  const scored = ids.map((id) => {
+    let n = 0;
+    while (n < id.length && n < model.length && id[n] === model[n]) n++;
+    best = Math.max(best, n);
+    return { id, n };
+  });
+  if (best < 3) return [];
+  return scored.filter((x) => x.n === best).map((x) => x.id).sort((a, b) => a.length - b.length).slice(0, 3);
 }
 
 program.command('quote')
@@ -340,6 +363,7 @@ program.command('report')
     try {
       const r = await c.call('report', { by: o.by, period: o.period, from: o.from, to: o.to });
       if (o.json) return asJson({ total: r.total, calls: r.calls, unpriced_calls: r.unpriced_calls, from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), groups: r.groups });
+      if (!r.groups.length) return print(`No spend in this period yet (${new Date(r.from).toISOString().slice(0, 10)} to ${new Date(r.to).toISOString().slice(0, 10)}).`);
       print(table([o.by, 'calls', 'cost'], r.groups.map((g) => [g.key, g.calls, money(g.cost)])));
       print(`Total ${money(r.total)} over ${r.calls} call(s)${r.unpriced_calls ? ` — ${r.unpriced_calls} unpriced call(s): see \`tollgate calls\`` : ''}`);
     } finally {
@@ -360,7 +384,7 @@ program.command('calls')
     try {
       const rows = await c.call('calls', { limit: o.limit });
       if (o.json) return asJson(rows);
-      if (!rows.length) return print('No calls yet. Point an SDK at the proxy: e.g. baseURL "http://127.0.0.1:7411/openai/v1".');
+      if (!rows.length) return print(`No calls yet. Point an SDK at the proxy: e.g. the OpenAI SDK with baseURL "${proxyUrl()}/openai/v1".`);
       print(table(['time (UTC)', 'model', 'project', 'status', 'cost', 'duration'], rows.map(callLine)));
       for (const x of rows.slice(0, 5)) {
         print(`${x.id}  ${x.provider}:${x.model ?? '?'}${x.unpricedReason ? `  — ${x.unpricedReason}` : ''}${x.error ? `  — ${x.error}` : ''}`);
@@ -546,6 +570,12 @@ function openBrowser(url: string): void {
     child.unref();
   });
 }
+
+// `tollgate … | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 program.exitOverride();
 try {
