@@ -1,0 +1,24 @@
+import { fork, execFileSync, spawn } from 'node:child_process';
+import { startEngine } from './electron/engine/engine.ts';
+import { tempDir } from './test/fixtures/engine.ts';
+const child = fork('test/bench/client.ts', [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const up = await new Promise<{ upstream: string }>((r) => child.once('message', (m: { result: { upstream: string } }) => r(m.result)));
+execFileSync('taskset', ['-a', '-cp', '1', String(child.pid)], { stdio: 'ignore' });
+execFileSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' });
+const engine = await startEngine({ dataDir: tempDir(), port: 0, quiet: true, upstreams: { openai: up.upstream } });
+const wrk = (url: string, d: string) => new Promise<string>((resolve) => { const c = spawn('taskset', ['-c', '1', 'wrk', '-t1', '-c50', `-d${d}`, '--latency', '-s', '/tmp/post.lua', `${url}/openai/v1/chat/completions`]); let o = ''; c.stdout.on('data', (x) => { o += x; }); c.on('exit', () => resolve(o)); });
+await wrk(engine.url, '2s');
+const { Session } = await import('node:inspector/promises');
+const s = new Session(); s.connect(); await s.post('Profiler.enable'); await s.post('Profiler.start');
+const o = await wrk(engine.url, '6s');
+const { profile: p } = await s.post('Profiler.stop') as { profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[]; samples: number[]; timeDeltas: number[] } };
+console.log(/Requests\/sec:\s+([\d.]+)/.exec(o)?.[1], 'rps');
+const counts = new Map<number, number>(); for (let i = 0; i < p.samples.length; i++) counts.set(p.samples[i]!, (counts.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+const byId = new Map(p.nodes.map((n) => [n.id, n])); const parent = new Map<number, number>(); for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const key = (n: { callFrame: { functionName: string; url: string; lineNumber: number } }) => n.callFrame.functionName + ' ' + n.callFrame.url.split('/').slice(-2).join('/') + ':' + n.callFrame.lineNumber;
+const self = new Map<string, number>(), incl = new Map<string, number>();
+for (const n of p.nodes) { const t = counts.get(n.id) ?? 0; if (!t) continue; self.set(key(n), (self.get(key(n)) ?? 0) + t); const seen = new Set<string>(); let id: number | undefined = n.id; while (id !== undefined) { const k = key(byId.get(id)!); if (!seen.has(k)) { seen.add(k); incl.set(k, (incl.get(k) ?? 0) + t); } id = parent.get(id); } }
+const tot = [...self.values()].reduce((a, b) => a + b, 0);
+console.log('SELF'); console.log([...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => (v / tot * 100).toFixed(1) + '% ' + k).join('\n'));
+console.log('INCL engine/shared'); console.log([...incl.entries()].filter(([k]) => /engine\/|shared\/|gpt-tok|better-sqlite|uuid|eventsource/.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 30).map(([k, v]) => (v / tot * 100).toFixed(1) + '% ' + k).join('\n'));
+child.send({ id: 9, cmd: 'exit' }); await engine.stop(); process.exit(0);
