@@ -68,8 +68,9 @@ const obj = (v: unknown): J => (v && typeof v === 'object' && !Array.isArray(v) 
 
 export class ResponseTap {
   private readonly sse: boolean;
-  private readonly parser;
-  private readonly decoder = new TextDecoder();
+  // SSE responses only: most responses are plain JSON and need neither
+  private parser: ReturnType<typeof createParser> | null = null;
+  private decoder: InstanceType<typeof TextDecoder> | null = null;
   private readonly inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | null;
   private json: Buffer[] = [];
   private jsonBytes = 0;
@@ -83,7 +84,10 @@ export class ResponseTap {
 
   constructor(private readonly endpoint: Endpoint, contentType: string, contentEncoding: string | undefined) {
     this.sse = contentType.includes('text/event-stream');
-    this.parser = createParser({ onEvent: (e) => this.onEvent(e) });
+    if (this.sse) {
+      this.parser = createParser({ onEvent: (e) => this.onEvent(e) });
+      this.decoder = new TextDecoder();
+    }
     const enc = (contentEncoding ?? '').toLowerCase();
     this.inflate = enc === 'gzip' ? zlib.createGunzip() : enc === 'deflate' ? zlib.createInflate() : enc === 'br' ? zlib.createBrotliDecompress() : null;
     this.inflate?.on('data', (d: Buffer) => this.consume(d));
@@ -96,7 +100,7 @@ export class ResponseTap {
   }
 
   private consume(chunk: Buffer): void {
-    if (this.sse) this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+    if (this.parser) this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
     else if (this.jsonBytes < MAX_JSON) {
       this.json.push(chunk);
       this.jsonBytes += chunk.length;

@@ -160,21 +160,23 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
 
   // Read the request body (needed to quote and to reserve before forwarding), with a limit.
   const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  try {
-    for await (const c of req) {
-      size += (c as Buffer).length;
+  const read = await new Promise<'ok' | 'too-large' | 'gone'>((resolve) => {
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
       if (size > host.maxBodyBytes) {
-        tooLarge = true;
-        break;
-      }
-      chunks.push(c as Buffer);
-    }
-  } catch {
-    return; // the client went away while sending
-  }
-  if (tooLarge) {
+        req.off('data', onData);
+        req.pause();
+        resolve('too-large');
+      } else chunks.push(c);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve('ok'));
+    req.once('error', () => resolve('gone'));
+    req.once('aborted', () => resolve('gone'));
+  });
+  if (read === 'gone') return; // the client went away while sending
+  if (read === 'too-large') {
     // `connection: close`: the rest of the body is never read, so this socket cannot be reused.
     send(res, provider, new ProxyError('E_TOO_LARGE', `request body is larger than Tollgate's limit of ${host.maxBodyBytes} bytes`, { connection: 'close' }));
     return;

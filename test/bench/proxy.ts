@@ -133,6 +133,8 @@ export async function benchEngine(opts: { seconds?: number; ledgerCalls?: number
   const avg = (xs: LoadResult[], k: keyof LoadResult) => xs.reduce((a, x) => a + (x[k] as number), 0) / xs.length;
   const bareRps = avg(b, 'rps'), metRps = avg(m, 'rps');
   out.push({ name: `proxy throughput vs bare Node proxy (50 conns, 2 KB, saturated${useWrk ? ', wrk' : ''})`, value: metRps / bareRps, unit: '×', target: '≥ 0.8', ok: metRps / bareRps >= 0.8, note: `${metRps.toFixed(0)} vs ${bareRps.toFixed(0)} req/s${useWrk ? '' : '; Node load generator: install wrk for a proxy-bound figure'}` });
+  const cpuBare = cpu.bare.us / cpu.bare.n, cpuEngine = cpu.engine.us / cpu.engine.n;
+  out.push({ name: '  proxy CPU per request (metered vs bare)', value: cpuEngine - cpuBare, unit: 'µs added', note: `${cpuEngine.toFixed(0)} vs ${cpuBare.toFixed(0)} µs CPU per request` });
   out.push({ name: '  added p50 / p99 at saturation (queueing included)', value: avg(m, 'p50') - avg(b, 'p50'), unit: 'ms', note: `p99 +${(avg(m, 'p99') - avg(b, 'p99')).toFixed(2)} ms; ${avg(m, 'p50').toFixed(2)} vs ${avg(b, 'p50').toFixed(2)} ms p50` });
   // Latency overhead at a fixed offered load below saturation, alternating rounds again.
   const rate = Math.min(1000, Math.floor(bareRps * 0.5));
