@@ -256,7 +256,20 @@ export function quoteAnalyzed(catalog: Catalog, a: AnalyzedRequest, opts: QuoteO
   return item(node, a, repeat, r.range, r.reason, [...a.notes, ...r.notes]);
 }
 
-export function tokenRange(catalog: Catalog, a: Pick<AnalyzedRequest, 'provider' | 'model' | 'inputTokens' | 'maxOutput' | 'kind'>, opts: QuoteOptions = {}): { range: Range | null; reason: string | null; notes: string[]; maxOutput: number } {
+/**
+ * The same quote as `quoteAnalyzed`, as nano-USD amounts only (no line items, notes or decimal
+ * strings): what the proxy needs before forwarding a call, on its hot path. Null when unpriced.
+ */
+export function quoteNano(catalog: Catalog, a: AnalyzedRequest, opts: QuoteOptions = {}): { min: Nano; expected: Nano; max: Nano } | null {
+  let r: Range | null;
+  if (a.media) {
+    const media = catalog.resolve(a.provider, a.model, opts.at).media;
+    r = media ? mediaRange(media, a.media.usage, a.media.params) : null;
+  } else r = tokenRange(catalog, a, opts, false).range;
+  return r && { min: r.min.cost, expected: r.expected.cost, max: r.max.cost };
+}
+
+export function tokenRange(catalog: Catalog, a: Pick<AnalyzedRequest, 'provider' | 'model' | 'inputTokens' | 'maxOutput' | 'kind'>, opts: QuoteOptions = {}, withNotes = true): { range: Range | null; reason: string | null; notes: string[]; maxOutput: number } {
   const resolved = catalog.resolve(a.provider, a.model, opts.at);
   const name = `${a.provider}:${a.model}`;
   const notes: string[] = [];
@@ -265,10 +278,10 @@ export function tokenRange(catalog: Catalog, a: Pick<AnalyzedRequest, 'provider'
     const cw = resolved.token?.contextWindow;
     if (cw && cw > a.inputTokens) {
       maxOut = cw - a.inputTokens;
-      notes.push(`no output limit in the request: max assumes the model's context window (${cw.toLocaleString('en-US')} tokens)`);
+      if (withNotes) notes.push(`no output limit in the request: max assumes the model's context window (${cw.toLocaleString('en-US')} tokens)`);
     } else {
       maxOut = FALLBACK_MAX_OUTPUT;
-      notes.push(`no output limit in the request: max assumes ${FALLBACK_MAX_OUTPUT.toLocaleString('en-US')} output tokens`);
+      if (withNotes) notes.push(`no output limit in the request: max assumes ${FALLBACK_MAX_OUTPUT.toLocaleString('en-US')} output tokens`);
     }
   }
   if (a.kind === 'embedding') maxOut = 0;

@@ -6,11 +6,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import { Agent } from 'undici';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
-import { DEFAULT_UPSTREAMS, handleProxy, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
+import { DEFAULT_UPSTREAMS, handleProxy, internalError, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
 import { isBillable } from './extract.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
@@ -19,7 +20,7 @@ import { handleControl, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
 import { priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
-import { analyzeRequest, quoteAnalyzed } from '../../shared/quote.ts';
+import { analyzeRequest, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
 import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
@@ -52,6 +53,7 @@ interface CapState {
 const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
 
 const VERSION_POLL_MS = 250;
+const NO_CAPS: CapState[] = [];
 
 const fingerprints = new Map<string, string>();
 /** A provider key's fingerprint (never the key itself); memoized, as clients reuse one key. */
@@ -74,6 +76,7 @@ export class Engine implements ProxyHost {
   readonly upstreams: Map<string, string>;
   readonly maxBodyBytes: number;
   readonly upstreamIdleMs: number;
+  readonly upstreamClient: Agent;
   readonly secrets: SecretStore;
   readonly token: string;
   readonly api: TollgateApi;
@@ -93,8 +96,6 @@ export class Engine implements ProxyHost {
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private readonly keyCache = new Map<string, { id: string; name: string; provider: string; project: string | null; revoked: boolean; secret: string; fp: string }>();
   private readonly quiet: boolean;
-  /** The caps each call in flight reserved on, to settle them when it ends. */
-  private readonly reservedOn = new WeakMap<Begun, CapState[]>();
 
   constructor(opts: EngineOptions = {}) {
     this.dataDir = opts.dataDir ?? defaultDataDir();
@@ -107,6 +108,9 @@ export class Engine implements ProxyHost {
     this.maxBodyBytes = opts.maxBodyBytes ?? 32 * 1024 * 1024;
     // generous: reasoning models can think for minutes before the first byte
     this.upstreamIdleMs = opts.upstreamIdleMs ?? 15 * 60_000;
+    // undici: keep-alive pools per upstream origin, no limit on connections (long streams must not
+    // queue behind each other); an upstream silent for upstreamIdleMs before or between bytes is cut.
+    this.upstreamClient = new Agent({ headersTimeout: this.upstreamIdleMs, bodyTimeout: this.upstreamIdleMs, keepAliveTimeout: 30_000 });
     this._port = opts.port ?? defaultPort();
     this.uiDir = opts.uiDir === undefined ? null : opts.uiDir;
     this.timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -264,14 +268,18 @@ export class Engine implements ProxyHost {
     return null;
   }
 
-  /** Decrypt a local key's real secret before `begin` (the secret store is async). */
-  async warm(input: BeginInput): Promise<void> {
+  /** Decrypt a local key's real secret before `begin` (the secret store is async); null when there is nothing to do. */
+  warm(input: BeginInput): Promise<void> | null {
     const ck = this.findClientKey(input);
-    if (!ck?.token) return;
+    if (!ck?.token) return null;
     const h = tokenHash(ck.token);
-    if (this.keyCache.has(h)) return;
+    if (this.keyCache.has(h)) return null;
     const row = this.ledger.keyByTokenHash(h);
-    if (!row) return;
+    if (!row) return null;
+    return this.decryptKey(h, row);
+  }
+
+  private async decryptKey(h: string, row: NonNullable<ReturnType<Ledger['keyByTokenHash']>>): Promise<void> {
     let secret: string;
     try {
       secret = await this.secrets.decrypt(row.secret);
@@ -326,10 +334,10 @@ export class Engine implements ProxyHost {
         const a = analyzeRequest(cp, input.json ?? {}, input.route.path);
         model = a.model;
         inputTokens = a.inputTokens;
-        const q = quoteAnalyzed(this.catalog, a, { at: new Date(now), observedOutput: (p, m) => this.observedOutput(p, m, now) });
-        if (!q.unpriced) {
-          quoteMax = usdToNanoExact(q.max);
-          quoteExpected = usdToNanoExact(q.expected);
+        const q = quoteNano(this.catalog, a, { at: new Date(now), observedOutput: this.observedOutputFn });
+        if (q) {
+          quoteMax = q.max;
+          quoteExpected = q.expected;
         }
       } catch {
         model = typeof input.json?.model === 'string' ? input.json.model : null;
@@ -349,7 +357,7 @@ export class Engine implements ProxyHost {
     // synchronously on the event loop, so no other call can interleave between check and reserve.
     // 10 % headroom over the quote's max: input counts for non-OpenAI models are approximations.
     const reservation = quoteMax === null ? 0n : quoteMax + quoteMax / 10n;
-    const matching = this.caps.filter((c) => capApplies(c.cap, scope));
+    const matching = this.caps.length ? this.caps.filter((c) => capApplies(c.cap, scope)) : NO_CAPS;
     for (const c of matching) {
       if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {
         this.blockedAlert(c);
@@ -362,12 +370,12 @@ export class Engine implements ProxyHost {
     for (const c of matching) c.reserved += reservation;
     row.reservedNano = reservation;
     this.ledger.recordStart(row);
-    const begun: Begun = { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input };
-    this.reservedOn.set(begun, matching);
-    return begun;
+    // the caps reserved on travel with the call, to be settled when it ends
+    return { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input, reservedOn: matching };
   }
 
   private readonly observed = new Map<string, { at: number; value: number | null }>();
+  private readonly observedOutputFn = (provider: string, model: string): number | null => this.observedOutput(provider, model, this.now());
   /** Median output of recent calls, cached for a minute: a ledger query must not sit on the request path. */
   private observedOutput(provider: string, model: string, now: number): number | null {
     const key = `${provider}:${model}`;
@@ -395,8 +403,9 @@ export class Engine implements ProxyHost {
   }
 
   finish(b: Begun, o: Outcome): void {
-    const caps = this.reservedOn.get(b) ?? [];
+    const caps = (b.reservedOn as CapState[] | undefined) ?? [];
     const row = b.row;
+    this.ledger.ending(row.id);
     row.status = o.status;
     row.httpStatus = o.httpStatus;
     row.ttfbMs = o.ttfbMs;
@@ -536,12 +545,11 @@ export class Engine implements ProxyHost {
         serveStatic(this.uiDir, url, res);
         return;
       }
-      handleProxy(this, req, res).catch((e) => {
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: { message: `Tollgate internal error: ${(e as Error).message}`, type: 'server_error', code: 'tollgate_internal' } }));
-        } else res.destroy();
-      });
+      try {
+        handleProxy(this, req, res);
+      } catch (e) {
+        internalError(res, e);
+      }
     });
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
@@ -565,6 +573,7 @@ export class Engine implements ProxyHost {
         setTimeout(() => { s.closeAllConnections?.(); resolve(); }, 2000).unref();
       });
     }
+    await this.upstreamClient.destroy().catch(() => {});
     try {
       const info = JSON.parse(fs.readFileSync(path.join(this.dataDir, RUNNING_FILE), 'utf8')) as { pid: number };
       if (info.pid === process.pid) fs.rmSync(path.join(this.dataDir, RUNNING_FILE), { force: true });

@@ -107,17 +107,22 @@ export class ResponseTap {
     }
   }
 
-  async finish(): Promise<Extracted> {
+  /** What the response said. Synchronous unless the body was compressed (the inflater drains first). */
+  finish(): Extracted | Promise<Extracted> {
     if (this.inflate) {
-      await new Promise<void>((resolve) => {
+      return new Promise<void>((resolve) => {
         this.inflate!.once('end', resolve);
         this.inflate!.once('error', () => resolve());
         this.inflate!.end();
-      });
+      }).then(() => this.result());
     }
+    return this.result();
+  }
+
+  private result(): Extracted {
     if (!this.sse && this.jsonBytes > 0) {
       try {
-        this.onJson(JSON.parse(Buffer.concat(this.json).toString('utf8')));
+        this.onJson(JSON.parse((this.json.length === 1 ? this.json[0]! : Buffer.concat(this.json)).toString('utf8')));
       } catch (e) {
         this.parseError = this.jsonBytes >= MAX_JSON ? 'response too large to read usage from' : `response is not complete JSON: ${(e as Error).message}`;
       }

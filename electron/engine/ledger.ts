@@ -18,7 +18,7 @@ import type { Alert, Cap, CallRecord, CallStatus, CallsQuery, LineItem, LocalKey
 
 const require = createRequire(import.meta.url);
 
-export const FLUSH_MS = 10;
+export const FLUSH_MS = 25;
 /** How long a call runs before it is journaled as pending (see Ledger.recordStart). */
 export const START_GRACE_MS = 25;
 const RETRY_MS = 500;
@@ -223,10 +223,15 @@ export class Ledger {
    * sooner is written once, complete (most calls: this halves the ledger's writes).
    */
   recordStart(row: CallRow): void {
-    // a snapshot: the engine keeps mutating its row as the call proceeds, and the journaled
-    // start must say "pending"
-    this.pending.set(row.id, { ...row });
+    // The live row, not a copy: the engine calls `ending` before it mutates the row to finish it,
+    // so a row still here is in its pending state.
+    this.pending.set(row.id, row);
     if (!this.timer) this.timer = setTimeout(() => this.backgroundFlush(), START_GRACE_MS);
+  }
+
+  /** A call is finishing: it no longer needs a pending journal entry (its end record follows). */
+  ending(id: string): void {
+    this.pending.delete(id);
   }
 
   recordEnd(row: CallRow): void {

@@ -9,9 +9,9 @@
  * client did not ask for usage gets `stream_options.include_usage` added upstream, and the extra
  * usage chunk (and the `"usage":null` fields it causes) are removed from what the client sees.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
 import { nanoToUsd } from '../../shared/money.ts';
 import { classify, isBillable, ResponseTap, type Endpoint, type Extracted } from './extract.ts';
 import { errorBody, ProxyError } from './errors.ts';
@@ -28,6 +28,23 @@ export const DEFAULT_UPSTREAMS: Record<string, string> = {
 };
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/**
+ * Not forwarded either: `expect` (the proxy has already read the whole body, so 100-continue is
+ * answered here), `host` (set to the upstream's) and `content-length` (set to the body sent).
+ */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'host', 'content-length']);
+
+/** Upstream base URLs, parsed once each. */
+const parsedBases = new Map<string, URL>();
+function baseUrl(base: string): URL {
+  let u = parsedBases.get(base);
+  if (!u) {
+    u = new URL(base);
+    if (parsedBases.size > 1000) parsedBases.clear();
+    parsedBases.set(base, u);
+  }
+  return u;
+}
 
 export interface Route {
   provider: string;       // route name: openai, anthropic, gemini, fal-queue, x/NAME → NAME
@@ -49,7 +66,7 @@ export function parseRoute(url: string, upstreams: ReadonlyMap<string, string>):
   const name = m[1]!.startsWith('x/') ? m[1]!.slice(2) : m[1]!;
   const base = upstreams.get(name);
   if (!base) return null;
-  const upstream = new URL(base);
+  const upstream = baseUrl(base);
   let path = m[2] ?? '/';
   if (path.startsWith('?')) path = '/' + path;
   const basePath = upstream.pathname.replace(/\/$/, '');
@@ -68,8 +85,13 @@ export interface ProxyHost {
   readonly upstreams: ReadonlyMap<string, string>;
   readonly maxBodyBytes: number;
   readonly upstreamIdleMs: number;
-  /** Async preparation before `begin` (decrypting a local key's real secret). */
-  warm(input: BeginInput): Promise<void>;
+  /**
+   * The HTTP client for upstream calls (an undici Agent: per-origin keep-alive pools; its
+   * headers and body timeouts are `upstreamIdleMs`).
+   */
+  readonly upstreamClient: Dispatcher;
+  /** Async preparation before `begin` (decrypting a local key's real secret); null when there is none to do. */
+  warm(input: BeginInput): Promise<void> | null;
   /** Route a call: key swap, quote, admission and reservation. Throws ProxyError to refuse. */
   begin(input: BeginInput): Begun;
   /** Price and record the finished call, settle its reservation. */
@@ -98,6 +120,8 @@ export interface Begun {
   reservation: bigint;
   quoteInputTokens: number;
   input: BeginInput;
+  /** The engine's own bookkeeping for this call (the caps it reserved on); opaque to the proxy. */
+  reservedOn?: unknown;
 }
 
 export interface Outcome {
@@ -121,12 +145,10 @@ function send(res: http.ServerResponse, provider: string, err: ProxyError, callI
   res.end(body);
 }
 
-const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
-
 /** Strips the usage-only final chunk (and `"usage":null` fields) from an OpenAI stream we asked usage for. */
 class UsageChunkFilter {
   private pending: Buffer = Buffer.alloc(0);
-  constructor(private readonly out: (b: Buffer) => boolean) {}
+  constructor(private readonly res: http.ServerResponse) {}
   write(chunk: Buffer): boolean {
     let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let ok = true;
@@ -137,18 +159,26 @@ class UsageChunkFilter {
       buf = buf.subarray(i + 2);
       const text = event.toString('utf8');
       if (/"choices"\s*:\s*\[\s*\]/.test(text) && /"usage"\s*:\s*\{/.test(text)) continue; // the chunk we added
-      ok = this.out(text.includes('"usage":null') ? Buffer.from(text.replace(/,"usage":null|"usage":null,/g, ''), 'utf8') : event) && ok;
+      ok = this.res.write(text.includes('"usage":null') ? Buffer.from(text.replace(/,"usage":null|"usage":null,/g, ''), 'utf8') : event) && ok;
     }
     this.pending = buf;
     return ok;
   }
   flush(): void {
-    if (this.pending.length) this.out(this.pending);
+    if (this.pending.length) this.res.write(this.pending);
     this.pending = Buffer.alloc(0);
   }
 }
 
-export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+const CALL = Symbol('tollgate.call');
+type WithCall<T> = T & { [CALL]?: ProxyCall };
+
+/**
+ * Proxy one call. Returns at once; the call proceeds on stream events. Listeners are shared
+ * functions that find their call through a symbol on the stream (no closures per request), and a
+ * call that needs no async key preparation runs with no promises at all.
+ */
+export function handleProxy(host: ProxyHost, req: http.IncomingMessage, res: http.ServerResponse): void {
   const started = Date.now();
   const t0 = performance.now();
   const route = parseRoute(req.url ?? '/', host.upstreams);
@@ -156,197 +186,277 @@ export async function handleProxy(host: ProxyHost, req: http.IncomingMessage, re
     send(res, 'openai', new ProxyError('E_NOT_FOUND', `Tollgate has no route for ${req.method} ${(req.url ?? '').split('?')[0]}. Use a base URL like http://127.0.0.1:7411/openai/v1, /anthropic, /gemini, /openrouter/api/v1, /fal, /replicate or /x/NAME for a host you added.`));
     return;
   }
-  const provider = route.provider;
-
+  const call = new ProxyCall(host, req, res, route, started, t0);
+  (req as WithCall<http.IncomingMessage>)[CALL] = call;
+  (res as WithCall<http.ServerResponse>)[CALL] = call;
   // Read the request body (needed to quote and to reserve before forwarding), with a limit.
-  const chunks: Buffer[] = [];
-  const read = await new Promise<'ok' | 'too-large' | 'gone'>((resolve) => {
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > host.maxBodyBytes) {
-        req.off('data', onData);
-        req.pause();
-        resolve('too-large');
-      } else chunks.push(c);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve('ok'));
-    req.once('error', () => resolve('gone'));
-    req.once('aborted', () => resolve('gone'));
-  });
-  if (read === 'gone') return; // the client went away while sending
-  if (read === 'too-large') {
-    // `connection: close`: the rest of the body is never read, so this socket cannot be reused.
-    send(res, provider, new ProxyError('E_TOO_LARGE', `request body is larger than Tollgate's limit of ${host.maxBodyBytes} bytes`, { connection: 'close' }));
-    return;
-  }
-  let body = Buffer.concat(chunks);
-  const method = req.method ?? 'GET';
-  const endpoint = classify(provider, method, route.path);
-  let json: Record<string, unknown> | null = null;
-  if (body.length && /json/.test(String(req.headers['content-type'] ?? 'application/json'))) {
-    try {
-      const parsed: unknown = JSON.parse(body.toString('utf8'));
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
-    } catch {
-      json = null; // forwarded as is: the provider answers malformed JSON in its own words
-    }
-  }
-  const h = req.headers;
-  const pick = (name: string): string | null => {
-    const v = h[name];
-    return typeof v === 'string' && v.length ? v.slice(0, 200) : null;
-  };
-  const input: BeginInput = {
-    route, method, endpoint, headers: h, body, json, started,
-    attribution: { project: pick('x-tollgate-project') ?? route.project, workflow: pick('x-tollgate-workflow'), run: pick('x-tollgate-run'), node: pick('x-tollgate-node') },
-  };
-
-  // An OpenAI-style stream that did not ask for usage: ask for it, and hide it from the client.
-  let filterUsage = false;
-  if (json && endpoint === 'chat.completions' && json.stream === true) {
-    const so = json.stream_options;
-    const asked = so && typeof so === 'object' && (so as Record<string, unknown>).include_usage === true;
-    if (!asked) {
-      json = { ...json, stream_options: { ...(so && typeof so === 'object' ? so : {}), include_usage: true } };
-      body = Buffer.from(JSON.stringify(json), 'utf8');
-      filterUsage = true;
-    }
-  }
-
-  let begun: Begun;
-  try {
-    await host.warm(input);
-    begun = host.begin(input);
-  } catch (e) {
-    if (e instanceof ProxyError) {
-      const row = host.refuse(input, e);
-      send(res, provider, e, row.id);
-      return;
-    }
-    throw e;
-  }
-  const callId = begun.row.id;
-
-  // Upstream request headers: the client's, minus hop-by-hop and x-tollgate-*, with the real key.
-  const outHeaders: http.OutgoingHttpHeaders = {};
-  const raw = req.rawHeaders;
-  const reqListed = connectionListed(req.headers.connection);
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || reqListed?.has(lower) || lower === 'host' || lower.startsWith('x-tollgate-') || lower === 'content-length') continue;
-    if (lower in begun.authHeaders) continue;
-    const prev = outHeaders[name];
-    outHeaders[name] = prev === undefined ? raw[i + 1]! : Array.isArray(prev) ? [...prev, raw[i + 1]!] : [String(prev), raw[i + 1]!];
-  }
-  for (const [k, v] of Object.entries(begun.authHeaders)) outHeaders[k] = v;
-  if (body.length || method === 'POST' || method === 'PUT' || method === 'PATCH') outHeaders['content-length'] = String(body.length);
-  outHeaders['host'] = route.upstream.host;
-
-  const path = begun.query !== null ? route.path.split('?')[0] + begun.query : route.path;
-  const isHttps = route.upstream.protocol === 'https:';
-  const lib = isHttps ? https : http;
-  let ttfbMs: number | null = null;
-  let finished = false;
-  let tap: ResponseTap | null = null;
-  let upstreamStatus: number | null = null;
-
-  const done = async (status: Outcome['status'], error: string | null) => {
-    if (finished) return;
-    finished = true;
-    let extracted: Extracted | null = null;
-    if (tap) {
-      try {
-        extracted = await tap.finish();
-      } catch (e) {
-        extracted = null;
-        error ??= `could not read usage: ${(e as Error).message}`;
-      }
-    }
-    host.finish(begun, { httpStatus: upstreamStatus, status, extracted, ttfbMs, durationMs: Math.round(performance.now() - t0), error });
-  };
-
-  const upReq = lib.request({
-    protocol: route.upstream.protocol, hostname: route.upstream.hostname, port: route.upstream.port || (isHttps ? 443 : 80),
-    method, path, headers: outHeaders, agent: isHttps ? agents.https : agents.http,
-  });
-
-  // The client went away before the response finished: stop the upstream call at once so the user
-  // stops paying, and record what was streamed so far.
-  res.on('close', () => {
-    if (!res.writableFinished && !finished) {
-      upReq.destroy();
-      void done('aborted', 'the client closed the connection before the response finished');
-    }
-  });
-
-  // An upstream that goes silent would hold its cap reservation forever: cut it.
-  upReq.setTimeout(host.upstreamIdleMs, () => {
-    if (finished) return;
-    const silent = `${route.upstream.host} sent nothing for ${Math.round(host.upstreamIdleMs / 1000)} s`;
-    if (!res.headersSent) {
-      send(res, provider, new ProxyError('E_UPSTREAM_TIMEOUT', `Tollgate gave up waiting: ${silent}`), callId);
-      void done('error', `upstream timeout: ${silent}`);
-    } else {
-      res.destroy();
-      void done('error', `upstream went silent mid-response: ${silent}`);
-    }
-    upReq.destroy();
-  });
-
-  upReq.on('error', (e) => {
-    if (finished) return;
-    if (!res.headersSent) {
-      send(res, provider, new ProxyError('E_UPSTREAM', `Tollgate could not reach ${route.upstream.host}: ${e.message}`), callId);
-      void done('error', `upstream unreachable: ${e.message}`);
-    } else {
-      res.destroy(); // the upstream cut the stream: the client sees the same cut
-      void done('error', `upstream connection failed mid-response: ${e.message}`);
-    }
-  });
-
-  upReq.on('response', (upRes) => {
-    ttfbMs = Math.round(performance.now() - t0);
-    upstreamStatus = upRes.statusCode ?? 502;
-    const resHeaders: string[] = [];
-    const r = upRes.rawHeaders;
-    const resListed = connectionListed(upRes.headers.connection);
-    for (let i = 0; i < r.length; i += 2) {
-      const lower = r[i]!.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || resListed?.has(lower)) continue;
-      if (filterUsage && lower === 'content-length') continue;
-      resHeaders.push(r[i]!, r[i + 1]!);
-    }
-    resHeaders.push('x-tollgate-call-id', callId);
-    if (begun.row.quoteMaxNano !== null) resHeaders.push('x-tollgate-quote-max-usd', nanoToUsd(begun.row.quoteMaxNano));
-    res.writeHead(upstreamStatus, upRes.statusMessage, resHeaders);
-    if (isBillable(endpoint)) tap = new ResponseTap(endpoint, String(upRes.headers['content-type'] ?? ''), upRes.headers['content-encoding'] as string | undefined);
-    const filter = filterUsage && upstreamStatus < 300 ? new UsageChunkFilter((b) => res.write(b)) : null;
-    upRes.on('data', (chunk: Buffer) => {
-      tap?.write(chunk);
-      const ok = filter ? filter.write(chunk) : res.write(chunk);
-      if (!ok) {
-        upRes.pause();
-        res.once('drain', () => upRes.resume());
-      }
-    });
-    upRes.on('end', () => {
-      filter?.flush();
-      res.end();
-      void done(upstreamStatus! < 400 ? 'ok' : 'error', upstreamStatus! < 400 ? null : `provider answered HTTP ${upstreamStatus}`);
-    });
-    upRes.on('aborted', () => {
-      res.destroy();
-      void done('error', 'the provider cut the response short');
-    });
-    upRes.on('error', (e) => {
-      res.destroy();
-      void done('error', `the provider cut the response short: ${e.message}`);
-    });
-  });
-
-  upReq.end(body);
+  req.on('data', onReqData);
+  req.once('end', onReqEnd);
+  req.once('error', onReqGone);
+  req.once('aborted', onReqGone);
 }
 
+function onReqData(this: WithCall<http.IncomingMessage>, c: Buffer): void {
+  this[CALL]!.bodyChunk(c);
+}
+function onReqEnd(this: WithCall<http.IncomingMessage>): void {
+  this[CALL]!.bodyRead();
+}
+function onReqGone(this: WithCall<http.IncomingMessage>): void {
+  this[CALL]!.phase = 'done'; // the client went away while sending
+}
+function onResClose(this: WithCall<http.ServerResponse>): void {
+  this[CALL]!.clientClosed();
+}
+function onResDrain(this: WithCall<http.ServerResponse>): void {
+  this[CALL]!.resumeUpstream?.();
+}
+
+/** One call through the proxy: reads the body, begins, forwards (as an undici dispatch handler), finishes. */
+class ProxyCall implements Dispatcher.DispatchHandler {
+  phase: 'reading' | 'forwarding' | 'done' = 'reading';
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private begun: Begun | null = null;
+  private filterUsage = false;
+  private finished = false;
+  private ttfbMs: number | null = null;
+  private tap: ResponseTap | null = null;
+  private filter: UsageChunkFilter | null = null;
+  private upstreamStatus: number | null = null;
+  private abortUpstream: ((reason?: Error) => void) | null = null;
+  resumeUpstream: (() => void) | null = null;
+
+  constructor(
+    private readonly host: ProxyHost, private readonly req: http.IncomingMessage, private readonly res: http.ServerResponse,
+    private readonly route: Route, private readonly started: number, private readonly t0: number,
+  ) {}
+
+  bodyChunk(c: Buffer): void {
+    if (this.phase !== 'reading') return;
+    this.size += c.length;
+    if (this.size > this.host.maxBodyBytes) {
+      this.phase = 'done';
+      this.req.off('data', onReqData);
+      this.req.pause();
+      this.chunks = [];
+      // `connection: close`: the rest of the body is never read, so this socket cannot be reused.
+      send(this.res, this.route.provider, new ProxyError('E_TOO_LARGE', `request body is larger than Tollgate's limit of ${this.host.maxBodyBytes} bytes`, { connection: 'close' }));
+    } else this.chunks.push(c);
+  }
+
+  bodyRead(): void {
+    if (this.phase !== 'reading') return;
+    this.phase = 'forwarding';
+    const { req, route, host } = this;
+    let body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = [];
+    const method = req.method ?? 'GET';
+    const endpoint = classify(route.provider, method, route.path);
+    let json: Record<string, unknown> | null = null;
+    const ct = req.headers['content-type'];
+    if (body.length && (ct === undefined || ct.includes('json'))) {
+      try {
+        const parsed: unknown = JSON.parse(body.toString('utf8'));
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
+      } catch {
+        json = null; // forwarded as is: the provider answers malformed JSON in its own words
+      }
+    }
+    const h = req.headers;
+    const input: BeginInput = {
+      route, method, endpoint, headers: h, body, json, started: this.started,
+      attribution: { project: pick(h, 'x-tollgate-project') ?? route.project, workflow: pick(h, 'x-tollgate-workflow'), run: pick(h, 'x-tollgate-run'), node: pick(h, 'x-tollgate-node') },
+    };
+    // An OpenAI-style stream that did not ask for usage: ask for it, and hide it from the client.
+    if (json && endpoint === 'chat.completions' && json.stream === true) {
+      const so = json.stream_options;
+      const asked = so && typeof so === 'object' && (so as Record<string, unknown>).include_usage === true;
+      if (!asked) {
+        json = { ...json, stream_options: { ...(so && typeof so === 'object' ? so : {}), include_usage: true } };
+        body = Buffer.from(JSON.stringify(json), 'utf8');
+        input.json = json;
+        input.body = body;
+        this.filterUsage = true;
+      }
+    }
+    let warming: Promise<void> | null;
+    try {
+      warming = host.warm(input);
+    } catch (e) {
+      this.refused(input, e);
+      return;
+    }
+    if (warming) warming.then(() => this.forward(input), (e: unknown) => this.refused(input, e));
+    else this.forward(input);
+  }
+
+  private refused(input: BeginInput, e: unknown): void {
+    this.phase = 'done';
+    if (e instanceof ProxyError) {
+      const row = this.host.refuse(input, e);
+      send(this.res, this.route.provider, e, row.id);
+      return;
+    }
+    internalError(this.res, e);
+  }
+
+  private forward(input: BeginInput): void {
+    const { host, req, res, route } = this;
+    let begun: Begun;
+    try {
+      begun = host.begin(input);
+    } catch (e) {
+      this.refused(input, e);
+      return;
+    }
+    this.begun = begun;
+    // Upstream request headers: the client's, minus hop-by-hop and x-tollgate-*, with the real key.
+    const out: string[] = [];
+    const raw = req.rawHeaders;
+    const reqListed = connectionListed(req.headers.connection);
+    const auth = begun.authHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      if (NOT_FORWARDED.has(lower) || reqListed?.has(lower) || lower.startsWith('x-tollgate-') || lower in auth) continue;
+      out.push(name, raw[i + 1]!);
+    }
+    for (const k in auth) out.push(k, auth[k]!);
+    const method = input.method;
+    const body = input.body;
+    if (body.length || method === 'POST' || method === 'PUT' || method === 'PATCH') out.push('content-length', String(body.length));
+    out.push('host', route.upstream.host);
+    const path = begun.query !== null ? route.path.split('?')[0] + begun.query : route.path;
+    // The client went away before the response finished: stop the upstream call at once so the
+    // user stops paying, and record what was streamed so far.
+    res.on('close', onResClose);
+    host.upstreamClient.dispatch({ origin: route.upstream.origin, method: method as Dispatcher.HttpMethod, path, headers: out, body: body.length ? body : null }, this);
+  }
+
+  clientClosed(): void {
+    if (this.phase !== 'forwarding' || this.res.writableFinished || this.finished) return;
+    this.done('aborted', 'the client closed the connection before the response finished');
+    this.abortUpstream?.(); // undici reports the abort back through onError, which then finds the call done
+  }
+
+  // ---- undici dispatch handler ----
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.finished) abort();
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.finished) return false;
+    const { res, begun } = this;
+    this.ttfbMs = Math.round(performance.now() - this.t0);
+    this.upstreamStatus = statusCode;
+    this.resumeUpstream = resume;
+    const headers: string[] = [];
+    let listed: Set<string> | null = null;
+    for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toString('latin1').toLowerCase() === 'connection') listed = connectionListed(rawHeaders[i + 1]!.toString('latin1'));
+    let contentType = '', contentEncoding: string | undefined;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1');
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+      if (this.filterUsage && lower === 'content-length') continue;
+      const value = rawHeaders[i + 1]!.toString('latin1');
+      if (lower === 'content-type') contentType = value;
+      else if (lower === 'content-encoding') contentEncoding = value;
+      headers.push(name, value);
+    }
+    headers.push('x-tollgate-call-id', begun!.row.id);
+    if (begun!.row.quoteMaxNano !== null) headers.push('x-tollgate-quote-max-usd', nanoToUsd(begun!.row.quoteMaxNano));
+    res.writeHead(statusCode, statusText, headers);
+    const endpoint = begun!.input.endpoint;
+    if (isBillable(endpoint)) this.tap = new ResponseTap(endpoint, contentType, contentEncoding);
+    if (this.filterUsage && statusCode < 300) this.filter = new UsageChunkFilter(res);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.finished) return false;
+    this.tap?.write(chunk);
+    const ok = this.filter ? this.filter.write(chunk) : this.res.write(chunk);
+    if (!ok) this.res.once('drain', onResDrain);
+    return ok;
+  }
+
+  onComplete(): void {
+    if (this.finished) return;
+    this.filter?.flush();
+    this.res.end();
+    const s = this.upstreamStatus!;
+    this.done(s < 400 ? 'ok' : 'error', s < 400 ? null : `provider answered HTTP ${s}`);
+  }
+
+  onError(err: Error): void {
+    if (this.finished) return;
+    const { res, route, host } = this;
+    const code = (err as { code?: string }).code;
+    const silent = `${route.upstream.host} sent nothing for ${Math.round(host.upstreamIdleMs / 1000)} s`;
+    if (!res.headersSent) {
+      if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+        send(res, route.provider, new ProxyError('E_UPSTREAM_TIMEOUT', `Tollgate gave up waiting: ${silent}`), this.begun?.row.id);
+        this.done('error', `upstream timeout: ${silent}`);
+      } else {
+        const why = upstreamErrorText(err);
+        send(res, route.provider, new ProxyError('E_UPSTREAM', `Tollgate could not reach ${route.upstream.host}: ${why}`), this.begun?.row.id);
+        this.done('error', `upstream unreachable: ${why}`);
+      }
+    } else {
+      res.destroy(); // the upstream cut the stream: the client sees the same cut
+      this.done('error', code === 'UND_ERR_BODY_TIMEOUT' ? `upstream went silent mid-response: ${silent}` : `the provider cut the response short: ${upstreamErrorText(err)}`);
+    }
+  }
+
+  // ---- the end ----
+
+  private done(status: Outcome['status'], error: string | null): void {
+    if (this.finished || !this.begun) return;
+    this.finished = true;
+    this.phase = 'done';
+    const durationMs = Math.round(performance.now() - this.t0);
+    const tap = this.tap;
+    if (!tap) {
+      this.record(status, null, error, durationMs);
+      return;
+    }
+    let result: Extracted | Promise<Extracted>;
+    try {
+      result = tap.finish();
+    } catch (e) {
+      this.record(status, null, error ?? `could not read usage: ${(e as Error).message}`, durationMs);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then((x) => this.record(status, x, error, durationMs), (e: unknown) => this.record(status, null, error ?? `could not read usage: ${(e as Error).message}`, durationMs));
+    } else this.record(status, result, error, durationMs);
+  }
+
+  private record(status: Outcome['status'], extracted: Extracted | null, error: string | null, durationMs: number): void {
+    this.host.finish(this.begun!, { httpStatus: this.upstreamStatus, status, extracted, ttfbMs: this.ttfbMs, durationMs, error });
+  }
+}
+
+function pick(h: http.IncomingHttpHeaders, name: string): string | null {
+  const v = h[name];
+  return typeof v === 'string' && v.length ? v.slice(0, 200) : null;
+}
+
+/** undici's errors name the cause in `cause` (ECONNREFUSED…) or a code: keep the message useful. */
+function upstreamErrorText(err: Error): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const code = (err as { code?: string }).code;
+  if (cause?.code) return `${cause.code}${cause.message && !cause.message.includes(cause.code) ? ` (${cause.message})` : ''}`;
+  return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+}
+
+export function internalError(res: http.ServerResponse, e: unknown): void {
+  if (!res.headersSent) {
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: `Tollgate internal error: ${(e as Error)?.message ?? String(e)}`, type: 'server_error', code: 'tollgate_internal' } }));
+  } else res.destroy();
+}

@@ -90,9 +90,56 @@ async function ttfb(url: string, n: number) {
 
 const fake = await startFakeUpstream('openai', { quiet: true });
 fake.setDefault({ bodyBytes: 2048 });
+
+/**
+ * The throughput and latency rounds must be limited by the proxy under test, not by the upstream
+ * sharing the client's core. So the fake's real 2 KB chat completion (the same bytes, headers and
+ * usage) is captured once and replayed by a minimal server; streams are passed on to the full fake.
+ */
+const captured = await new Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }>((resolve, reject) => {
+  const u = new URL(fake.url);
+  const req = http.request({ hostname: u.hostname, port: u.port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' } }, (res) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => {
+      const headers: http.OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(res.headers)) if (!['connection', 'keep-alive', 'transfer-encoding', 'date'].includes(k) && v !== undefined) headers[k] = v;
+      const body = Buffer.concat(chunks);
+      headers['content-length'] = String(body.length);
+      resolve({ status: res.statusCode!, headers, body });
+    });
+  });
+  req.on('error', reject);
+  req.end(BODY);
+});
+const fakeUrl = new URL(fake.url);
+const streamAgent = new http.Agent({ keepAlive: true });
+const replay = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    if (body.includes('"stream":true')) {
+      // streams go to the full fake, which speaks OpenAI's SSE
+      const up = http.request({ hostname: fakeUrl.hostname, port: fakeUrl.port, path: req.url, method: req.method, headers: { ...req.headers, host: fakeUrl.host }, agent: streamAgent }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      up.end(body);
+    } else if (req.method === 'POST' && req.url?.startsWith('/v1/chat/completions')) {
+      res.writeHead(captured.status, captured.headers);
+      res.end(captured.body);
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"error":{"message":"not found","type":"invalid_request_error"}}');
+    }
+  });
+});
+await new Promise<void>((r) => replay.listen(0, '127.0.0.1', () => r()));
+const replayUrl = `http://127.0.0.1:${(replay.address() as { port: number }).port}`;
 process.on('message', (m: { id: number; cmd: string; url: string; concurrency?: number; ms?: number; n?: number }) => {
   const work = m.cmd === 'load' ? load(m.url, m.concurrency ?? 50, m.ms ?? 2000) : m.cmd === 'paced' ? paced(m.url, m.concurrency ?? 50, (m as { rate?: number }).rate ?? 1000, m.ms ?? 2000, (m as { path?: string }).path) : m.cmd === 'ttfb' ? ttfb(m.url, m.n ?? 200) : Promise.resolve(null);
   void work.then((r) => process.send!({ id: m.id, result: r }));
   if (m.cmd === 'exit') void fake.close().then(() => process.exit(0));
 });
-process.send!({ id: 0, result: { upstream: fake.url } });
+process.send!({ id: 0, result: { upstream: replayUrl, bodyBytes: captured.body.length } });
