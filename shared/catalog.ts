@@ -170,6 +170,7 @@ export class Catalog {
   private readonly locks: RateLock[];
   private readonly cache = new Map<string, Resolved>();
   private readonly plainCache = new Map<string, Map<string, Resolved>>();
+  private readonly hourCache = new Map<string, Map<string, { hour: number; resolved: Resolved }>>();
   private readonly providerCache = new Map<string, Provider | null>();
 
   constructor(opts: CatalogOptions = {}) {
@@ -244,6 +245,18 @@ export class Catalog {
         byModel.set(model, r);
       }
       return r;
+    }
+    if (this.locks.length === 0) {
+      // hot path with a date (the proxy prices every call "now"): the hour's entry, no key building
+      const hour = Math.floor(at!.getTime() / 3_600_000);
+      let byModel = this.hourCache.get(providerIn);
+      if (!byModel) this.hourCache.set(providerIn, (byModel = new Map()));
+      const hit = byModel.get(model);
+      if (hit && hit.hour === hour) return hit.resolved;
+      const resolved = this.resolveAt(providerIn, model, at!);
+      if (byModel.size > 50_000) byModel.clear();
+      byModel.set(model, { hour, resolved });
+      return resolved;
     }
     return this.resolveAt(providerIn, model, at ?? EPOCH);
   }

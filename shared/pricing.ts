@@ -81,7 +81,8 @@ function rateFor(spec: RateSpec, totalIn: number): { price: Ratio; text: string 
   return { price, text };
 }
 
-export function priceTokens(usage: Usage, model: TokenModel): PricedCall {
+/** `costOnly`: the cost without line items (quotes on the proxy's hot path need only amounts). */
+export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): PricedCall {
   const totalIn = totalInputTokens(usage);
   const items: PricedLine[] = [];
   let cost = 0n;
@@ -97,16 +98,16 @@ export function priceTokens(usage: Usage, model: TokenModel): PricedCall {
     const { price, text } = rateFor(spec, totalIn);
     const c = lineCost({ num: BigInt(qty), den: 1n }, price, spec.per);
     cost += c;
-    items.push({ label: line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source: model.sourceLabel });
+    if (!costOnly) items.push({ label: line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source: model.sourceLabel });
   }
   const req = model.rates.get('requests_kcount');
   if (req) {
     const n = usage.requests ?? 1;
     const c = lineCost({ num: BigInt(n), den: 1n }, req.base, req.per);
     cost += c;
-    items.push({ label: 'Requests', quantity: String(n), unit: 'request', per: Number(req.per), unitPrice: req.baseText, cost: c, source: model.sourceLabel });
+    if (!costOnly) items.push({ label: 'Requests', quantity: String(n), unit: 'request', per: Number(req.per), unitPrice: req.baseText, cost: c, source: model.sourceLabel });
   }
-  if (items.length === 0 && !hasAnyUsage(usage)) return unpriced('the call reported no usage', 'token');
+  if (cost === 0n && items.length === 0 && !hasAnyUsage(usage)) return unpriced('the call reported no usage', 'token');
   return { items, cost, priceSource: model.sourceLabel, unpriced: null, kind: 'token' };
 }
 

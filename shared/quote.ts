@@ -17,7 +17,7 @@
 import { countTokens } from 'gpt-tokenizer';
 import { nanoToUsd, usdToNanoExact, type Nano } from './money.ts';
 import { canonicalProvider, type Catalog, type MediaModel } from './catalog.ts';
-import { priceCall, priceMedia, toLineItems, type MediaParams, type PricedCall } from './pricing.ts';
+import { priceCall, priceMedia, priceTokens, toLineItems, type MediaParams, type PricedCall } from './pricing.ts';
 import type { Usage } from './usage.ts';
 import type { QuoteItem } from './api.ts';
 
@@ -67,12 +67,38 @@ function countImages(v: unknown, depth = 0): number {
   return Object.values(v).reduce<number>((n, x) => n + countImages(x, depth + 1), 0);
 }
 
+/**
+ * Token counts of texts seen recently. Agents (Claude Code, Cursor, chat UIs) resend the whole
+ * conversation on every call, so most of a request's text was counted on an earlier call; BPE on a
+ * 100k-token history is tens of milliseconds, a Map lookup is microseconds. Bounded by total size.
+ */
+const tokenCache = new Map<string, number>();
+let tokenCacheChars = 0;
+const TOKEN_CACHE_CHARS = 8 * 1024 * 1024;
+const TOKEN_CACHE_MIN = 16; // shorter texts are cheaper to count than to cache
+
+export function cachedCountTokens(text: string): number {
+  if (text.length < TOKEN_CACHE_MIN) return countTokens(text);
+  const hit = tokenCache.get(text);
+  if (hit !== undefined) return hit;
+  const n = countTokens(text);
+  if (text.length <= TOKEN_CACHE_CHARS / 4) {
+    if (tokenCacheChars + text.length > TOKEN_CACHE_CHARS) {
+      tokenCache.clear();
+      tokenCacheChars = 0;
+    }
+    tokenCache.set(text, n);
+    tokenCacheChars += text.length;
+  }
+  return n;
+}
+
 /** Tokens of the text in `parts`, plus per-message framing as OpenAI chat formats it. */
 export function countInputTokens(parts: unknown, messages: number): number {
   const texts: string[] = [];
   collectText(parts, texts);
   let n = 0;
-  for (const t of texts) n += countTokens(t);
+  for (const t of texts) n += cachedCountTokens(t);
   return n + messages * 3 + 3;
 }
 
@@ -287,7 +313,8 @@ export function tokenRange(catalog: Catalog, a: Pick<AnalyzedRequest, 'provider'
   if (a.kind === 'embedding') maxOut = 0;
   const observed = opts.observedOutput?.(a.provider, a.model) ?? null;
   const expOut = Math.min(maxOut, observed ?? EXPECTED_OUTPUT_TOKENS);
-  const p = (out: number) => priceCall({ inputTokens: a.inputTokens, outputTokens: out }, resolved, {}, name);
+  // without notes (the proxy's hot path), amounts only: no line items either
+  const p = (out: number) => (!withNotes && resolved.token ? priceTokens({ inputTokens: a.inputTokens, outputTokens: out }, resolved.token, true) : priceCall({ inputTokens: a.inputTokens, outputTokens: out }, resolved, {}, name));
   const min = p(0);
   if (min.unpriced) return { range: null, reason: min.unpriced, notes, maxOutput: maxOut };
   return { range: { min, expected: p(expOut), max: p(maxOut) }, reason: null, notes, maxOutput: maxOut };

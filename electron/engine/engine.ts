@@ -54,6 +54,7 @@ const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
 
 const VERSION_POLL_MS = 250;
 const NO_CAPS: CapState[] = [];
+const MEDIA_ENDPOINTS = new Set<string>(['images', 'videos', 'fal', 'fal.submit', 'replicate.create', 'predict', 'predictLongRunning']);
 
 const fingerprints = new Map<string, string>();
 /** A provider key's fingerprint (never the key itself); memoized, as clients reuse one key. */
@@ -405,7 +406,7 @@ export class Engine implements ProxyHost {
   finish(b: Begun, o: Outcome): void {
     const caps = (b.reservedOn as CapState[] | undefined) ?? [];
     const row = b.row;
-    this.ledger.ending(row.id);
+    this.ledger.ending(row);
     row.status = o.status;
     row.httpStatus = o.httpStatus;
     row.ttfbMs = o.ttfbMs;
@@ -438,7 +439,7 @@ export class Engine implements ProxyHost {
     let usage: Usage | null = ex?.usage ?? null;
     let params: MediaParams = {};
     let estimated = false;
-    const media = ['images', 'videos', 'fal', 'fal.submit', 'replicate.create', 'predict', 'predictLongRunning'].includes(input.endpoint);
+    const media = MEDIA_ENDPOINTS.has(input.endpoint);
     if (media && !(usage && input.endpoint === 'images')) {
       if (o.httpStatus !== null && o.httpStatus >= 400) return;
       try {

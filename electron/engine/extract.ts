@@ -14,8 +14,9 @@ export type Endpoint =
   | 'fal' | 'fal.submit' | 'fal.poll' | 'replicate.create' | 'replicate.poll';
 
 /** Which calls are billable at all (polls and listings are free and recorded at $0, not unpriced). */
+const FREE = new Set<Endpoint>(['openai.other', 'anthropic.other', 'gemini.other', 'gemini.operation', 'fal.poll', 'replicate.poll', 'messages.count_tokens']);
 export function isBillable(e: Endpoint): boolean {
-  return !['openai.other', 'anthropic.other', 'gemini.other', 'gemini.operation', 'fal.poll', 'replicate.poll', 'messages.count_tokens'].includes(e);
+  return !FREE.has(e);
 }
 
 export function classify(provider: string, method: string, path: string): Endpoint {
@@ -62,6 +63,98 @@ export interface Extracted {
 }
 
 const MAX_JSON = 16 * 1024 * 1024;
+
+/** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
+const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'responses', 'embeddings', 'messages']);
+const USAGE_KEYS = new Set(['model', 'usage']);
+
+const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d, COLON = 0x3a, COMMA = 0x2c;
+const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+// The scanner works on the body decoded as latin1 (one char per byte, so indexes are byte
+// offsets) with String#indexOf, which the JIT inlines; values are decoded as UTF-8 to parse.
+
+function skipWs(s: string, i: number): number {
+  while (i < s.length && isWs(s.charCodeAt(i))) i++;
+  return i;
+}
+
+/** `i` at a string's opening quote; the index after its closing quote, or -1. */
+function skipString(s: string, i: number): number {
+  let from = i + 1;
+  for (;;) {
+    const q = s.indexOf('"', from);
+    if (q < 0) return -1;
+    let k = q - 1, slashes = 0;
+    while (k > i && s.charCodeAt(k) === BACKSLASH) {
+      slashes++;
+      k--;
+    }
+    if (slashes % 2 === 0) return q + 1;
+    from = q + 1;
+  }
+}
+
+/** `i` at a value's first char; the index after the value, or -1. */
+function skipValue(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c === QUOTE) return skipString(s, i);
+  if (c === OPEN_OBJ || c === OPEN_ARR) {
+    let depth = 0;
+    for (let j = i; j < s.length;) {
+      const d = s.charCodeAt(j);
+      if (d === QUOTE) {
+        j = skipString(s, j);
+        if (j < 0) return -1;
+        continue;
+      }
+      if (d === OPEN_OBJ || d === OPEN_ARR) depth++;
+      else if ((d === CLOSE_OBJ || d === CLOSE_ARR) && --depth === 0) return j + 1;
+      j++;
+    }
+    return -1;
+  }
+  let j = i;
+  for (; j < s.length; j++) {
+    const d = s.charCodeAt(j);
+    if (d === COMMA || d === CLOSE_OBJ || d === CLOSE_ARR || isWs(d)) break;
+  }
+  return j > i ? j : -1;
+}
+
+/**
+ * The values of `keys` at the top level of a JSON object, parsed, without parsing the rest.
+ * Null when the bytes are not one well-formed top-level object (the caller then parses it all,
+ * and reports what is wrong); a malformed value throws from JSON.parse, as a full parse would.
+ */
+export function topLevelValues(b: Buffer, keys: ReadonlySet<string>): Record<string, unknown> | null {
+  const s = b.toString('latin1');
+  let i = skipWs(s, 0);
+  if (s.charCodeAt(i) !== OPEN_OBJ) return null;
+  const out: Record<string, unknown> = {};
+  i = skipWs(s, i + 1);
+  if (s.charCodeAt(i) === CLOSE_OBJ) return skipWs(s, i + 1) === s.length ? out : null;
+  for (;;) {
+    if (s.charCodeAt(i) !== QUOTE) return null;
+    const keyEnd = skipString(s, i);
+    if (keyEnd < 0) return null;
+    const key = s.slice(i + 1, keyEnd - 1);
+    i = skipWs(s, keyEnd);
+    if (s.charCodeAt(i) !== COLON) return null;
+    i = skipWs(s, i + 1);
+    const valueEnd = skipValue(s, i);
+    if (valueEnd < 0) return null;
+    if (keys.has(key)) out[key] = JSON.parse(b.toString('utf8', i, valueEnd));
+    i = skipWs(s, valueEnd);
+    const c = s.charCodeAt(i);
+    if (c === COMMA) {
+      i = skipWs(s, i + 1);
+      continue;
+    }
+    if (c === CLOSE_OBJ) return skipWs(s, i + 1) === s.length ? out : null;
+    return null;
+  }
+}
 
 type J = Record<string, unknown>;
 const obj = (v: unknown): J => (v && typeof v === 'object' && !Array.isArray(v) ? (v as J) : {});
@@ -122,7 +215,11 @@ export class ResponseTap {
   private result(): Extracted {
     if (!this.sse && this.jsonBytes > 0) {
       try {
-        this.onJson(JSON.parse((this.json.length === 1 ? this.json[0]! : Buffer.concat(this.json)).toString('utf8')));
+        const buf = this.json.length === 1 ? this.json[0]! : Buffer.concat(this.json);
+        // Text APIs need only the top-level `model` and `usage`: read those two values and skip
+        // the rest (the output text) without building it; anything unexpected takes the full parse.
+        const top = TOP_LEVEL_ONLY.has(this.endpoint) ? topLevelValues(buf, USAGE_KEYS) : null;
+        this.onJson(top && top.usage !== undefined ? top : JSON.parse(buf.toString('utf8')));
       } catch (e) {
         this.parseError = this.jsonBytes >= MAX_JSON ? 'response too large to read usage from' : `response is not complete JSON: ${(e as Error).message}`;
       }

@@ -134,7 +134,7 @@ export class Ledger {
   readonly file: string;
   private queue: { kind: 'start' | 'end'; row: CallRow }[] = [];
   /** Calls started but not yet journaled (see recordStart). */
-  private readonly pending = new Map<string, CallRow>();
+  private readonly pending = new Set<CallRow>(); // by identity: cheaper than hashing ids
   private timer: NodeJS.Timeout | null = null;
   private failed: Error | null = null;
   private readonly stmts;
@@ -225,17 +225,17 @@ export class Ledger {
   recordStart(row: CallRow): void {
     // The live row, not a copy: the engine calls `ending` before it mutates the row to finish it,
     // so a row still here is in its pending state.
-    this.pending.set(row.id, row);
+    this.pending.add(row);
     if (!this.timer) this.timer = setTimeout(() => this.backgroundFlush(), START_GRACE_MS);
   }
 
   /** A call is finishing: it no longer needs a pending journal entry (its end record follows). */
-  ending(id: string): void {
-    this.pending.delete(id);
+  ending(row: CallRow): void {
+    this.pending.delete(row);
   }
 
   recordEnd(row: CallRow): void {
-    this.pending.delete(row.id);
+    this.pending.delete(row);
     this.enqueue({ kind: 'end', row });
   }
 
@@ -274,10 +274,10 @@ export class Ledger {
     }
     if (this.pending.size) {
       const due = Date.now() - START_GRACE_MS;
-      for (const [id, row] of this.pending) {
+      for (const row of this.pending) {
         if (all || row.ts <= due) {
           this.queue.push({ kind: 'start', row });
-          this.pending.delete(id);
+          this.pending.delete(row);
         }
       }
       if (this.pending.size && !this.timer) this.timer = setTimeout(() => this.backgroundFlush(), START_GRACE_MS);

@@ -35,11 +35,12 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'host', 'content-length']);
 
 /** Upstream base URLs, parsed once each. */
-const parsedBases = new Map<string, URL>();
-function baseUrl(base: string): URL {
+const parsedBases = new Map<string, { url: URL; origin: string; host: string; basePath: string }>();
+function baseUrl(base: string): { url: URL; origin: string; host: string; basePath: string } {
   let u = parsedBases.get(base);
   if (!u) {
-    u = new URL(base);
+    const url = new URL(base);
+    u = { url, origin: url.origin, host: url.host, basePath: url.pathname.replace(/\/$/, '') };
     if (parsedBases.size > 1000) parsedBases.clear();
     parsedBases.set(base, u);
   }
@@ -49,6 +50,8 @@ function baseUrl(base: string): URL {
 export interface Route {
   provider: string;       // route name: openai, anthropic, gemini, fal-queue, x/NAME → NAME
   upstream: URL;
+  origin: string;         // upstream.origin and upstream.host, computed once per base URL
+  host: string;
   path: string;           // path + query to send upstream
   project: string | null; // from /p/PROJECT/
 }
@@ -66,16 +69,15 @@ export function parseRoute(url: string, upstreams: ReadonlyMap<string, string>):
   const name = m[1]!.startsWith('x/') ? m[1]!.slice(2) : m[1]!;
   const base = upstreams.get(name);
   if (!base) return null;
-  const upstream = baseUrl(base);
+  const b = baseUrl(base);
   let path = m[2] ?? '/';
   if (path.startsWith('?')) path = '/' + path;
-  const basePath = upstream.pathname.replace(/\/$/, '');
-  return { provider: name, upstream, path: basePath + path, project };
+  return { provider: name, upstream: b.url, origin: b.origin, host: b.host, path: b.basePath + path, project };
 }
 
 /** Headers a `Connection:` header names are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionListed(value: string | undefined): Set<string> | null {
-  if (!value) return null;
+  if (!value || value.length <= 10 && /^\s*(keep-alive|close)\s*$/i.test(value)) return null; // the usual values name no header
   const names = value.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x && x !== 'keep-alive' && x !== 'close');
   return names.length ? new Set(names) : null;
 }
@@ -326,12 +328,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     const method = input.method;
     const body = input.body;
     if (body.length || method === 'POST' || method === 'PUT' || method === 'PATCH') out.push('content-length', String(body.length));
-    out.push('host', route.upstream.host);
+    out.push('host', route.host);
     const path = begun.query !== null ? route.path.split('?')[0] + begun.query : route.path;
     // The client went away before the response finished: stop the upstream call at once so the
     // user stops paying, and record what was streamed so far.
     res.on('close', onResClose);
-    host.upstreamClient.dispatch({ origin: route.upstream.origin, method: method as Dispatcher.HttpMethod, path, headers: out, body: body.length ? body : null }, this);
+    host.upstreamClient.dispatch({ origin: route.origin, method: method as Dispatcher.HttpMethod, path, headers: out, body: body.length ? body : null }, this);
   }
 
   clientClosed(): void {
@@ -353,19 +355,28 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.ttfbMs = Math.round(performance.now() - this.t0);
     this.upstreamStatus = statusCode;
     this.resumeUpstream = resume;
-    const headers: string[] = [];
+    // latin1, as Node's own HTTP parser decodes header bytes
+    const n = rawHeaders.length;
+    const names = new Array<string>(n >> 1), values = new Array<string>(n >> 1), lowers = new Array<string>(n >> 1);
     let listed: Set<string> | null = null;
-    for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toString('latin1').toLowerCase() === 'connection') listed = connectionListed(rawHeaders[i + 1]!.toString('latin1'));
-    let contentType = '', contentEncoding: string | undefined;
-    for (let i = 0; i < rawHeaders.length; i += 2) {
+    for (let i = 0, j = 0; i < n; i += 2, j++) {
       const name = rawHeaders[i]!.toString('latin1');
       const lower = name.toLowerCase();
+      names[j] = name;
+      lowers[j] = lower;
+      values[j] = rawHeaders[i + 1]!.toString('latin1');
+      if (lower === 'connection') listed = connectionListed(values[j]);
+    }
+    const headers: string[] = [];
+    let contentType = '', contentEncoding: string | undefined;
+    for (let j = 0; j < names.length; j++) {
+      const lower = lowers[j]!;
       if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
       if (this.filterUsage && lower === 'content-length') continue;
-      const value = rawHeaders[i + 1]!.toString('latin1');
+      const value = values[j]!;
       if (lower === 'content-type') contentType = value;
       else if (lower === 'content-encoding') contentEncoding = value;
-      headers.push(name, value);
+      headers.push(names[j]!, value);
     }
     headers.push('x-tollgate-call-id', begun!.row.id);
     if (begun!.row.quoteMaxNano !== null) headers.push('x-tollgate-quote-max-usd', nanoToUsd(begun!.row.quoteMaxNano));

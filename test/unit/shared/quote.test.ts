@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { countTokens } from 'gpt-tokenizer';
 import { bundledCatalog } from '../../../shared/catalog.ts';
-import { analyzeRequest, countInputTokens, quoteRequest, QuoteError, splitModelRef, sumQuote } from '../../../shared/quote.ts';
+import { analyzeRequest, cachedCountTokens, countInputTokens, quoteNano, quoteRequest, QuoteError, splitModelRef, sumQuote } from '../../../shared/quote.ts';
+import { usdToNanoExact } from '../../../shared/money.ts';
 
 const catalog = bundledCatalog();
 const SYSTEM = 'You are a terse assistant that answers in one sentence.'; // 11 o200k tokens
@@ -141,5 +142,36 @@ describe('quote: requests', () => {
     const q = quoteRequest(catalog, 'openai', chat({ max_tokens: 1000 }), '', {}, 'n1', 3);
     assert.deepEqual(range(q), ['0.00001485', '0.00091485', '0.00181485']);
     assert.deepEqual(q.items.map((l) => [l.label, l.cost]), [['Input tokens ×3', '0.00001485'], ['Output tokens ×3', '0.0009']]);
+  });
+});
+
+describe('proxy hot path', () => {
+  test('a resent conversation is counted the same from the token cache', () => {
+    const history = 'The quick brown fox jumps over the lazy dog. '.repeat(2000) + 'ünïcödé 漢字 🦊';
+    const first = cachedCountTokens(history);
+    assert.equal(first, countTokens(history));
+    assert.equal(cachedCountTokens(history), first);
+    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: history }] };
+    assert.equal(analyzeRequest('openai', body).inputTokens, analyzeRequest('openai', structuredClone(body)).inputTokens);
+  });
+
+  test('quoteNano gives the same amounts as the full quote, in nano-USD', () => {
+    const catalog = bundledCatalog();
+    for (const [provider, body, path] of [
+      ['openai', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello there' }], max_tokens: 16 }, '/v1/chat/completions'],
+      ['openai', { model: 'gpt-4o', messages: [{ role: 'user', content: 'no limit given' }] }, '/v1/chat/completions'],
+      ['anthropic', { model: 'claude-sonnet-4-5', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] }, '/v1/messages'],
+      ['fal', { prompt: 'a cat', image_size: { width: 1024, height: 1024 } }, '/fal-ai/flux-2-pro'],
+    ] as const) {
+      const a = analyzeRequest(provider, body, path);
+      const full = quoteRequest(catalog, provider, body, path);
+      const nano = quoteNano(catalog, a);
+      assert.ok(nano, `${provider}:${a.model} is priced`);
+      assert.deepEqual(
+        { min: nano.min, expected: nano.expected, max: nano.max },
+        { min: usdToNanoExact(full.min), expected: usdToNanoExact(full.expected), max: usdToNanoExact(full.max) },
+      );
+    }
+    assert.equal(quoteNano(catalog, analyzeRequest('openai', { model: 'no-such-model-xyz', messages: [] })), null);
   });
 });
