@@ -93,7 +93,7 @@ export class Engine implements ProxyHost {
   private _port: number;
   private caps: CapState[] = [];
   private tierPlans: VolumeTierPlan[] = [];
-  private dataVersion = -1;
+  private configVersion = -1;
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private readonly keyCache = new Map<string, { id: string; name: string; provider: string; project: string | null; revoked: boolean; secret: string; fp: string }>();
   private readonly quiet: boolean;
@@ -147,9 +147,9 @@ export class Engine implements ProxyHost {
       if (t - this.lastVersionCheck < VERSION_POLL_MS) return;
       this.lastVersionCheck = t;
     }
-    const v = this.ledger.dataVersion();
-    if (!force && v === this.dataVersion) return;
-    this.dataVersion = v;
+    const v = this.ledger.configVersion();
+    if (!force && v === this.configVersion) return;
+    this.configVersion = v;
     this.paused = this.ledger.setting('paused') === '1';
     this.timeZone = this.ledger.setting('timeZone') ?? this.timeZone;
     this.weekStart = this.ledger.setting('weekStart') === '7' ? 7 : 1;

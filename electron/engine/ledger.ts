@@ -24,20 +24,62 @@ export const START_GRACE_MS = 25;
 const RETRY_MS = 500;
 
 /**
- * The checkpoint worker: its own connection; a passive checkpoint `everyMs` after it is told the
- * WAL grew. No timer runs while nothing is written, so an idle engine does no work at all.
+ * The writer thread: its own connection to the ledger. The engine's event loop hands it each
+ * group-committed batch (calls, rollup increments, totals) and goes on proxying; the thread
+ * commits the batch, publishes the batch number it committed in shared memory (so a read that
+ * needs the latest calls can wait for it), and checkpoints the WAL at most every `everyMs` after
+ * a write. A failed commit keeps its batches and is retried; nothing runs while nothing is written.
  */
-const CHECKPOINT_WORKER = `
+const WRITER_WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
 const db = new Database(workerData.file);
-db.pragma('busy_timeout = 1000');
-let timer = null;
-parentPort.on('message', () => {
-  if (timer) return;
-  timer = setTimeout(() => { timer = null; try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.everyMs);
+db.pragma('busy_timeout = 5000');
+db.pragma('synchronous = NORMAL');
+db.pragma('wal_autocheckpoint = 0');
+const state = new Int32Array(workerData.shared); // [0] committed batch, [1] 1 while failing
+const sql = workerData.sql;
+const st = { upsertCall: db.prepare(sql.upsertCall), insertStart: db.prepare(sql.insertStart), rollup: db.prepare(sql.rollup), totals: db.prepare(sql.totals) };
+const write = db.transaction((batches) => {
+  for (const b of batches) {
+    for (const r of b.starts) st.insertStart.run(r);
+    for (const r of b.ends) st.upsertCall.run(r);
+    for (const r of b.rollups) st.rollup.run(r);
+    if (b.totals) st.totals.run(b.totals);
+  }
+});
+let backlog = [], retry = null, checkpoint = null;
+function drain() {
+  if (!backlog.length) return;
+  try {
+    write(backlog);
+    const seq = backlog[backlog.length - 1].seq;
+    backlog = [];
+    Atomics.store(state, 1, 0);
+    Atomics.store(state, 0, seq);
+    Atomics.notify(state, 0);
+    parentPort.postMessage({ committed: seq });
+    if (!checkpoint) checkpoint = setTimeout(() => { checkpoint = null; try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.everyMs);
+  } catch (e) {
+    Atomics.store(state, 1, 1);
+    Atomics.notify(state, 0);
+    parentPort.postMessage({ error: String(e && e.message || e) });
+    if (!retry) retry = setTimeout(() => { retry = null; drain(); }, workerData.retryMs);
+  }
+}
+parentPort.on('message', (m) => {
+  if (m.batch) { backlog.push(m.batch); if (!retry) drain(); }
+  else if (m.close) {
+    clearTimeout(checkpoint); clearTimeout(retry); retry = null; drain();
+    try { if (!backlog.length) db.pragma('wal_checkpoint(TRUNCATE)'); } catch {}
+    db.close();
+    Atomics.store(state, 2, 1);
+    Atomics.notify(state, 2);
+  }
 });
 `;
+/** How long a read waits for the writer thread to commit what was queued before it. */
+const WRITER_WAIT_MS = 10_000;
 const HOUR = 3_600_000;
 
 export class LedgerError extends Error {
@@ -129,6 +171,47 @@ export interface RollupFilter {
   workflow?: string;
 }
 
+/** One group commit, as statement parameters: what the writer thread (or this connection) runs. */
+interface Batch {
+  seq: number;
+  starts: unknown[][];
+  ends: unknown[][];
+  rollups: unknown[][];
+  totals: unknown[] | null;
+}
+
+function toBatch(batch: { kind: 'start' | 'end'; row: CallRow }[]): Batch {
+  const ended = new Set<CallRow>();
+  for (const b of batch) if (b.kind === 'end') ended.add(b.row);
+  const starts: unknown[][] = [], ends: unknown[][] = [];
+  // Rollup increments are summed per key first: calls sharing hour and dimensions in one batch
+  // cost one upsert. Same transaction as the call rows, so the two never disagree.
+  const rollups = new Map<string, unknown[]>();
+  let calls = 0, cost = 0n, unpriced = 0;
+  for (const b of batch) {
+    const r = b.row;
+    if (b.kind === 'start') {
+      if (!ended.has(r)) starts.push(toDb(r));
+      continue;
+    }
+    ends.push(toDb(r));
+    if (r.status === 'blocked') continue;
+    const bucket = Math.floor(r.ts / HOUR) * HOUR;
+    const key = `${bucket}\u0000${r.provider}\u0000${r.model ?? ''}\u0000${r.project ?? ''}\u0000${r.keyFingerprint ?? ''}\u0000${r.workflow ?? ''}`;
+    const up = r.unpriced ? 1 : 0;
+    const agg = rollups.get(key);
+    if (agg) {
+      (agg[6] as number)++;
+      agg[7] = (agg[7] as bigint) + r.costNano;
+      (agg[8] as number) += up;
+    } else rollups.set(key, [bucket, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, up]);
+    calls++;
+    cost += r.costNano;
+    unpriced += up;
+  }
+  return { seq: 0, starts, ends, rollups: [...rollups.values()], totals: calls ? [calls, cost, unpriced] : null };
+}
+
 export class Ledger {
   readonly db: Database.Database;
   readonly file: string;
@@ -139,10 +222,12 @@ export class Ledger {
   private failed: Error | null = null;
   private readonly stmts;
   private readonly flushListeners = new Set<() => void>();
-  private checkpointer: Worker | null = null;
-  private lastCheckpointNudge = 0;
+  /** The writer thread (see WRITER_WORKER); null: this connection writes calls itself. */
+  private writer: Worker | null = null;
+  private readonly writerState = new Int32Array(new SharedArrayBuffer(12));
+  private posted = 0;
 
-  constructor(dataDir: string, opts: { readonly?: boolean; checkpointWorker?: boolean } = {}) {
+  constructor(dataDir: string, opts: { readonly?: boolean; writerThread?: boolean } = {}) {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.file = path.join(dataDir, 'ledger.sqlite');
     try {
@@ -157,18 +242,6 @@ export class Ledger {
     this.db.pragma('busy_timeout = 5000');
     if (!opts.readonly) this.migrate();
     else this.checkVersion();
-    if (!opts.readonly && (opts.checkpointWorker ?? true)) {
-      // SQLite's automatic checkpoint runs inside a commit, on the proxy's event loop, and
-      // fsyncs the database file: that showed up as a p99 spike. Checkpoints run in a worker
-      // thread on its own connection instead; the main connection never checkpoints itself.
-      this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { file: this.file, everyMs: 1000 } });
-      this.checkpointer.unref();
-      this.checkpointer.on('error', () => {
-        // without the worker, fall back to SQLite's own checkpoints
-        this.db.pragma('wal_autocheckpoint = 1000');
-      });
-    }
     const cols = CALL_COLUMNS.join(', ');
     const params = CALL_COLUMNS.map(() => '?').join(', ');
     const updates = CALL_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = excluded.${c}`).join(', ');
@@ -179,6 +252,29 @@ export class Ledger {
         ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
       totals: this.db.prepare('UPDATE totals SET calls = calls + ?, cost_nano = cost_nano + ?, unpriced = unpriced + ? WHERE id = 1'),
     };
+    if (this.stmts && (opts.writerThread ?? true)) {
+      // Calls are written by a thread of their own, off the proxy's event loop: an insert and its
+      // share of the WAL checkpoint (SQLite's automatic one fsyncs inside a commit) are tens of
+      // microseconds per call here. This connection keeps the reads and the rare other writes.
+      this.db.pragma('wal_autocheckpoint = 0');
+      const sql = Object.fromEntries(Object.entries(this.stmts).map(([k, v]) => [k, v.source]));
+      this.writer = new Worker(WRITER_WORKER, { eval: true, workerData: { file: this.file, shared: this.writerState.buffer, sql, everyMs: 1000, retryMs: RETRY_MS } });
+      this.writer.unref();
+      this.writer.on('message', (m: { committed?: number; error?: string }) => {
+        if (m.error !== undefined) this.failed = new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}: ${m.error}`);
+        else {
+          if (Atomics.load(this.writerState, 1) === 0) this.failed = null;
+          for (const l of this.flushListeners) l();
+        }
+      });
+      this.writer.on('error', (e) => {
+        // the thread could not run (or died): this connection writes calls itself from now on
+        this.failed = null;
+        this.writer = null;
+        this.db.pragma('wal_autocheckpoint = 1000');
+        void e;
+      });
+    }
   }
 
   private checkVersion(): number {
@@ -203,15 +299,17 @@ export class Ledger {
     return this.db.pragma('user_version', { simple: true }) as number;
   }
 
-  private dataVersionStmt: Database.Statement | null = null;
-  /** Changes when another connection (the CLI) commits: polled per call, so a prepared statement. */
-  dataVersion(): number {
-    this.dataVersionStmt ??= this.db.prepare('PRAGMA data_version').pluck();
-    return this.dataVersionStmt.get() as number;
+  private configVersionStmt: Database.Statement | null = null;
+  /** Bumped by every change to caps, keys, prices or settings, from any process: polled, so a prepared statement. */
+  configVersion(): number {
+    this.configVersionStmt ??= this.db.prepare('SELECT v FROM config_version WHERE id = 1').pluck();
+    return this.configVersionStmt.get() as number;
   }
 
   /** The last write error, or null when the ledger is writing fine. */
   get failure(): Error | null {
+    // the writer thread flags a failed commit in shared memory before its message arrives
+    if (!this.failed && this.writer && Atomics.load(this.writerState, 1) === 1) return new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}`);
     return this.failed;
   }
 
@@ -252,7 +350,7 @@ export class Ledger {
    */
   private backgroundFlush(): void {
     try {
-      this.flush();
+      this.flush(false, false);
     } catch {
       if (!this.timer) this.timer = setTimeout(() => this.backgroundFlush(), RETRY_MS);
     }
@@ -265,9 +363,10 @@ export class Ledger {
 
   /**
    * Write everything queued, and journal calls in flight for START_GRACE_MS (all of them with
-   * `all`), in one transaction. Throws (and marks the ledger failed) on error.
+   * `all`), in one transaction. With `wait` (the default), return only once it is committed, so a
+   * read that follows sees it. Throws (and marks the ledger failed) on error.
    */
-  flush(all = false): void {
+  flush(all = false, wait = true): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -282,54 +381,44 @@ export class Ledger {
       }
       if (this.pending.size && !this.timer) this.timer = setTimeout(() => this.backgroundFlush(), START_GRACE_MS);
     }
-    if (this.queue.length === 0 || !this.stmts) return;
-    const batch = this.queue;
-    this.queue = [];
-    const ended = new Set<string>();
-    for (const b of batch) if (b.kind === 'end') ended.add(b.row.id);
-    const s = this.stmts;
-    // Rollup increments are summed per key first: calls sharing hour and dimensions in one batch
-    // cost one upsert. Same transaction as the call rows, so the two never disagree.
-    const rollups = new Map<string, { args: unknown[]; calls: number; cost: bigint; unpriced: number }>();
-    for (const b of batch) {
-      const r = b.row;
-      if (b.kind !== 'end' || r.status === 'blocked') continue;
-      const args = [Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? ''];
-      const key = args.join('\u0000');
-      const agg = rollups.get(key);
-      if (agg) {
-        agg.calls++;
-        agg.cost += r.costNano;
-        agg.unpriced += r.unpriced ? 1 : 0;
-      } else rollups.set(key, { args, calls: 1, cost: r.costNano, unpriced: r.unpriced ? 1 : 0 });
+    if (this.queue.length && this.stmts) {
+      const batch = this.queue;
+      this.queue = [];
+      const b = toBatch(batch);
+      if (this.writer) {
+        b.seq = ++this.posted;
+        this.writer.postMessage({ batch: b });
+      } else this.writeInline(b, batch);
     }
+    if (wait && this.writer) this.waitForWriter();
+  }
+
+  /** Block until the writer thread has committed every batch posted so far (reads need them). */
+  private waitForWriter(): void {
+    const deadline = Date.now() + WRITER_WAIT_MS;
+    for (;;) {
+      const committed = Atomics.load(this.writerState, 0);
+      if (committed >= this.posted) return;
+      if (Atomics.load(this.writerState, 1) === 1) throw this.failure!;
+      if (Date.now() > deadline || !this.writer) throw new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}: its writer did not answer in ${WRITER_WAIT_MS / 1000} s`);
+      Atomics.wait(this.writerState, 0, committed, 50);
+    }
+  }
+
+  private writeInline(b: Batch, batch: { kind: 'start' | 'end'; row: CallRow }[]): void {
+    const s = this.stmts!;
     try {
       this.db.transaction(() => {
-        for (const b of batch) {
-          if (b.kind === 'start') {
-            if (!ended.has(b.row.id)) s.insertStart.run(...toDb(b.row));
-          } else s.upsertCall.run(...toDb(b.row));
-        }
-        let calls = 0, cost = 0n, unpriced = 0;
-        for (const r of rollups.values()) {
-          s.rollup.run(...r.args, r.calls, r.cost, r.unpriced);
-          calls += r.calls;
-          cost += r.cost;
-          unpriced += r.unpriced;
-        }
-        if (calls) s.totals.run(calls, cost, unpriced);
+        for (const r of b.starts) s.insertStart.run(r);
+        for (const r of b.ends) s.upsertCall.run(r);
+        for (const r of b.rollups) s.rollup.run(r);
+        if (b.totals) s.totals.run(b.totals);
       })();
       this.failed = null;
     } catch (e) {
       this.failed = e as Error;
       this.queue = batch.concat(this.queue); // keep them: nothing is dropped silently
       throw new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}: ${(e as Error).message}`);
-    }
-    // tell the checkpoint worker the WAL grew (at most once a second; it batches anyway)
-    const t = Date.now();
-    if (this.checkpointer && t - this.lastCheckpointNudge >= 1000) {
-      this.lastCheckpointNudge = t;
-      this.checkpointer.postMessage(0);
     }
     for (const l of this.flushListeners) l();
   }
@@ -361,8 +450,14 @@ export class Ledger {
     try {
       this.flush(true);
     } finally {
-      void this.checkpointer?.terminate();
-      this.checkpointer = null;
+      const w = this.writer;
+      this.writer = null;
+      if (w) {
+        // the thread commits what it holds, checkpoints and closes its connection
+        w.postMessage({ close: true });
+        Atomics.wait(this.writerState, 2, 0, WRITER_WAIT_MS);
+        void w.terminate();
+      }
       try {
         if (!this.db.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
       } catch { /* another connection holds the WAL: it is checkpointed later */ }

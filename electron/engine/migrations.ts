@@ -104,4 +104,13 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO totals (id, calls, cost_nano, unpriced)
     SELECT 1, COALESCE(SUM(calls), 0), COALESCE(SUM(cost_nano), 0), COALESCE(SUM(unpriced), 0) FROM rollups;
   `,
+  // 3: a version number of the configuration (caps, keys, prices, settings) that every change to it
+  // bumps, so the engine notices changes other processes make without reloading on each commit of
+  // its own call writer (PRAGMA data_version counts those too)
+  `
+  CREATE TABLE config_version (id INTEGER PRIMARY KEY CHECK (id = 1), v INTEGER NOT NULL);
+  INSERT INTO config_version (id, v) VALUES (1, 0);
+  ${['caps', 'keys', 'overrides', 'locks', 'tier_plans', 'settings'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((op) =>
+    `CREATE TRIGGER ${t}_${op.toLowerCase()}_version AFTER ${op} ON ${t} BEGIN UPDATE config_version SET v = v + 1 WHERE id = 1; END;`)).join('\n  ')}
+  `,
 ];

@@ -115,17 +115,18 @@ export async function benchEngine(opts: { seconds?: number; ledgerCalls?: number
     slot.n += r.n;
     return r;
   };
-  // warm up both, then alternate rounds so both see the same machine noise
-  await load(bare.url, 10, 500);
-  await load(engine.url, 10, 500);
-  cpu.bare = { us: 0, n: 0 };
-  cpu.engine = { us: 0, n: 0 };
   const rounds = 3;
   const b: LoadResult[] = [], m: LoadResult[] = [];
   // Saturated throughput must be limited by the proxy, not the client: wrk (C) when installed,
   // pinned to the client's core; otherwise the Node client, which may itself be the bottleneck.
   const useWrk = hasWrk();
-  const saturate = (url: string) => (useWrk ? wrkLoad(url, ms / rounds, cpu, url === engine.url) : load(url, 50, ms / rounds));
+  const saturate = (url: string, t = ms / rounds) => (useWrk ? wrkLoad(url, t, cpu, url === engine.url) : load(url, 50, t));
+  // Warm up both at full load (JIT, the tokenizer's tables, the heap's first major collections),
+  // so steady state is measured; then alternate rounds so both see the same machine noise.
+  await saturate(bare.url, 2000);
+  await saturate(engine.url, 2000);
+  cpu.bare = { us: 0, n: 0 };
+  cpu.engine = { us: 0, n: 0 };
   for (let r = 0; r < rounds; r++) {
     b.push(await saturate(bare.url));
     m.push(await saturate(engine.url));
@@ -206,7 +207,7 @@ export async function benchEngine(opts: { seconds?: number; ledgerCalls?: number
  */
 export function makeBigLedger(calls: number): { dir: string; described: string } {
   const dir = tempDir('tollgate-big-');
-  const big = new Ledger(dir, { checkpointWorker: false });
+  const big = new Ledger(dir, { writerThread: false });
   const hours = 24 * 365;
   const combos = 30;
   const perRow = Math.max(1, Math.floor(calls / (hours * combos)));

@@ -179,7 +179,7 @@ test('a ledger from a newer Tollgate is refused with both versions named', () =>
   const L = new Ledger(dir);
   L.db.pragma('user_version = 99');
   L.close();
-  assert.throws(() => new Ledger(dir), /schema version 99, newer than this Tollgate \(2\)/);
+  assert.throws(() => new Ledger(dir), /schema version 99, newer than this Tollgate \(3\)/);
 });
 
 test('a silent upstream is cut after the idle limit: a timeout error, and its reservation is released', async () => {
@@ -230,7 +230,7 @@ test('migrations are forward-only and carry data: a version-1 ledger gains all-t
   db.close();
   const L = new Ledger(dir);
   try {
-    assert.equal(L.schemaVersion, 2);
+    assert.equal(L.schemaVersion, 3);
     assert.deepEqual(L.totals(), { calls: 5, cost: 4000n, unpriced: 1 });
   } finally {
     L.close();

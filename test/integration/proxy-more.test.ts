@@ -157,9 +157,9 @@ test('Replicate predictions are priced from the media catalog', async () => {
 });
 
 test('a ledger that cannot be written: calls are refused in the client format, then flow again once it recovers', async () => {
-  const ledger = rig.engine.ledger as unknown as { stmts: { upsertCall: { run: (...a: unknown[]) => unknown } } };
-  const orig = ledger.stmts.upsertCall.run;
-  ledger.stmts.upsertCall.run = () => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }); };
+  // A real write failure, in whichever thread writes calls: SQLite refuses every new call row.
+  const db = rig.engine.ledger.db;
+  db.exec(`CREATE TRIGGER test_disk_full BEFORE INSERT ON calls BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
   const client = new OpenAI({ apiKey: 'sk-x', baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
   let firstId = '';
   try {
@@ -171,7 +171,7 @@ test('a ledger that cannot be written: calls are refused in the client format, t
       (e: { status?: number; message: string }) => e.status === 424 && /cannot write its ledger/.test(e.message));
     assert.equal(rig.fakes.openai!.requests.length, before, 'nothing was proxied unrecorded');
   } finally {
-    ledger.stmts.upsertCall.run = orig;
+    db.exec('DROP TRIGGER test_disk_full');
   }
   await eventually(() => !rig.engine.ledger.failure, 'recovery', 5000);
   await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'again' }] });
