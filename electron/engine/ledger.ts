@@ -2,8 +2,10 @@
  * The local ledger: SQLite (better-sqlite3 12) in WAL mode. Owns the database file.
  *
  * Writes are group-committed off the request path: call starts and completions are queued and
- * written together, in one transaction, at most FLUSH_MS later (and on close). A call row and its
- * rollup rows are written in the same transaction, so dashboards read rollups, never raw calls.
+ * written together, in one transaction, at most FLUSH_MS later (and on close), by a writer thread
+ * with its own connection (see WRITER_WORKER); this connection keeps the reads and the rare other
+ * writes (caps, keys, settings). A call row and its rollup rows are written in the same
+ * transaction, so dashboards read rollups, never raw calls.
  * A call still `pending` when the process died is marked `interrupted` at the next open, with its
  * expected quote booked as an estimated cost, so budgets keep seeing it.
  */

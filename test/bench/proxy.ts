@@ -37,7 +37,7 @@ interface Client { ask<T>(msg: Record<string, unknown>): Promise<T>; upstream: s
 /** Start the client process (fake upstream + load generator). */
 async function startClient(): Promise<Client> {
   const child = fork(path.join(import.meta.dirname, 'client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  pinCores(child.pid!, process.pid);
+  pinCores(child.pid!);
   const waiting = new Map<number, (v: unknown) => void>();
   child.on('message', (m: { id: number; result: unknown }) => { waiting.get(m.id)?.(m.result); waiting.delete(m.id); });
   let next = 1;
@@ -46,14 +46,14 @@ async function startClient(): Promise<Client> {
   return { ask, upstream: hello.upstream, close: async () => { child.send({ cmd: 'exit', id: -1 }); await new Promise((r) => child.once('exit', r)); } };
 }
 /**
- * On Linux with ≥ 2 cores, give the client process and the proxies' process a core each
- * (taskset), so the tail-latency comparison is not dominated by the two fighting over one core.
+ * On Linux with ≥ 2 cores, the client process (fake upstream + load generator, and wrk) gets a core
+ * of its own (taskset), so the proxies are not measured against a starved client. The proxies'
+ * process is left to the scheduler: each proxy may use the rest of the machine as it would on a
+ * user's (the engine's ledger writer thread, either proxy's GC and libuv threads).
  */
-function pinCores(clientPid: number, serverPid: number): void {
+function pinCores(clientPid: number): void {
   if (process.platform !== 'linux' || os.availableParallelism() < 2) return;
-  const run = (core: number, pid: number) => spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
-  if (run(0, serverPid).error) return; // no taskset: leave scheduling to the OS
-  run(1, clientPid);
+  spawnSync('taskset', ['-a', '-cp', '1', String(clientPid)], { stdio: 'ignore' });
 }
 function hasWrk(): boolean {
   return !spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error;
@@ -115,27 +115,36 @@ export async function benchEngine(opts: { seconds?: number; ledgerCalls?: number
     slot.n += r.n;
     return r;
   };
-  const rounds = 3;
-  const b: LoadResult[] = [], m: LoadResult[] = [];
   // Saturated throughput must be limited by the proxy, not the client: wrk (C) when installed,
-  // pinned to the client's core; otherwise the Node client, which may itself be the bottleneck.
+  // on the client's core; otherwise the Node client, which may itself be the bottleneck.
   const useWrk = hasWrk();
-  const saturate = (url: string, t = ms / rounds) => (useWrk ? wrkLoad(url, t, cpu, url === engine.url) : load(url, 50, t));
+  const saturate = (url: string, t: number) => (useWrk ? wrkLoad(url, t, cpu, url === engine.url) : load(url, 50, t));
   // Warm up both at full load (JIT, the tokenizer's tables, the heap's first major collections),
-  // so steady state is measured; then alternate rounds so both see the same machine noise.
+  // so steady state is measured.
   await saturate(bare.url, 2000);
   await saturate(engine.url, 2000);
   cpu.bare = { us: 0, n: 0 };
   cpu.engine = { us: 0, n: 0 };
-  for (let r = 0; r < rounds; r++) {
-    b.push(await saturate(bare.url));
-    m.push(await saturate(engine.url));
+  // Noise on a shared machine comes in episodes of a second or two: many short pairs, each pair
+  // measured back to back (in alternating order), and the median of the pairs' ratios.
+  const PAIRS = Math.max(6, Math.round(ms / 500));
+  const b: LoadResult[] = [], m: LoadResult[] = [], ratios: number[] = [];
+  for (let r = 0; r < PAIRS; r++) {
+    const first = r % 2 ? engine.url : bare.url, second = r % 2 ? bare.url : engine.url;
+    const x = await saturate(first, 1000), y = await saturate(second, 1000);
+    const [rb, rm] = r % 2 ? [y, x] : [x, y];
+    b.push(rb);
+    m.push(rm);
+    ratios.push(rm.rps / rb.rps);
   }
   const avg = (xs: LoadResult[], k: keyof LoadResult) => xs.reduce((a, x) => a + (x[k] as number), 0) / xs.length;
   const bareRps = avg(b, 'rps'), metRps = avg(m, 'rps');
-  out.push({ name: `proxy throughput vs bare Node proxy (50 conns, 2 KB, saturated${useWrk ? ', wrk' : ''})`, value: metRps / bareRps, unit: '×', target: '≥ 0.8', ok: metRps / bareRps >= 0.8, note: `${metRps.toFixed(0)} vs ${bareRps.toFixed(0)} req/s${useWrk ? '' : '; Node load generator: install wrk for a proxy-bound figure'}` });
+  ratios.sort((x, y) => x - y);
+  const ratio = ratios[Math.floor(ratios.length / 2)]!;
+  out.push({ name: `proxy throughput vs bare Node proxy (50 conns, 2 KB, saturated${useWrk ? ', wrk' : ''})`, value: ratio, unit: '×', target: '≥ 0.8', ok: ratio >= 0.8,
+    note: `median of ${PAIRS} back-to-back 1 s pairs, ${ratios[0]!.toFixed(2)}–${ratios.at(-1)!.toFixed(2)}; ${metRps.toFixed(0)} vs ${bareRps.toFixed(0)} req/s on average${useWrk ? '' : '; Node load generator: install wrk for a proxy-bound figure'}` });
   const cpuBare = cpu.bare.us / cpu.bare.n, cpuEngine = cpu.engine.us / cpu.engine.n;
-  out.push({ name: '  proxy CPU per request (metered vs bare)', value: cpuEngine - cpuBare, unit: 'µs added', note: `${cpuEngine.toFixed(0)} vs ${cpuBare.toFixed(0)} µs CPU per request` });
+  out.push({ name: '  proxy CPU per request, all threads (metered vs bare)', value: cpuEngine - cpuBare, unit: 'µs added', note: `${cpuEngine.toFixed(0)} vs ${cpuBare.toFixed(0)} µs CPU per request` });
   out.push({ name: '  added p50 / p99 at saturation (queueing included)', value: avg(m, 'p50') - avg(b, 'p50'), unit: 'ms', note: `p99 +${(avg(m, 'p99') - avg(b, 'p99')).toFixed(2)} ms; ${avg(m, 'p50').toFixed(2)} vs ${avg(b, 'p50').toFixed(2)} ms p50` });
   // Latency overhead at a fixed offered load below saturation, alternating rounds again.
   const rate = Math.min(1000, Math.floor(bareRps * 0.5));
@@ -193,6 +202,7 @@ export async function benchEngine(opts: { seconds?: number; ledgerCalls?: number
   out.push({ name: 'Overview data for the UI (same ledger)', value: overviewMs, unit: 'ms', target: '< 1000', ok: overviewMs < 1000 });
   out.push({ name: 'engine start with that ledger', value: startMs, unit: 'ms', note: `rss +${((process.memoryUsage().rss - memBefore) / 1e6).toFixed(1)} MB` });
   await e.start();
+  await new Promise((r) => setTimeout(r, 1000)); // start-up work (the writer thread's own start) settles first
   const c0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, 2000));
   const idle = process.cpuUsage(c0);
