@@ -255,7 +255,9 @@ describe('behaviour (mock bridge)', () => {
     const before = await page.getByTestId('spend-today').innerText();
     const t0 = Date.now();
     await page.evaluate(() => (window as unknown as { __tollgateMock: MockBridge }).__tollgateMock.simulateCall({ model: 'openai:gpt-4o-mini', project: 'live-test', costUsd: '12.5' }));
-    await page.waitForFunction((b) => document.querySelector('[data-testid="spend-today"]')?.textContent !== b, before, { timeout: 1000 });
+    // the UI never polls: only the SSE event can bring the new spend (10 s: a loaded CI machine
+    // took over 1 s for event → refresh → render once)
+    await page.waitForFunction((b) => document.querySelector('[data-testid="spend-today"]')?.textContent !== b, before, { timeout: 10_000 });
     assert.ok(Date.now() - t0 < 1000);
   });
 
@@ -450,7 +452,9 @@ describe('HTTP + SSE bridge against a fake control API', () => {
     await page.waitForFunction(() => document.querySelector('[data-testid="connection"]')?.textContent?.includes('Live'));
     const before = await page.getByTestId('spend-today').innerText();
     engine.simulateCall({ model: 'openai:gpt-4.1', costUsd: '7.25' });
-    await page.waitForFunction((b) => document.querySelector('[data-testid="spend-today"]')?.textContent !== b, before, { timeout: 1000 });
+    // the UI never polls: only the SSE event can bring the new spend (10 s: a loaded CI machine
+    // took over 1 s for event → refresh → render once)
+    await page.waitForFunction((b) => document.querySelector('[data-testid="spend-today"]')?.textContent !== b, before, { timeout: 10_000 });
     // an engine error comes back as { error } with a 4xx and is shown inline
     await gotoView(page, 'quote');
     await page.getByTestId('quote-body').fill('{"messages":[]}');
