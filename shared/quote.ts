@@ -75,15 +75,12 @@ function countImages(v: unknown, depth = 0): number {
 const tokenCache = new Map<string, number>();
 let tokenCacheChars = 0;
 const TOKEN_CACHE_CHARS = 8 * 1024 * 1024;
-const TOKEN_CACHE_MIN = 16; // shorter texts are cheaper to count than to cache
-
 export function cachedCountTokens(text: string): number {
-  if (text.length < TOKEN_CACHE_MIN) return countTokens(text);
   const hit = tokenCache.get(text);
   if (hit !== undefined) return hit;
   const n = countTokens(text);
   if (text.length <= TOKEN_CACHE_CHARS / 4) {
-    if (tokenCacheChars + text.length > TOKEN_CACHE_CHARS) {
+    if (tokenCacheChars + text.length > TOKEN_CACHE_CHARS || tokenCache.size >= 100_000) {
       tokenCache.clear();
       tokenCacheChars = 0;
     }
@@ -313,11 +310,15 @@ export function tokenRange(catalog: Catalog, a: Pick<AnalyzedRequest, 'provider'
   if (a.kind === 'embedding') maxOut = 0;
   const observed = opts.observedOutput?.(a.provider, a.model) ?? null;
   const expOut = Math.min(maxOut, observed ?? EXPECTED_OUTPUT_TOKENS);
-  // without notes (the proxy's hot path), amounts only: no line items either
-  const p = (out: number) => (!withNotes && resolved.token ? priceTokens({ inputTokens: a.inputTokens, outputTokens: out }, resolved.token, true) : priceCall({ inputTokens: a.inputTokens, outputTokens: out }, resolved, {}, name));
-  const min = p(0);
+  const min = priceOutput(a.inputTokens, 0, resolved, name, withNotes);
   if (min.unpriced) return { range: null, reason: min.unpriced, notes, maxOutput: maxOut };
-  return { range: { min, expected: p(expOut), max: p(maxOut) }, reason: null, notes, maxOutput: maxOut };
+  return { range: { min, expected: priceOutput(a.inputTokens, expOut, resolved, name, withNotes), max: priceOutput(a.inputTokens, maxOut, resolved, name, withNotes) }, reason: null, notes, maxOutput: maxOut };
+}
+
+/** A call's price with `output` tokens; without items when the caller needs amounts only (the proxy's hot path). */
+function priceOutput(input: number, output: number, resolved: ReturnType<Catalog['resolve']>, name: string, withItems: boolean): PricedCall {
+  const usage = { inputTokens: input, outputTokens: output };
+  return !withItems && resolved.token ? priceTokens(usage, resolved.token, true) : priceCall(usage, resolved, {}, name);
 }
 
 /** A quote from known usage (`tollgate quote --model p:m --input-tokens N ...`): min = expected = max. */

@@ -356,27 +356,25 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.upstreamStatus = statusCode;
     this.resumeUpstream = resume;
     // latin1, as Node's own HTTP parser decodes header bytes
-    const n = rawHeaders.length;
-    const names = new Array<string>(n >> 1), values = new Array<string>(n >> 1), lowers = new Array<string>(n >> 1);
+    let headers: string[] = [];
     let listed: Set<string> | null = null;
-    for (let i = 0, j = 0; i < n; i += 2, j++) {
+    let contentType = '', contentEncoding: string | undefined;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1');
       const lower = name.toLowerCase();
-      names[j] = name;
-      lowers[j] = lower;
-      values[j] = rawHeaders[i + 1]!.toString('latin1');
-      if (lower === 'connection') listed = connectionListed(values[j]);
-    }
-    const headers: string[] = [];
-    let contentType = '', contentEncoding: string | undefined;
-    for (let j = 0; j < names.length; j++) {
-      const lower = lowers[j]!;
-      if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+      const value = rawHeaders[i + 1]!.toString('latin1');
+      if (lower === 'connection') listed = connectionListed(value);
+      if (HOP_BY_HOP.has(lower)) continue;
       if (this.filterUsage && lower === 'content-length') continue;
-      const value = values[j]!;
       if (lower === 'content-type') contentType = value;
       else if (lower === 'content-encoding') contentEncoding = value;
-      headers.push(names[j]!, value);
+      headers.push(name, value);
+    }
+    if (listed) {
+      // headers the upstream's `Connection:` names are hop-by-hop too (rare)
+      const kept: string[] = [];
+      for (let i = 0; i < headers.length; i += 2) if (!listed.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
+      headers = kept;
     }
     headers.push('x-tollgate-call-id', begun!.row.id);
     if (begun!.row.quoteMaxNano !== null) headers.push('x-tollgate-quote-max-usd', nanoToUsd(begun!.row.quoteMaxNano));

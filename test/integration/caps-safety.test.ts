@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import { startRig, eventually, tempDir } from '../fixtures/engine.ts';
 import { startFakeUpstream } from '../fixtures/fake-upstream/index.ts';
 import { Ledger } from '../../electron/engine/ledger.ts';
+import { startEngine } from '../../electron/engine/engine.ts';
 import { usdToNano } from '../../shared/money.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -216,6 +217,31 @@ test('headers named in Connection are hop-by-hop and not forwarded', async () =>
     assert.equal(seen['x-end-to-end'], 'kept');
   } finally {
     await rig.close();
+  }
+});
+
+test('headers an upstream names in its Connection header do not reach the client', async () => {
+  const http = await import('node:http');
+  const upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const body = JSON.stringify({ id: 'x', object: 'chat.completion', model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
+      res.writeHead(200, ['Content-Type', 'application/json', 'Connection', 'keep-alive, X-Upstream-Hop', 'X-Upstream-Hop', 'secret', 'X-End-To-End', 'kept', 'Content-Length', String(Buffer.byteLength(body))]);
+      res.end(body);
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const engine = await startEngine({ dataDir: tempDir(), port: 0, quiet: true, upstreams: { openai: `http://127.0.0.1:${(upstream.address() as { port: number }).port}` } });
+  try {
+    const res = await fetch(`${engine.url}/openai/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-x' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-upstream-hop'), null);
+    assert.equal(res.headers.get('x-end-to-end'), 'kept');
+    assert.ok(res.headers.get('x-tollgate-call-id'));
+    await res.text();
+  } finally {
+    await engine.stop();
+    upstream.close();
   }
 });
 
