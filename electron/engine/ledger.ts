@@ -254,30 +254,41 @@ export class Ledger {
         ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
       totals: this.db.prepare('UPDATE totals SET calls = calls + ?, cost_nano = cost_nano + ?, unpriced = unpriced + ? WHERE id = 1'),
     };
-    if (this.stmts && (opts.writerThread ?? true)) {
-      // Calls are written by a thread of their own, off the proxy's event loop: an insert and its
-      // share of the WAL checkpoint (SQLite's automatic one fsyncs inside a commit) are tens of
-      // microseconds per call here. This connection keeps the reads and the rare other writes.
-      this.db.pragma('wal_autocheckpoint = 0');
-      const sql = Object.fromEntries(Object.entries(this.stmts).map(([k, v]) => [k, v.source]));
-      this.writer = new Worker(WRITER_WORKER, { eval: true, workerData: { file: this.file, shared: this.writerState.buffer, sql, everyMs: 1000, retryMs: RETRY_MS } });
-      this.writer.unref();
-      this.writer.on('message', (m: { committed?: number; error?: string }) => {
-        if (m.error !== undefined) this.failed = new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}: ${m.error}`);
-        else {
-          if (Atomics.load(this.writerState, 1) === 0) this.failed = null;
-          for (const l of this.flushListeners) l();
-        }
-      });
-      this.writer.on('error', (e) => {
-        // the thread could not run (or died): this connection writes calls itself from now on
-        this.failed = null;
-        this.writer = null;
-        this.db.pragma('wal_autocheckpoint = 1000');
-        void e;
-      });
-    }
+    this.useWriterThread = !!this.stmts && (opts.writerThread ?? true);
   }
+
+  private readonly useWriterThread: boolean;
+
+  /**
+   * The writer thread, started with the first batch of calls (a CLI command that never writes calls
+   * never starts one). Calls are written by a thread of their own, off the proxy's event loop: an
+   * insert and its share of the WAL checkpoint (SQLite's automatic one fsyncs inside a commit) are
+   * tens of microseconds per call here. This connection keeps the reads and the rare other writes.
+   */
+  private startWriter(): Worker | null {
+    if (this.writer || !this.useWriterThread || this.writerFailed) return this.writer;
+    this.db.pragma('wal_autocheckpoint = 0');
+    const sql = Object.fromEntries(Object.entries(this.stmts!).map(([k, v]) => [k, v.source]));
+    const w = new Worker(WRITER_WORKER, { eval: true, workerData: { file: this.file, shared: this.writerState.buffer, sql, everyMs: 1000, retryMs: RETRY_MS } });
+    w.unref();
+    w.on('message', (m: { committed?: number; error?: string }) => {
+      if (m.error !== undefined) this.failed = new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}: ${m.error}`);
+      else {
+        if (Atomics.load(this.writerState, 1) === 0) this.failed = null;
+        for (const l of this.flushListeners) l();
+      }
+    });
+    w.on('error', () => {
+      // the thread could not run (or died): this connection writes calls itself from now on
+      this.writerFailed = true;
+      this.writer = null;
+      this.db.pragma('wal_autocheckpoint = 1000');
+    });
+    this.writer = w;
+    return w;
+  }
+
+  private writerFailed = false;
 
   private checkVersion(): number {
     const v = this.db.pragma('user_version', { simple: true }) as number;
@@ -387,9 +398,10 @@ export class Ledger {
       const batch = this.queue;
       this.queue = [];
       const b = toBatch(batch);
-      if (this.writer) {
+      const writer = this.startWriter();
+      if (writer) {
         b.seq = ++this.posted;
-        this.writer.postMessage({ batch: b });
+        writer.postMessage({ batch: b });
       } else this.writeInline(b, batch);
     }
     if (wait && this.writer) this.waitForWriter();
