@@ -127,7 +127,7 @@ export async function benchEngine(opts: { seconds?: number; ledgerCalls?: number
   cpu.engine = { us: 0, n: 0 };
   // Noise on a shared machine comes in episodes of a second or two: many short pairs, each pair
   // measured back to back (in alternating order), and the median of the pairs' ratios.
-  const PAIRS = Math.max(6, Math.round(ms / 500));
+  const PAIRS = Math.max(6, Math.round(ms / 300));
   const b: LoadResult[] = [], m: LoadResult[] = [], ratios: number[] = [];
   for (let r = 0; r < PAIRS; r++) {
     const first = r % 2 ? engine.url : bare.url, second = r % 2 ? bare.url : engine.url;
