@@ -253,7 +253,7 @@ export class Catalog {
       if (!byModel) this.hourCache.set(providerIn, (byModel = new Map()));
       const hit = byModel.get(model);
       if (hit && hit.hour === hour) return hit.resolved;
-      const resolved = this.resolveAt(providerIn, model, at!);
+      const resolved = this.resolveUncached(canonicalProvider(providerIn), model, at!, null);
       if (byModel.size > 50_000) byModel.clear();
       byModel.set(model, { hour, resolved });
       return resolved;

@@ -31,6 +31,7 @@ import type {
   Workload,
 } from '../../../shared/api.ts';
 import { nanoToUsd, usdToNano } from '../format.ts';
+import { divHalfEven, lineCost as exactLineCost, parseDecimal, type Ratio } from '../../../shared/money.ts';
 import { ApiCallError } from './errors.ts';
 
 export interface MockOptions {
@@ -88,27 +89,15 @@ function uuid7(ts: number, seq: number, rnd: () => number): string {
   return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${s}-${(8 + Math.floor(rnd() * 4)).toString(16)}${hex(rnd, 3)}-${hex(rnd, 12)}`;
 }
 
-// ---------- exact money helpers ----------
+// ---------- exact money helpers (shared/money.ts) ----------
 const DEC = /^(\d+)(?:\.(\d+))?$/;
-function ratio(q: string): { num: bigint; den: bigint } {
-  const m = DEC.exec(q);
-  if (!m) throw new ApiCallError({ code: 'E_VALIDATION', message: `not a decimal: ${q}` });
-  const frac = m[2] ?? '';
-  return { num: BigInt(m[1]! + frac), den: 10n ** BigInt(frac.length) };
-}
-function divHalfEven(num: bigint, den: bigint): bigint {
-  const q = num / den;
-  const r = num - q * den;
-  if (r === 0n) return q;
-  const twice = (r < 0n ? -r : r) * 2n;
-  const away = num < 0n ? q - 1n : q + 1n;
-  if (twice > den) return away;
-  if (twice < den) return q;
-  return q % 2n === 0n ? q : away;
+/** A plain non-negative decimal from user input, as an exact ratio. */
+function ratio(q: string): Ratio {
+  if (!DEC.test(q)) throw new ApiCallError({ code: 'E_VALIDATION', message: `not a decimal: ${q}` });
+  return parseDecimal(q);
 }
 function lineCost(quantity: string, unitPrice: string, per: number): bigint {
-  const q = ratio(quantity);
-  return divHalfEven(q.num * usdToNano(unitPrice), q.den * BigInt(per));
+  return exactLineCost(ratio(quantity), parseDecimal(unitPrice), BigInt(per));
 }
 const usd = nanoToUsd;
 
