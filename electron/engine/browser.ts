@@ -73,8 +73,16 @@ export function openSignedIn(dataDir: string, baseUrl: string, token: string): P
     const child = spawn(how.cmd, [...how.args, file], { stdio: 'ignore', detached: true });
     child.on('error', (e) => finish({ opened: false, reason: `${how.cmd}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not installed' : e.message}` }));
     child.on('exit', (code) => finish(code === 0 ? { opened: true } : { opened: false, reason: `${how.cmd} exited with code ${code}` }));
-    const t = setTimeout(() => finish({ opened: true }), 10_000);
-    t.unref();
-    child.unref();
+    // An opener that stays (a browser named in $BROWSER) has taken the page by then; the CLI need
+    // not wait for it to close.
+    setTimeout(() => {
+      child.unref();
+      finish({ opened: true });
+    }, 10_000).unref();
+    child.once('spawn', () => {
+      const keepAlive = setTimeout(() => {}, 10_500); // holds the event loop until exit or the 10 s above
+      child.once('exit', () => clearTimeout(keepAlive));
+      child.once('error', () => clearTimeout(keepAlive));
+    });
   });
 }

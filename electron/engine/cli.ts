@@ -130,13 +130,25 @@ program.command('serve')
       upstreams[u.slice(0, i)] = u.slice(i + 1);
     }
     const uiDir = o.ui ? path.resolve(import.meta.dirname, '../../dist/renderer') : null;
-    let engine: Engine;
+    // Signals are handled from the start: a SIGTERM while starting or opening a browser still
+    // stops the engine cleanly (and releases the data dir) instead of killing the process.
+    let engine: Engine | null = null;
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await engine?.stop();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop());
+    process.on('SIGTERM', () => void stop());
     try {
       engine = await startEngine({ dataDir: dataDir(), port: o.port ?? defaultPort(), upstreams, uiDir: uiDir && fs.existsSync(uiDir) ? uiDir : null });
     } catch (e) {
       const err = e as Error & { code?: string };
       throw new CliError(err.code === 'EADDRINUSE' ? `port ${o.port ?? defaultPort()} is in use (is Tollgate already running? try --port)` : err.message, EXIT.LEDGER);
     }
+    if (stopping) return void (await engine.stop(), process.exit(0));
     const url = engine.url;
     print(`Tollgate is metering on ${url}  (data: ${engine.dataDir})`);
     print(`  OpenAI SDK:     baseURL = "${url}/openai/v1"`);
@@ -151,12 +163,7 @@ program.command('serve')
       const r = await openSignedIn(engine.dataDir, url, engine.token);
       print(r.opened ? '  Opened the UI in your browser.' : `  Did not open a browser (${r.reason}): open the link above yourself.`);
     }
-    const stop = async () => {
-      await engine.stop();
-      process.exit(0);
-    };
-    process.on('SIGINT', () => void stop());
-    process.on('SIGTERM', () => void stop());
+    if (stopping) await stop();
   });
 
 program.command('open')
