@@ -484,11 +484,13 @@ cap.command('set')
   .requiredOption('--scope <scope>', 'global, or provider:NAME, project:NAME, key:NAME, model:PROVIDER:MODEL, workflow:NAME')
   .addOption(new Option('--period <p>', 'period (in your time zone; weeks are ISO weeks)').choices(['day', 'week', 'month', 'total']).default('month'))
   .requiredOption('--limit <usd>', 'limit in USD, e.g. 50 or 12.50')
-  .option('--hard', 'block calls that would go over the limit (default: alert only)')
+  .option('--hard', 'block calls that would go over the limit (the default, as in the UI)')
+  .option('--alert-only', 'only alert at the thresholds; never block')
   .option('--alerts <list>', 'alert thresholds in percent', '50,80,100')
   .option('--id <id>', 'change an existing cap')
   .option('--json', 'machine-readable output')
-  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alerts: string; id?: string; json?: boolean }) => {
+  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alertOnly?: boolean; alerts: string; id?: string; json?: boolean }) => {
+    if (o.hard && o.alertOnly) throw new CliError('--hard and --alert-only contradict each other: give one');
     const i = o.scope.indexOf(':');
     const scope = (i < 0 ? o.scope : o.scope.slice(0, i)) as ApiArg<'setCap'>['scope'];
     const scopeValue = i < 0 ? null : o.scope.slice(i + 1);
@@ -498,7 +500,7 @@ cap.command('set')
     });
     const c = await connect(dataDir());
     try {
-      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !!o.hard, id: o.id });
+      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !o.alertOnly, id: o.id });
       if (o.json) return asJson(r);
       print(`Cap ${r.id}: ${r.scope}${r.scopeValue ? ':' + r.scopeValue : ''} ${money(r.limit)} per ${r.period}, ${r.hard ? 'hard block at the limit' : 'alerts only'} (alerts at ${r.alerts.join('/')} %).`);
     } finally {
