@@ -127,6 +127,11 @@ export class Engine implements ProxyHost {
   private lock: DataDirLock | null;
   /** Calls in flight, with what they reserved. */
   private readonly inflight = new Set<Reservation>();
+  /**
+   * Alerts fire from a serving engine only: an offline CLI command that sets a cap past a
+   * threshold leaves it to the engine, which alerts when it starts (or at once when it runs).
+   */
+  private alerting = false;
 
   constructor(opts: EngineOptions = {}) {
     this.dataDir = opts.dataDir ?? defaultDataDir();
@@ -221,7 +226,7 @@ export class Engine implements ProxyHost {
     }
     this.loadCaps();
     // A cap created, lowered or re-armed past a threshold alerts now, not at the next call.
-    if (this.api) this.checkThresholds(this.caps);
+    if (this.alerting) this.checkThresholds(this.caps);
   }
 
   /** Settings or data changed from inside this process (API calls): refresh at once. */
@@ -680,6 +685,12 @@ export class Engine implements ProxyHost {
     fs.chmodSync(running, 0o600);
     // A ledger file deleted or replaced under the running engine: refuse calls (fail closed).
     this.ledger.watchFile((e) => this.log(`${e.message}. Calls are refused until Tollgate is restarted (it then starts a new ledger, or uses the file you restore).`));
+    this.alerting = true;
+    // caps already past a threshold that never alerted (set while no engine ran): once, after the
+    // caller of start() has subscribed to events
+    setTimeout(() => {
+      if (this.server) this.checkThresholds(this.caps);
+    }, 0).unref();
     return this;
   }
 

@@ -85,8 +85,8 @@ test('reservations belong to their calls: editing, adding, removing caps and pau
     await rig.engine.api.setCap({ id: cap.id, scope: 'global', period: 'month', limit: '90', hard: true });
     await rig.engine.api.removeCap({ id: doomed.id });
     const added = await rig.engine.api.setCap({ scope: 'provider', scopeValue: 'openai', period: 'week', limit: '1000', hard: true });
-    await rig.engine.api.pause();
-    await rig.engine.api.resume();
+    await rig.engine.api.pause({});
+    await rig.engine.api.resume({});
     await rig.engine.api.setCap({ id: cap.id, scope: 'global', period: 'month', limit: '95', hard: true });
     const mid = await rig.engine.api.caps({});
     const results = await settled;
@@ -308,6 +308,26 @@ test('headless: a cap set past a threshold logs an alert at once, a block logs o
     await cliOk(['--data-dir', dataDir, 'pause']);
     await assert.rejects(chat(client), (e: { status?: number; message: string }) => e.status === 402 && /paused/.test(e.message) && !/tray/i.test(e.message));
     assert.doesNotMatch(a.stderr(), /tray/i);
+  } finally {
+    if (a) await kill(a.child);
+    await fake.close();
+  }
+});
+
+test('a cap set past a threshold while no engine runs alerts once when the engine starts', async () => {
+  const fake = await startFakeUpstream('openai', { quiet: true });
+  fake.setDefault({ usage: { prompt_tokens: 0, completion_tokens: 1000 } }); // $0.0006 a call
+  const dataDir = tempDir();
+  let a: Served | null = null;
+  try {
+    a = await serve(dataDir, fake.url);
+    await chat(new OpenAI({ apiKey: 'sk-x', baseURL: `${a.url}/openai/v1`, maxRetries: 0 }), 'gpt-4o-mini', 1000);
+    await kill(a.child, 'SIGTERM');
+    await cliOk(['--data-dir', dataDir, 'cap', 'set', '--scope', 'global', '--period', 'month', '--limit', '0.001']); // 60 %
+    a = await serve(dataDir, fake.url);
+    await eventually(() => /alert: cap "all spend per month" .* reached 50 % of its limit/.test(a!.stderr()), 'the alert line at start', 5000);
+    const caps = JSON.parse((await cliOk(['--data-dir', dataDir, 'cap', 'list', '--json']))) as { percent: number }[];
+    assert.equal(caps[0]!.percent, 60);
   } finally {
     if (a) await kill(a.child);
     await fake.close();
