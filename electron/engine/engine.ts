@@ -413,6 +413,7 @@ export class Engine implements ProxyHost {
     // Quote before forwarding: the worst case is what a hard cap reserves.
     let model: string | null = null;
     let quoteMax: bigint | null = null, quoteExpected: bigint | null = null, inputTokens = 0;
+    let unreadable: string | null = null;
     const billable = isBillable(input.endpoint);
     if (billable) {
       try {
@@ -424,8 +425,9 @@ export class Engine implements ProxyHost {
           quoteMax = q.max;
           quoteExpected = q.expected;
         }
-      } catch {
+      } catch (e) {
         model = typeof input.json?.model === 'string' ? input.json.model : null;
+        unreadable = (e as Error).message;
       }
     }
     scope.model = model;
@@ -450,8 +452,12 @@ export class Engine implements ProxyHost {
         this.blockedAlert(c);
         const name = `${row.provider}:${model ?? '(no model in the request)'}`;
         const example = MEDIA_ENDPOINTS.has(input.endpoint) ? 'image=… (or second=…, megapixel=…, request=…)' : 'input_mtok=… output_mtok=…';
-        throw new ProxyError('E_CAP_BLOCKED',
-          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} has no price, so this call's cost cannot be bounded under a hard cap. Set a price with \`tollgate prices set ${name} ${example}\`, or allow unpriced calls with fail-open in Settings.`,
+        const priced = model !== null && unreadable === null && (() => { const r = this.catalog.resolve(row.provider, model, new Date(now)); return !!(r.token || r.media); })();
+        throw new ProxyError('E_CAP_BLOCKED', unreadable !== null || model === null
+          ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): Tollgate could not read this request's model and size (${unreadable ?? 'no model in the request'}), so its cost cannot be bounded under a hard cap. Send a JSON body (content-type: application/json) naming the model, or allow such calls with fail-open in Settings.`
+          : priced
+          ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} is priced by what the request asks for (e.g. image size, resolution or duration), and this request does not say it, so its cost cannot be bounded under a hard cap. Add it to the request (e.g. image_size), or allow such calls with fail-open in Settings.`
+          : `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} has no price, so this call's cost cannot be bounded under a hard cap. Set a price with \`tollgate prices set ${name} ${example}\`, or allow unpriced calls with fail-open in Settings.`,
           { 'x-tollgate-blocked-by': c.cap.id });
       }
       if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {
@@ -645,7 +651,8 @@ export class Engine implements ProxyHost {
     };
     // once per block episode: per cap, period and limit (raising the limit starts a new episode)
     if (this.ledger.insertAlert(alert, `limit:${c.cap.limit}`)) {
-      this.log(`blocked: cap "${capLabel(c.cap)}" (${c.cap.id}) refused a call: limit ${formatUsd(c.cap.limit)}, spent ${formatUsd(alert.spent)}, reserved by calls in flight ${formatUsd(nanoToUsd(c.reserved))}${this.resetText(c)}. Calls it covers are refused until then; raise it with \`tollgate cap set --id ${c.cap.id} …\`${this.surface === 'desktop' ? ', in Budgets or from the tray' : ' or in Budgets'}.`);
+      const cmd = `tollgate cap set --id ${c.cap.id} --scope ${c.cap.scope}${c.cap.scopeValue ? ':' + c.cap.scopeValue : ''} --period ${c.cap.period} --limit NEW_LIMIT${c.cap.hard ? ' --hard' : ''}`;
+      this.log(`blocked: cap "${capLabel(c.cap)}" (${c.cap.id}) refused a call: limit ${formatUsd(c.cap.limit)}, spent ${formatUsd(alert.spent)}, reserved by calls in flight ${formatUsd(nanoToUsd(c.reserved))}${this.resetText(c)}. Calls it covers are refused until ${c.bounds.end === null ? 'the limit is raised' : 'it resets or the limit is raised'}: \`${cmd}\`${this.surface === 'desktop' ? ', Budgets, or the tray' : ' or Budgets in the UI'}.`);
       this.emit({ type: 'alert', alert });
     }
   }
