@@ -226,7 +226,7 @@ export class Engine implements ProxyHost {
     }
     this.loadCaps();
     // A cap created, lowered or re-armed past a threshold alerts now, not at the next call.
-    if (this.alerting) this.checkThresholds(this.caps);
+    if (this.alerting) this.checkThresholdsQuietly();
   }
 
   /** Settings or data changed from inside this process (API calls): refresh at once. */
@@ -449,16 +449,16 @@ export class Engine implements ProxyHost {
       // Fail closed: a call whose cost cannot be bounded (no price, or no model to price) is not
       // let past a hard cap with nothing reserved. Fail-open (Settings) lets it through unmetered.
       if (c.cap.hard && quoteMax === null && billable && !this.failOpen) {
-        this.blockedAlert(c);
         const name = `${row.provider}:${model ?? '(no model in the request)'}`;
         const example = MEDIA_ENDPOINTS.has(input.endpoint) ? 'image=… (or second=…, megapixel=…, request=…)' : 'input_mtok=… output_mtok=…';
         const priced = model !== null && unreadable === null && (() => { const r = this.catalog.resolve(row.provider, model, new Date(now)); return !!(r.token || r.media); })();
-        throw new ProxyError('E_CAP_BLOCKED', unreadable !== null || model === null
+        const message = unreadable !== null || model === null
           ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): Tollgate could not read this request's model and size (${unreadable ?? 'no model in the request'}), so its cost cannot be bounded under a hard cap. Send a JSON body (content-type: application/json) naming the model, or allow such calls with fail-open in Settings.`
           : priced
           ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} is priced by what the request asks for (e.g. image size, resolution or duration), and this request does not say it, so its cost cannot be bounded under a hard cap. Add it to the request (e.g. image_size), or allow such calls with fail-open in Settings.`
-          : `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} has no price, so this call's cost cannot be bounded under a hard cap. Set a price with \`tollgate prices set ${name} ${example}\`, or allow unpriced calls with fail-open in Settings.`,
-          { 'x-tollgate-blocked-by': c.cap.id });
+          : `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} has no price, so this call's cost cannot be bounded under a hard cap. Set a price with \`tollgate prices set ${name} ${example}\`, or allow unpriced calls with fail-open in Settings.`;
+        this.logOnce(`unbounded:${c.cap.id}:${name}`, `blocked: ${message.replace(/^Blocked by Tollgate /, '')}`);
+        throw new ProxyError('E_CAP_BLOCKED', message, { 'x-tollgate-blocked-by': c.cap.id });
       }
       if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {
         this.blockedAlert(c);
@@ -640,6 +640,23 @@ export class Engine implements ProxyHost {
     }
   }
 
+  private checkThresholdsQuietly(): void {
+    try {
+      this.checkThresholds(this.caps);
+    } catch (e) {
+      this.log(`could not check alert thresholds: ${(e as Error).message}`);
+    }
+  }
+
+  private readonly loggedOnce = new Set<string>();
+  /** Log a line once per key (a refusal that repeats on every call must not flood the log). */
+  private logOnce(key: string, message: string): void {
+    if (this.loggedOnce.has(key)) return;
+    if (this.loggedOnce.size > 1000) this.loggedOnce.clear();
+    this.loggedOnce.add(key);
+    this.log(message);
+  }
+
   private resetText(c: CapState): string {
     return c.bounds.end === null ? ' (a total cap, it never resets)' : ` this ${c.cap.period} (resets ${new Date(c.bounds.end).toISOString().slice(0, 16).replace('T', ' ')} UTC)`;
   }
@@ -696,7 +713,7 @@ export class Engine implements ProxyHost {
     // caps already past a threshold that never alerted (set while no engine ran): once, after the
     // caller of start() has subscribed to events
     setTimeout(() => {
-      if (this.server) this.checkThresholds(this.caps);
+      if (this.server) this.checkThresholdsQuietly();
     }, 0).unref();
     return this;
   }
