@@ -116,9 +116,16 @@ test('one engine per data dir: a second `tollgate serve` exits 1 naming the firs
     children.push(a.child);
     const client = new OpenAI({ apiKey: 'sk-x', baseURL: `${a.url}/openai/v1`, maxRetries: 0 });
     await chat(client);
-    fake.next({ delayMs: 2500 });
+    fake.next({ delayMs: 8000 });
     const inflight = chat(client).then((r) => r, (e: Error) => e);
     await sleep(400); // journaled as pending by now
+    // the offline CLI (here: engine.json gone, as the second engine used to leave it) never
+    // recovers calls the live engine owns
+    fs.renameSync(path.join(dataDir, 'engine.json'), path.join(dataDir, 'engine.json.bak'));
+    const offline = JSON.parse(await cliOk(['--data-dir', dataDir, 'calls', '--json'])) as { status: string }[];
+    fs.renameSync(path.join(dataDir, 'engine.json.bak'), path.join(dataDir, 'engine.json'));
+    assert.equal(offline.filter((c) => c.status === 'interrupted').length, 0, 'the offline CLI marked a live call interrupted');
+    assert.equal(offline.filter((c) => c.status === 'pending').length, 1, 'the call was still in flight when the CLI looked');
     // the second engine
     const second = await serve(dataDir, fake.url).then((b) => { children.push(b.child); return null; }, (e: { exitCode: number; stderr: string }) => e);
     assert.ok(second, 'the second engine must not start');
@@ -127,11 +134,6 @@ test('one engine per data dir: a second `tollgate serve` exits 1 naming the firs
     const info = JSON.parse(fs.readFileSync(path.join(dataDir, 'engine.json'), 'utf8')) as { pid: number; url: string };
     assert.equal(info.pid, a.child.pid, 'engine.json still names the first engine');
     assert.equal((await cliOk(['--data-dir', dataDir, 'open', '--print-url'])).startsWith(`${a.url}/#token=`), true);
-    // the offline CLI (here: engine.json gone) never recovers calls the live engine owns
-    fs.renameSync(path.join(dataDir, 'engine.json'), path.join(dataDir, 'engine.json.bak'));
-    const offline = JSON.parse(await cliOk(['--data-dir', dataDir, 'calls', '--json'])) as { status: string }[];
-    assert.equal(offline.filter((c) => c.status === 'interrupted').length, 0, 'the offline CLI marked a live call interrupted');
-    fs.renameSync(path.join(dataDir, 'engine.json.bak'), path.join(dataDir, 'engine.json'));
     assert.ok(!((await inflight) instanceof Error), 'the call in flight completes');
     const calls = await eventually(async () => {
       const rows = JSON.parse(await cliOk(['--data-dir', dataDir, 'calls', '--json'])) as { status: string; cost: string }[];
