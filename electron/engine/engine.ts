@@ -359,7 +359,7 @@ export class Engine implements ProxyHost {
       secret = await this.secrets.decrypt(row.secret);
     } catch (e) {
       // e.g. a key the desktop app stored in the OS keychain, seen by a headless `tollgate serve`
-      throw new ProxyError('E_KEY_UNREADABLE', `Tollgate cannot decrypt the real key behind "${row.name}" here (${(e as Error).message}). Use it through the desktop app that stored it, or add it again with \`tollgate key add\`.`);
+      throw new ProxyError('E_KEY_UNREADABLE', `Tollgate cannot decrypt the real key behind "${row.name}" here (${(e as Error).message}). Use it through the desktop app that stored it, or add it again with \`npx tollgate key add\`.`);
     }
     this.keyCache.set(h, { id: row.id, name: row.name, provider: row.provider, project: row.project, revoked: row.revokedAt !== null, secret, fp: row.fingerprint });
   }
@@ -390,8 +390,8 @@ export class Engine implements ProxyHost {
     let keyId: string | null = null, keyName: string | null = null, fp: string | null = null, keyProject: string | null = null;
     if (ck?.token) {
       const k = this.localKey(ck.token);
-      if (!k) throw new ProxyError('E_KEY_UNKNOWN', 'This Tollgate key (tgk_…) is not known to this install. Create one with `tollgate key add`.');
-      if (k.revoked) throw new ProxyError('E_KEY_REVOKED', `The Tollgate key "${k.name}" was revoked. Create a new one with \`tollgate key add\`.`);
+      if (!k) throw new ProxyError('E_KEY_UNKNOWN', 'This Tollgate key (tgk_…) is not known to this install. Create one with `npx tollgate key add`.');
+      if (k.revoked) throw new ProxyError('E_KEY_REVOKED', `The Tollgate key "${k.name}" was revoked. Create a new one with \`npx tollgate key add\`.`);
       if (canonicalProvider(k.provider) !== cp && !(k.provider === 'fal' && provider === 'fal-queue')) throw new ProxyError('E_KEY_PROVIDER', `The Tollgate key "${k.name}" is for ${k.provider}, not ${provider}.`);
       keyId = k.id; keyName = k.name; fp = k.fp; keyProject = k.project;
       if (ck.header === '?key') {
@@ -439,7 +439,7 @@ export class Engine implements ProxyHost {
       unpricedReason: null, priceSource: null, error: null, blockedBy: null, prompt: this.storePrompts && input.body.length < 1_000_000 ? input.body.toString('utf8') : null,
     };
 
-    if (this.paused) throw new ProxyError('E_PAUSED', `Tollgate is paused: every call is blocked until you resume (\`tollgate resume\`${this.surface === 'desktop' ? ', or Resume in the tray' : ', or Resume in the UI'}).`, { 'x-tollgate-blocked-by': 'pause' });
+    if (this.paused) throw new ProxyError('E_PAUSED', `Tollgate is paused: every call is blocked until you resume (\`npx tollgate resume\`${this.surface === 'desktop' ? ', or Resume in the tray' : ', or Resume in the UI'}).`, { 'x-tollgate-blocked-by': 'pause' });
     // Admission: check every hard cap first, then reserve on all matching caps. This runs
     // synchronously on the event loop, so no other call can interleave between check and reserve.
     // 10 % headroom over the quote's max: input counts for non-OpenAI models are approximations.
@@ -456,7 +456,7 @@ export class Engine implements ProxyHost {
           ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): Tollgate could not read this request's model and size (${unreadable ?? 'no model in the request'}), so its cost cannot be bounded under a hard cap. Send a JSON body (content-type: application/json) naming the model, or allow such calls with fail-open in Settings.`
           : priced
           ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} is priced by what the request asks for (e.g. image size, resolution or duration), and this request does not say it, so its cost cannot be bounded under a hard cap. Add it to the request (e.g. image_size), or allow such calls with fail-open in Settings.`
-          : `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} has no price, so this call's cost cannot be bounded under a hard cap. Set a price with \`tollgate prices set ${name} ${example}\`, or allow unpriced calls with fail-open in Settings.`;
+          : `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} has no price, so this call's cost cannot be bounded under a hard cap. Set a price with \`npx tollgate prices set ${name} ${example}\`, or allow unpriced calls with fail-open in Settings.`;
         this.logOnce(`unbounded:${c.cap.id}:${name}`, `blocked: ${message.replace(/^Blocked by Tollgate /, '')}`);
         throw new ProxyError('E_CAP_BLOCKED', message, { 'x-tollgate-blocked-by': c.cap.id });
       }
@@ -464,7 +464,7 @@ export class Engine implements ProxyHost {
         this.blockedAlert(c);
         const resets = c.bounds.end ? new Date(c.bounds.end).toISOString() : 'never (a total cap)';
         throw new ProxyError('E_CAP_BLOCKED',
-          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): limit $${c.cap.limit}, spent $${nanoToUsd(c.spent)}, reserved by calls in flight $${nanoToUsd(c.reserved)}, this call could cost up to $${nanoToUsd(reservation)}. It resets at ${resets}. Raise it with \`tollgate cap set\` or in Budgets.`,
+          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): limit $${c.cap.limit}, spent $${nanoToUsd(c.spent)}, reserved by calls in flight $${nanoToUsd(c.reserved)}, this call could cost up to $${nanoToUsd(reservation)}. It resets at ${resets}. Raise it with \`npx tollgate cap set\` or in Budgets.`,
           { 'x-tollgate-blocked-by': c.cap.id });
       }
     }
