@@ -13,7 +13,7 @@ import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
 import { DEFAULT_UPSTREAMS, handleProxy, internalError, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
-import { isBillable } from './extract.ts';
+import { isBillable, unpricedEndpoint } from './extract.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
 import { defaultDataDir, defaultPort } from './paths.ts';
 import { handleControl, ensureToken } from './control.ts';
@@ -433,8 +433,19 @@ export class Engine implements ProxyHost {
   private price(b: Begun, o: Outcome): void {
     const row = b.row;
     const input = b.input;
-    if (!isBillable(input.endpoint)) return; // polls, listings: free
+    if (!isBillable(input.endpoint)) return; // polls, listings: free (the explicit allow-list in extract.ts)
     const ex = o.extracted;
+    if (o.httpStatus !== null && o.httpStatus >= 400) {
+      // providers do not bill a failed call, whatever usage its error body reports: $0, said so
+      row.priceSource = `not billed: the provider answered HTTP ${o.httpStatus}`;
+      return;
+    }
+    const endpointWhy = unpricedEndpoint(input.endpoint);
+    if (endpointWhy && !ex?.usage && !(o.status === 'error' && o.httpStatus === null)) {
+      row.unpriced = true;
+      row.unpricedReason = endpointWhy;
+      return;
+    }
     const name = `${row.provider}:${row.model ?? '(unknown model)'}`;
     let usage: Usage | null = ex?.usage ?? null;
     let params: MediaParams = {};

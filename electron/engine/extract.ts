@@ -7,46 +7,154 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { countTokens } from 'gpt-tokenizer';
 import { fromAnthropic, fromGemini, fromOpenAIChat, fromOpenAIImages, fromOpenAIResponses, type Usage } from '../../shared/usage.ts';
 
-export type Endpoint =
-  | 'chat.completions' | 'responses' | 'embeddings' | 'images' | 'videos' | 'openai.other'
-  | 'messages' | 'messages.count_tokens' | 'anthropic.other'
-  | 'generateContent' | 'streamGenerateContent' | 'predict' | 'predictLongRunning' | 'gemini.operation' | 'gemini.other'
-  | 'fal' | 'fal.submit' | 'fal.poll' | 'replicate.create' | 'replicate.poll';
+/**
+ * Every kind of call the classifier knows, with how it is billed:
+ * - `priced`: the response (or the request) carries what the provider bills, and it is priced;
+ * - `unpriced`: the provider bills it, but Tollgate cannot price it yet: recorded as unpriced with
+ *   the reason here, never as $0;
+ * - `free`: the provider bills nothing for it (listings, polls, result downloads, token counting,
+ *   cancels, file uploads). This is an explicit allow-list; anything not on it is never free.
+ */
+export const ENDPOINTS = {
+  // OpenAI and OpenAI-compatible hosts (OpenRouter, /x/NAME)
+  'chat.completions': { billing: 'priced' },
+  'completions': { billing: 'priced' },
+  'responses': { billing: 'priced' },
+  'embeddings': { billing: 'priced' },
+  'images': { billing: 'priced' },
+  'videos': { billing: 'priced' },
+  'audio.transcriptions': { billing: 'priced' },
+  'audio.translations': { billing: 'priced' },
+  'audio.speech': { billing: 'priced' },
+  'batches': { billing: 'unpriced', reason: 'an OpenAI batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted' },
+  'fine_tuning': { billing: 'unpriced', reason: 'fine-tuning jobs are billed per training token as they run; Tollgate does not see that usage' },
+  'vector_stores.search': { billing: 'unpriced', reason: 'file search calls are billed per 1,000 searches and vector storage per GB-day; Tollgate does not price them yet' },
+  'realtime': { billing: 'unpriced', reason: 'a Realtime session is billed on its WebSocket, which Tollgate does not meter' },
+  'openai.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this OpenAI-style endpoint is billed' },
+  'openai.read': { billing: 'free' },            // GET/HEAD/DELETE: listings, retrievals, polls, downloads, deletes
+  'openai.cancel': { billing: 'free' },
+  'openai.files': { billing: 'free' },           // file and upload parts: uploading costs nothing
+  'moderations': { billing: 'free' },
+  'responses.input_tokens': { billing: 'free' },  // token counting
+  // Anthropic
+  'messages': { billing: 'priced' },
+  'messages.count_tokens': { billing: 'free' },
+  'messages.batches': { billing: 'unpriced', reason: 'an Anthropic message batch is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the batch is submitted' },
+  'anthropic.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Anthropic endpoint is billed' },
+  'anthropic.read': { billing: 'free' },
+  'anthropic.cancel': { billing: 'free' },
+  'anthropic.files': { billing: 'free' },
+  // Gemini
+  'generateContent': { billing: 'priced' },
+  'streamGenerateContent': { billing: 'priced' },
+  'predict': { billing: 'priced' },
+  'predictLongRunning': { billing: 'priced' },
+  'countTokens': { billing: 'free' },
+  'batchGenerateContent': { billing: 'unpriced', reason: 'a Gemini batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted' },
+  'embedContent': { billing: 'unpriced', reason: 'Gemini embedding responses carry no token usage' },
+  'cachedContents': { billing: 'unpriced', reason: 'Gemini context caches are billed per token-hour of storage, which Tollgate does not price yet' },
+  'gemini.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Gemini method is billed' },
+  'gemini.operation': { billing: 'free' },        // polls of long-running operations (Veo is priced at submit)
+  'gemini.read': { billing: 'free' },
+  'gemini.files': { billing: 'free' },
+  'gemini.cancel': { billing: 'free' },
+  // fal and Replicate
+  'fal': { billing: 'priced' },
+  'fal.submit': { billing: 'priced' },
+  'fal.poll': { billing: 'free' },                // queue status, result download, cancel
+  'fal.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this fal call is billed' },
+  'replicate.create': { billing: 'priced' },
+  'replicate.poll': { billing: 'free' },          // GET predictions, models, files
+  'replicate.cancel': { billing: 'free' },
+  'replicate.files': { billing: 'free' },
+  'replicate.trainings': { billing: 'unpriced', reason: 'Replicate trainings are billed by hardware time as they run; Tollgate does not see it' },
+  'replicate.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Replicate endpoint is billed' },
+} as const satisfies Record<string, { billing: 'priced' | 'unpriced' | 'free'; reason?: string }>;
 
-/** Which calls are billable at all (polls and listings are free and recorded at $0, not unpriced). */
-const FREE = new Set<Endpoint>(['openai.other', 'anthropic.other', 'gemini.other', 'gemini.operation', 'fal.poll', 'replicate.poll', 'messages.count_tokens']);
+export type Endpoint = keyof typeof ENDPOINTS;
+
+const FREE = new Set<string>(Object.entries(ENDPOINTS).filter(([, v]) => v.billing === 'free').map(([k]) => k));
+/** Whether a call of this kind may cost money (everything not on the free allow-list). */
 export function isBillable(e: Endpoint): boolean {
   return !FREE.has(e);
 }
+/** Why a billed endpoint cannot be priced (null when it can be, or is free). */
+export function unpricedEndpoint(e: Endpoint): string | null {
+  const v = ENDPOINTS[e] as { billing: string; reason?: string } | undefined;
+  return v && v.billing === 'unpriced' ? v.reason ?? 'not priced' : null;
+}
+
+const GEMINI_VERB = /:(\w+)$/;
+const REPLICATE_CREATE = /\/predictions$/;
+const REPLICATE_CANCEL = /\/(predictions|trainings)\/[^/]+\/cancel$/;
+const FAL_REQUEST = /\/requests\//;
+const BATCH_GENERATE = new Set(['batchGenerateContent', 'asyncBatchEmbedContent']);
+const EMBED = new Set(['embedContent', 'batchEmbedContents', 'embedText', 'batchEmbedText']);
+const isRead = (m: string) => m === 'GET' || m === 'HEAD' || m === 'DELETE';
 
 export function classify(provider: string, method: string, path: string): Endpoint {
-  const p = path.split('?')[0]!;
+  const q = path.indexOf('?');
+  let p = q < 0 ? path : path.slice(0, q);
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
   switch (provider) {
     case 'anthropic':
       if (p.endsWith('/messages/count_tokens')) return 'messages.count_tokens';
-      if (method === 'POST' && p.endsWith('/messages')) return 'messages';
-      return 'anthropic.other';
+      if (isRead(method)) return 'anthropic.read';
+      if (method !== 'POST') return 'anthropic.unknown';
+      if (p.endsWith('/messages')) return 'messages';
+      if (p.endsWith('/messages/batches')) return 'messages.batches';
+      if (p.endsWith('/cancel')) return 'anthropic.cancel';
+      if (p.endsWith('/files')) return 'anthropic.files';
+      return 'anthropic.unknown';
     case 'gemini': {
-      const m = /:(\w+)$/.exec(p);
-      const verb = m?.[1];
-      if (verb === 'generateContent' || verb === 'streamGenerateContent' || verb === 'predict' || verb === 'predictLongRunning') return verb;
-      if (/\/operations\//.test(p)) return 'gemini.operation';
-      return 'gemini.other';
+      const verb = GEMINI_VERB.exec(p)?.[1];
+      if (verb === 'generateContent' || verb === 'streamGenerateContent' || verb === 'predict' || verb === 'predictLongRunning' || verb === 'countTokens') return verb;
+      if (p.includes('/operations/')) return verb === 'cancel' && method === 'POST' ? 'gemini.cancel' : 'gemini.operation';
+      if (isRead(method)) return 'gemini.read';
+      if (method !== 'POST') return 'gemini.unknown';
+      if (verb && BATCH_GENERATE.has(verb)) return 'batchGenerateContent';
+      if (verb && EMBED.has(verb)) return 'embedContent';
+      if (verb === 'cancel') return 'gemini.cancel';
+      if (p.endsWith('/cachedContents')) return 'cachedContents';
+      if (p.startsWith('/upload/') || p.endsWith('/files')) return 'gemini.files';
+      return 'gemini.unknown';
     }
     case 'fal':
-      return method === 'POST' ? 'fal' : 'fal.poll';
+      if (method === 'POST') return 'fal';
+      return isRead(method) ? 'fal.poll' : 'fal.unknown';
     case 'fal-queue':
-      return method === 'POST' && !/\/requests\//.test(p) ? 'fal.submit' : 'fal.poll';
+      if (FAL_REQUEST.test(p)) return method === 'POST' && !p.endsWith('/cancel') ? 'fal.unknown' : 'fal.poll';
+      if (method === 'POST') return 'fal.submit';
+      return isRead(method) ? 'fal.poll' : 'fal.unknown';
     case 'replicate':
-      return method === 'POST' && /\/predictions$/.test(p) ? 'replicate.create' : 'replicate.poll';
+      if (isRead(method)) return 'replicate.poll';
+      if (method !== 'POST') return 'replicate.unknown';
+      if (REPLICATE_CREATE.test(p)) return 'replicate.create';
+      if (REPLICATE_CANCEL.test(p)) return 'replicate.cancel';
+      if (p.endsWith('/trainings')) return 'replicate.trainings';
+      if (p.endsWith('/files')) return 'replicate.files';
+      return 'replicate.unknown';
     default: // openai, openrouter, OpenAI-compatible hosts
-      if (method !== 'POST') return 'openai.other';
+      if (isRead(method)) return 'openai.read';
+      if (method !== 'POST') return 'openai.unknown';
       if (p.endsWith('/chat/completions')) return 'chat.completions';
       if (p.endsWith('/responses')) return 'responses';
+      if (p.endsWith('/completions')) return 'completions';
       if (p.endsWith('/embeddings')) return 'embeddings';
       if (p.includes('/images/')) return 'images';
-      if (p.endsWith('/videos')) return 'videos';
-      return 'openai.other';
+      if (p.endsWith('/videos') || p.endsWith('/remix')) return 'videos';
+      if (p.endsWith('/audio/transcriptions')) return 'audio.transcriptions';
+      if (p.endsWith('/audio/translations')) return 'audio.translations';
+      if (p.endsWith('/audio/speech')) return 'audio.speech';
+      if (p.endsWith('/responses/input_tokens')) return 'responses.input_tokens';
+      if (p.endsWith('/moderations')) return 'moderations';
+      if (p.endsWith('/batches')) return 'batches';
+      if (p.endsWith('/cancel')) return 'openai.cancel';
+      if (p.endsWith('/files') || p.includes('/uploads')) return 'openai.files';
+      if (p.includes('/fine_tuning/')) return 'fine_tuning';
+      if (p.includes('/vector_stores/') && p.endsWith('/search')) return 'vector_stores.search';
+      if (p.includes('/realtime/')) return 'realtime';
+      return 'openai.unknown';
   }
 }
 
@@ -65,7 +173,7 @@ export interface Extracted {
 const MAX_JSON = 16 * 1024 * 1024;
 
 /** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
-const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'responses', 'embeddings', 'messages']);
+const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings', 'messages']);
 const USAGE_KEYS = new Set(['model', 'usage']);
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d, COLON = 0x3a, COMMA = 0x2c;
@@ -239,13 +347,15 @@ export class ResponseTap {
       return;
     }
     switch (this.endpoint) {
-      case 'chat.completions': {
+      case 'chat.completions':
+      case 'completions': {
         if (typeof d.model === 'string') this.model = d.model;
         const u = d.usage;
         if (u && typeof u === 'object') this.takeOpenAI(u);
         for (const c of Array.isArray(d.choices) ? d.choices : []) {
           const delta = obj(obj(c).delta);
           if (typeof delta.content === 'string') this.text += delta.content;
+          if (typeof obj(c).text === 'string') this.text += obj(c).text as string; // legacy completions
           if (typeof delta.reasoning === 'string') this.text += delta.reasoning;
           if (typeof delta.reasoning_content === 'string') this.text += delta.reasoning_content;
         }
@@ -312,6 +422,7 @@ export class ResponseTap {
     if (typeof d.model === 'string') this.model = d.model;
     switch (this.endpoint) {
       case 'chat.completions':
+      case 'completions':
         if (d.usage) this.takeOpenAI(d.usage);
         break;
       case 'responses':
