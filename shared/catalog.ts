@@ -427,6 +427,31 @@ export function describeWhen(p: MediaPrice): string {
   return `per ${p.unit}${parts.length ? ', ' + parts.join(', ') : ''}`;
 }
 
+/**
+ * OpenAI Priority processing prices per 1M tokens (input, cached input, output), by genai-prices
+ * model id. Source: https://openai.com/api-priority-processing/ (stored copy read 2026-12-01;
+ * GPT-5.x rows from a mirror of the same page, secondary: see SOURCES.md). Prompts over 128K tokens
+ * ("long context") are excluded from priority processing and billed at standard rates.
+ */
+export const PRIORITY_SOURCE = 'openai.com/api-priority-processing';
+export const PRIORITY_PRICES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  'gpt-5.4-mini': { input_mtok: '1.50', cache_read_mtok: '0.15', output_mtok: '9.00' },
+  'gpt-5.4': { input_mtok: '5.00', cache_read_mtok: '0.50', output_mtok: '30.00' },
+  'gpt-5.2': { input_mtok: '3.50', cache_read_mtok: '0.35', output_mtok: '28.00' },
+  'gpt-5.1': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-5': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-5-mini': { input_mtok: '0.45', cache_read_mtok: '0.045', output_mtok: '3.60' },
+  'gpt-5.1-codex': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-5-codex': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-4.1': { input_mtok: '3.50', cache_read_mtok: '0.875', output_mtok: '14.00' },
+  'gpt-4.1-mini': { input_mtok: '0.70', cache_read_mtok: '0.175', output_mtok: '2.80' },
+  'gpt-4.1-nano': { input_mtok: '0.20', cache_read_mtok: '0.05', output_mtok: '0.80' },
+  'gpt-4o': { input_mtok: '4.25', cache_read_mtok: '2.125', output_mtok: '17.00' },
+  'gpt-4o-mini': { input_mtok: '0.25', cache_read_mtok: '0.125', output_mtok: '1.00' },
+  'o3': { input_mtok: '3.50', cache_read_mtok: '0.875', output_mtok: '14.00' },
+  'o4-mini': { input_mtok: '2.00', cache_read_mtok: '0.50', output_mtok: '8.00' },
+};
+
 let defaultCatalog: Catalog | null = null;
 /** The bundled catalog without user data (shared, built once). */
 export function bundledCatalog(): Catalog {

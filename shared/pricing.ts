@@ -7,7 +7,7 @@
  */
 import { lineCost, nanoToUsd, parseDecimal, ratioToDecimal, type Nano, type Ratio } from './money.ts';
 import { totalInputTokens, type Usage } from './usage.ts';
-import { describeWhen, type CompiledMediaPrice, type MediaModel, type RateSpec, type Resolved, type TokenModel } from './catalog.ts';
+import { describeWhen, PRIORITY_PRICES, PRIORITY_SOURCE, type CompiledMediaPrice, type MediaModel, type RateSpec, type Resolved, type TokenModel } from './catalog.ts';
 import { tierSegments, tierTotal, type Tier, type TierMode } from './tiers.ts';
 import type { LineItem, VolumeTierPlan } from './api.ts';
 
@@ -47,10 +47,12 @@ export interface PriceContext {
 }
 
 type TokenField = 'inputTokens' | 'cacheReadTokens' | 'cacheWrite5mTokens' | 'cacheWrite1hTokens' | 'inputAudioTokens'
-  | 'cacheAudioReadTokens' | 'inputImageTokens' | 'outputTokens' | 'reasoningTokens' | 'outputAudioTokens' | 'outputImageTokens' | 'webSearches';
+  | 'cacheAudioReadTokens' | 'inputImageTokens' | 'outputTokens' | 'reasoningTokens' | 'outputAudioTokens' | 'outputImageTokens'
+  | 'audioSeconds' | 'characters' | 'webSearches';
 
 /** Usage field → label and the price keys that may price it, most specific first. */
-const TOKEN_LINES: readonly { field: TokenField; label: string; keys: readonly string[]; unit: string }[] = [
+type Line = { field: TokenField; label: string; keys: readonly string[]; unit: string };
+const TOKEN_LINES: readonly Line[] = [
   { field: 'inputTokens', label: 'Input tokens', keys: ['input_mtok'], unit: 'token' },
   { field: 'cacheReadTokens', label: 'Cache reads', keys: ['cache_read_mtok', 'input_mtok'], unit: 'token' },
   { field: 'cacheWrite5mTokens', label: 'Cache writes (5 min)', keys: ['cache_write_5m_mtok', 'cache_write_mtok', 'input_mtok'], unit: 'token' },
@@ -61,9 +63,35 @@ const TOKEN_LINES: readonly { field: TokenField; label: string; keys: readonly s
   { field: 'outputTokens', label: 'Output tokens', keys: ['output_mtok'], unit: 'token' },
   { field: 'reasoningTokens', label: 'Reasoning tokens', keys: ['output_reasoning_mtok', 'output_mtok'], unit: 'token' },
   { field: 'outputAudioTokens', label: 'Audio output tokens', keys: ['output_audio_mtok'], unit: 'token' },
+  // OpenAI image models (gpt-image-1) list their image output price as `output_mtok`
   { field: 'outputImageTokens', label: 'Image output tokens', keys: ['output_image_mtok', 'output_mtok'], unit: 'token' },
+  { field: 'audioSeconds', label: 'Audio seconds', keys: ['input_audio_hours', 'audio_hours'], unit: 'second' },
+  { field: 'characters', label: 'Characters', keys: ['input_mchars'], unit: 'character' },
   { field: 'webSearches', label: 'Web searches', keys: ['web_searches_kcount'], unit: 'search' },
 ];
+/**
+ * Gemini: one input price covers text, image, video and (where no audio price is listed) audio
+ * (ai.google.dev/gemini-api/docs/pricing lists "text / image / video" and a separate audio price
+ * only where it differs). Image and audio OUTPUT have their own prices and never fall back to text.
+ */
+const GEMINI_LINES: readonly Line[] = TOKEN_LINES.map((l): Line => {
+  switch (l.field) {
+    case 'inputAudioTokens': return { ...l, keys: ['input_audio_mtok', 'input_mtok'] };
+    case 'cacheAudioReadTokens': return { ...l, keys: ['cache_audio_read_mtok', 'cache_read_mtok', 'input_audio_mtok', 'input_mtok'] };
+    case 'outputImageTokens': return { ...l, keys: ['output_image_mtok'] };
+    default: return l;
+  }
+});
+
+/**
+ * OpenAI service tiers, as the RESPONSE reports them (`service_tier`). Flex is billed at Batch API
+ * rates, 50 % of standard (developers.openai.com/api/docs/guides/flex-processing); batch results at
+ * 50 % (developers.openai.com/api/docs/guides/batch). Priority has its own per-model prices
+ * (PRIORITY_PRICES); a model missing from that table is priced at 2x standard, the ratio of the
+ * GPT-5 family's priority prices, and says so in its source.
+ */
+const HALF: Ratio = { num: 1n, den: 2n };
+const DOUBLE: Ratio = { num: 2n, den: 1n };
 
 function unpriced(reason: string, kind: PricedCall['kind'] = null): PricedCall {
   return { items: [], cost: 0n, priceSource: null, unpriced: reason, kind };
@@ -86,7 +114,27 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
   const totalIn = totalInputTokens(usage);
   const items: PricedLine[] = [];
   let cost = 0n;
-  for (const line of TOKEN_LINES) {
+  // service tier (OpenAI): a multiplier, or priority's own prices for the model
+  const tier = usage.serviceTier;
+  let mult: Ratio | null = null;
+  let tierPrices: Readonly<Record<string, string>> | null = null;
+  let tierNote = '';
+  if (tier && tier !== 'default' && tier !== 'auto' && tier !== 'standard' && (model.provider === 'openai' || model.provider === 'azure')) {
+    if (tier === 'flex' || tier === 'batch') {
+      mult = HALF;
+      tierNote = ` + ${tier} tier at 50 % (${tier === 'flex' ? 'developers.openai.com/api/docs/guides/flex-processing' : 'developers.openai.com/api/docs/guides/batch'})`;
+    } else if (tier === 'priority') {
+      tierPrices = PRIORITY_PRICES[model.id] ?? null;
+      if (tierPrices) tierNote = ` + priority prices (${PRIORITY_SOURCE})`;
+      else {
+        mult = DOUBLE;
+        tierNote = ' + priority tier at 2x standard (estimate: no published priority price for this model)';
+      }
+    } else return unpriced(`${model.provider}:${model.id} answered in service tier "${tier}", which Tollgate has no price for`, 'token');
+  }
+  const source = tierNote ? model.sourceLabel + tierNote : model.sourceLabel;
+  const lines = model.provider === 'gemini' ? GEMINI_LINES : TOKEN_LINES;
+  for (const line of lines) {
     const qty = usage[line.field];
     if (!qty) continue;
     let spec: RateSpec | undefined;
@@ -95,10 +143,20 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
       if (spec) break;
     }
     if (!spec) return unpriced(`${model.provider}:${model.id} has no price for ${line.label.toLowerCase()} (${line.keys[0]})`, 'token');
-    const { price, text } = rateFor(spec, totalIn);
+    let { price, text } = rateFor(spec, totalIn);
+    const tiered = (tierPrices || mult) && spec.key.endsWith('_mtok'); // tool fees are not tiered
+    if (tiered && tierPrices) {
+      const own = tierPrices[spec.key];
+      if (own === undefined) return unpriced(`${model.provider}:${model.id} has no priority-tier price for ${line.label.toLowerCase()}`, 'token');
+      price = parseDecimal(own);
+      text = own;
+    } else if (tiered && mult) {
+      price = { num: price.num * mult.num, den: price.den * mult.den };
+      text = ratioToDecimal(price);
+    }
     const c = lineCost({ num: BigInt(qty), den: 1n }, price, spec.per);
     cost += c;
-    if (!costOnly) items.push({ label: line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source: model.sourceLabel });
+    if (!costOnly) items.push({ label: tiered ? `${line.label} (${tier})` : line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source });
   }
   const req = model.rates.get('requests_kcount');
   if (req) {
@@ -108,7 +166,7 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
     if (!costOnly) items.push({ label: 'Requests', quantity: String(n), unit: 'request', per: Number(req.per), unitPrice: req.baseText, cost: c, source: model.sourceLabel });
   }
   if (cost === 0n && items.length === 0 && !hasAnyUsage(usage)) return unpriced('the call reported no usage', 'token');
-  return { items, cost, priceSource: model.sourceLabel, unpriced: null, kind: 'token' };
+  return { items, cost, priceSource: source, unpriced: null, kind: 'token' };
 }
 
 function hasAnyUsage(u: Usage): boolean {

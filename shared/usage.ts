@@ -22,6 +22,12 @@ export interface Usage {
   outputAudioTokens?: number;
   outputImageTokens?: number;
   webSearches?: number;
+  /** Seconds of audio billed per minute/hour (whisper-1 transcription), as the response reports them. */
+  audioSeconds?: number;
+  /** Characters of text billed per character (tts-1 speech). */
+  characters?: number;
+  /** The service tier the provider says it served the call in (OpenAI `service_tier`): priority, flex, batch… */
+  serviceTier?: string;
   /** Media units. */
   images?: number;
   /** Megapixels per image (decimal string, exact: width*height/1e6). */
@@ -148,20 +154,48 @@ export function fromAnthropic(raw: unknown): Usage {
   });
 }
 
+/** A Gemini `*TokensDetails` list ([{ modality, tokenCount }]) → the IMAGE and AUDIO counts. */
+function modalities(v: unknown, what: string): { image: number; audio: number } {
+  let image = 0, audio = 0;
+  if (!Array.isArray(v)) return { image, audio };
+  for (const x of v) {
+    const d = obj(x);
+    const n = num(d.tokenCount, `${what} tokenCount`);
+    if (d.modality === 'IMAGE') image += n;
+    else if (d.modality === 'AUDIO') audio += n;
+  }
+  return { image, audio };
+}
+
 /**
  * Gemini generateContent: `promptTokenCount` INCLUDES `cachedContentTokenCount`;
  * `thoughtsTokenCount` is NOT in `candidatesTokenCount` but is billed as output;
  * `toolUsePromptTokenCount` (tokens of tool-use prompts, e.g. grounding results fed back) is
  * reported beside `promptTokenCount`, not in it, and is billed as input.
+ * Modalities: `candidatesTokensDetails` splits output into TEXT / IMAGE / AUDIO (Nano Banana's
+ * images are IMAGE output tokens, billed at `output_image_mtok`, 10-20x text); `promptTokensDetails`
+ * and `cacheTokensDetails` split input, and AUDIO input has its own rate. Image and video input
+ * are billed at the text input rate, so they stay in `inputTokens`.
  */
 export function fromGemini(raw: unknown): Usage {
   const u = obj(raw);
   const prompt = num(u.promptTokenCount, 'promptTokenCount');
   const cached = num(u.cachedContentTokenCount, 'cachedContentTokenCount');
+  const inM = modalities(u.promptTokensDetails, 'promptTokensDetails');
+  const cacheM = modalities(u.cacheTokensDetails, 'cacheTokensDetails');
+  const outM = modalities(u.candidatesTokensDetails, 'candidatesTokensDetails');
+  const candidates = num(u.candidatesTokenCount, 'candidatesTokenCount');
+  const cachedAudio = Math.min(cacheM.audio, inM.audio);
+  const audioIn = leaf(inM.audio, cachedAudio, 'promptTokensDetails AUDIO');
+  const uncached = leaf(prompt, cached, 'promptTokenCount');
   return clean({
-    inputTokens: leaf(prompt, cached, 'promptTokenCount') + num(u.toolUsePromptTokenCount, 'toolUsePromptTokenCount'),
-    cacheReadTokens: cached,
-    outputTokens: num(u.candidatesTokenCount, 'candidatesTokenCount'),
+    inputTokens: leaf(uncached, audioIn, 'promptTokenCount (uncached) vs its AUDIO detail') + num(u.toolUsePromptTokenCount, 'toolUsePromptTokenCount'),
+    cacheReadTokens: leaf(cached, cachedAudio, 'cachedContentTokenCount'),
+    inputAudioTokens: audioIn,
+    cacheAudioReadTokens: cachedAudio,
+    outputTokens: leaf(candidates, outM.image + outM.audio, 'candidatesTokenCount'),
+    outputImageTokens: outM.image,
+    outputAudioTokens: outM.audio,
     reasoningTokens: num(u.thoughtsTokenCount, 'thoughtsTokenCount'),
   });
 }

@@ -174,7 +174,7 @@ const MAX_JSON = 16 * 1024 * 1024;
 
 /** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
 const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings', 'messages']);
-const USAGE_KEYS = new Set(['model', 'usage']);
+const USAGE_KEYS = new Set(['model', 'usage', 'service_tier']);
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d, COLON = 0x3a, COMMA = 0x2c;
 const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -264,6 +264,12 @@ export function topLevelValues(b: Buffer, keys: ReadonlySet<string>): Record<str
   }
 }
 
+/** The service tier the response reports (priority, flex…), kept with the usage it prices. */
+function withTier(u: Usage, tier: unknown): Usage {
+  if (typeof tier === 'string' && tier.length > 0 && tier.length < 40 && tier !== 'default' && tier !== 'auto' && tier !== 'standard') u.serviceTier = tier;
+  return u;
+}
+
 type J = Record<string, unknown>;
 const obj = (v: unknown): J => (v && typeof v === 'object' && !Array.isArray(v) ? (v as J) : {});
 
@@ -351,7 +357,7 @@ export class ResponseTap {
       case 'completions': {
         if (typeof d.model === 'string') this.model = d.model;
         const u = d.usage;
-        if (u && typeof u === 'object') this.takeOpenAI(u);
+        if (u && typeof u === 'object') this.takeOpenAI(u, d.service_tier);
         for (const c of Array.isArray(d.choices) ? d.choices : []) {
           const delta = obj(obj(c).delta);
           if (typeof delta.content === 'string') this.text += delta.content;
@@ -367,7 +373,7 @@ export class ResponseTap {
         if (type === 'response.reasoning_summary_text.delta' && typeof d.delta === 'string') this.text += d.delta;
         const r = obj(d.response);
         if (typeof r.model === 'string') this.model = r.model;
-        if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) this.usage = fromOpenAIResponses(r.usage);
+        if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) this.usage = withTier(fromOpenAIResponses(r.usage), r.service_tier);
         break;
       }
       case 'messages': {
@@ -400,9 +406,9 @@ export class ResponseTap {
     }
   }
 
-  private takeOpenAI(u: unknown): void {
+  private takeOpenAI(u: unknown, tier?: unknown): void {
     const usage = obj(u);
-    this.usage = fromOpenAIChat(usage);
+    this.usage = withTier(fromOpenAIChat(usage), tier);
     if (usage.cost !== undefined && (typeof usage.cost === 'number' || typeof usage.cost === 'string')) this.reportedCost = String(usage.cost);
   }
 
@@ -423,10 +429,10 @@ export class ResponseTap {
     switch (this.endpoint) {
       case 'chat.completions':
       case 'completions':
-        if (d.usage) this.takeOpenAI(d.usage);
+        if (d.usage) this.takeOpenAI(d.usage, d.service_tier);
         break;
       case 'responses':
-        if (d.usage) this.usage = fromOpenAIResponses(d.usage);
+        if (d.usage) this.usage = withTier(fromOpenAIResponses(d.usage), d.service_tier);
         break;
       case 'embeddings': {
         const u = obj(d.usage);
