@@ -324,6 +324,10 @@ export class Catalog {
       }
       return { token, media: media ?? (lock ? null : mediaBase) };
     }
+    if (!genai) {
+      const b = BUILTIN_TOKEN_MODELS.get(`${provider}:${model}`);
+      if (b) return { token: b, media: mediaBase };
+    }
     return { token: genai && basePrices ? this.tokenModel(provider, genai.m, basePrices) : null, media: mediaBase };
   }
 
@@ -451,6 +455,19 @@ export const PRIORITY_PRICES: Readonly<Record<string, Readonly<Record<string, st
   'o3': { input_mtok: '3.50', cache_read_mtok: '0.875', output_mtok: '14.00' },
   'o4-mini': { input_mtok: '2.00', cache_read_mtok: '0.50', output_mtok: '8.00' },
 };
+
+/**
+ * Per-unit models the bundled genai-prices data lacks (see SOURCES.md, "Built-in per-unit prices").
+ * tts-1: $15 per 1M characters; tts-1-hd: $30 per 1M characters (OpenAI pricing page).
+ */
+const BUILTIN_SOURCE = 'tollgate-builtin@2026-12-01';
+const BUILTIN_TOKEN_MODELS = new Map<string, TokenModel>(([
+  ['openai', 'tts-1', 'TTS-1', { input_mchars: '15' }, 'https://platform.openai.com/docs/pricing', '2025-11-02'],
+  ['openai', 'tts-1-hd', 'TTS-1 HD', { input_mchars: '30' }, 'https://platform.openai.com/docs/pricing', '2025-11-02'],
+] as const).map(([provider, id, name, prices, url, asOf]) => [`${provider}:${id}`, {
+  kind: 'token', provider, id, name, rates: compileRates(prices), contextWindow: null,
+  source: { kind: 'catalog', catalog: BUILTIN_SOURCE, url, asOf }, sourceLabel: `${BUILTIN_SOURCE}:${provider}/${id}`,
+} satisfies TokenModel]));
 
 let defaultCatalog: Catalog | null = null;
 /** The bundled catalog without user data (shared, built once). */

@@ -200,6 +200,28 @@ export function fromGemini(raw: unknown): Usage {
   });
 }
 
+/**
+ * OpenAI audio (`/v1/audio/transcriptions`, `/translations`, streamed `/speech`): `usage` is either
+ * `{ type: "duration", seconds }` (whisper-1, billed per second of audio) or
+ * `{ type: "tokens", input_tokens, input_token_details: { text_tokens, audio_tokens }, output_tokens }`
+ * (gpt-4o-transcribe, gpt-4o-mini-transcribe; speech streams report input and output tokens).
+ * Seconds are rounded up to the whole second.
+ */
+export function fromOpenAIAudio(raw: unknown): Usage {
+  const u = obj(raw);
+  if (u.type === 'duration') {
+    const s = u.seconds;
+    if (typeof s !== 'number' || !Number.isFinite(s) || s < 0 || s > 1e7) throw new UsageError(`usage field seconds is not a duration: ${JSON.stringify(s)}`);
+    return clean({ audioSeconds: Math.ceil(s) });
+  }
+  const input = num(u.input_tokens, 'input_tokens');
+  const d = obj(u.input_token_details);
+  const audio = num(d.audio_tokens, 'audio_tokens');
+  const output = num(u.output_tokens, 'output_tokens');
+  // speech: the output is audio, which the price data lists as the model's output price
+  return clean({ inputTokens: leaf(input, audio, 'input_tokens'), inputAudioTokens: audio, outputTokens: output });
+}
+
 /** Add two usages field by field (used for streamed deltas and for replay aggregation). */
 export function addUsage(a: Usage, b: Usage): Usage {
   const out: Usage = { ...a };

@@ -13,7 +13,7 @@ import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
 import { DEFAULT_UPSTREAMS, handleProxy, internalError, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
-import { isBillable, unpricedEndpoint } from './extract.ts';
+import { audioFacts, isBillable, unpricedEndpoint } from './extract.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
 import { defaultDataDir, defaultPort } from './paths.ts';
 import { handleControl, ensureToken } from './control.ts';
@@ -465,6 +465,17 @@ export class Engine implements ProxyHost {
       } catch (e) {
         row.unpriced = true;
         row.unpricedReason = (e as Error).message;
+        return;
+      }
+    }
+    if (input.endpoint === 'audio.transcriptions' || input.endpoint === 'audio.translations' || input.endpoint === 'audio.speech') {
+      // the model is in a multipart form, and the response may carry no usage: the request says it
+      const a = audioFacts(input.endpoint, input.headers['content-type'], input.body, input.json);
+      row.model ??= a.model;
+      if (!usage && a.usage) usage = a.usage;
+      else if (!usage && o.status === 'ok') {
+        row.unpriced = true;
+        row.unpricedReason = a.reason;
         return;
       }
     }

@@ -5,7 +5,7 @@
 import zlib from 'node:zlib';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { countTokens } from 'gpt-tokenizer';
-import { fromAnthropic, fromGemini, fromOpenAIChat, fromOpenAIImages, fromOpenAIResponses, type Usage } from '../../shared/usage.ts';
+import { fromAnthropic, fromGemini, fromOpenAIAudio, fromOpenAIChat, fromOpenAIImages, fromOpenAIResponses, type Usage } from '../../shared/usage.ts';
 
 /**
  * Every kind of call the classifier knows, with how it is billed:
@@ -158,6 +158,73 @@ export function classify(provider: string, method: string, path: string): Endpoi
   }
 }
 
+const AUDIO = new Set<Endpoint>(['audio.transcriptions', 'audio.translations', 'audio.speech']);
+/** OpenAI speech models billed per character of input (tts-1, tts-1-hd); the others bill tokens. */
+const PER_CHARACTER_TTS = new Set(['tts-1', 'tts-1-hd']);
+const MULTIPART_MODEL = /name="model"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,200})\r\n/;
+
+/** The billable facts of an OpenAI audio call that only its request carries. */
+export interface AudioFacts {
+  model: string | null;
+  /** Usage measured from the request (characters of a tts-1 input; seconds of a WAV file). */
+  usage: Usage | null;
+  /** Why the call cannot be priced from the request when its response said nothing. */
+  reason: string | null;
+}
+
+/**
+ * An audio call's model and, where the response carries no usage, what the request says:
+ * speech (`tts-1`, `tts-1-hd`) is billed per character of `input`; a transcription of a WAV file
+ * lasts the file's data size / byte rate (other formats are not measured: unpriced, with why).
+ */
+export function audioFacts(endpoint: Endpoint, contentType: string | undefined, body: Buffer, json: Record<string, unknown> | null): AudioFacts {
+  if (endpoint === 'audio.speech') {
+    const model = typeof json?.model === 'string' ? json.model : null;
+    const input = typeof json?.input === 'string' ? json.input : null;
+    if (model && PER_CHARACTER_TTS.has(model) && input !== null) {
+      let chars = 0;
+      for (const _ of input) chars++; // code points, not UTF-16 units
+      return { model, usage: { characters: chars }, reason: null };
+    }
+    return { model, usage: null, reason: `${model ?? 'this speech model'} bills audio output tokens, which a speech response reports only when streamed (stream_format "sse")` };
+  }
+  let model: string | null = null;
+  const multipart = (contentType ?? '').includes('multipart/form-data');
+  if (multipart) {
+    const head = body.toString('latin1', 0, Math.min(body.length, 64 * 1024));
+    model = MULTIPART_MODEL.exec(head)?.[1] ?? null;
+    if (model === null && body.length > head.length) model = MULTIPART_MODEL.exec(body.toString('latin1', Math.max(0, body.length - 64 * 1024)))?.[1] ?? null;
+  }
+  const seconds = multipart ? wavSeconds(body) : null;
+  if (seconds !== null && model === 'whisper-1') return { model, usage: { audioSeconds: seconds }, reason: null };
+  return {
+    model,
+    usage: null,
+    reason: model === 'whisper-1'
+      ? 'whisper-1 bills per second of audio; the response did not report the duration and the file is not a WAV Tollgate can measure (use response_format "json" or "verbose_json")'
+      : `${model ?? 'this transcription model'} bills tokens; the response reported no usage (use response_format "json")`,
+  };
+}
+
+/** Seconds of the first RIFF/WAVE file in `b` (rounded up), or null when there is none to measure. */
+export function wavSeconds(b: Buffer): number | null {
+  const riff = b.indexOf('RIFF');
+  if (riff < 0 || riff + 12 > b.length || b.toString('latin1', riff + 8, riff + 12) !== 'WAVE') return null;
+  let byteRate = 0;
+  for (let i = riff + 12; i + 8 <= b.length;) {
+    const id = b.toString('latin1', i, i + 4);
+    const size = b.readUInt32LE(i + 4);
+    if (id === 'fmt ' && i + 20 <= b.length) byteRate = b.readUInt32LE(i + 16);
+    if (id === 'data') {
+      if (!byteRate) return null;
+      const bytes = Math.min(size, b.length - (i + 8)); // a streamed WAV may say 0xFFFFFFFF
+      return Math.ceil(bytes / byteRate);
+    }
+    i += 8 + size + (size & 1);
+  }
+  return null;
+}
+
 export interface Extracted {
   model: string | null;
   usage: Usage | null;
@@ -289,8 +356,12 @@ export class ResponseTap {
   private parseError: string | null = null;
   private media: Extracted['media'] = null;
 
+  /** An audio body (speech) or a plain-text transcript: nothing to read usage from. */
+  private readonly skip: boolean;
+
   constructor(private readonly endpoint: Endpoint, contentType: string, contentEncoding: string | undefined) {
     this.sse = contentType.includes('text/event-stream');
+    this.skip = !this.sse && AUDIO.has(endpoint) && !contentType.includes('json');
     if (this.sse) {
       this.parser = createParser({ onEvent: (e) => this.onEvent(e) });
       this.decoder = new TextDecoder();
@@ -307,6 +378,7 @@ export class ResponseTap {
   }
 
   private consume(chunk: Buffer): void {
+    if (this.skip) return;
     if (this.parser) this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
     else if (this.jsonBytes < MAX_JSON) {
       this.json.push(chunk);
@@ -401,6 +473,14 @@ export class ResponseTap {
       case 'generateContent':
         this.onGemini(d);
         break;
+      case 'audio.transcriptions':
+      case 'audio.translations':
+      case 'audio.speech': {
+        const type = d.type ?? e.event;
+        if (type === 'transcript.text.delta' && typeof d.delta === 'string') this.text += d.delta;
+        if ((type === 'transcript.text.done' || type === 'speech.audio.done') && d.usage) this.usage = fromOpenAIAudio(d.usage);
+        break;
+      }
       default:
         break;
     }
@@ -445,6 +525,11 @@ export class ResponseTap {
         break;
       case 'messages':
         if (d.usage) this.usage = fromAnthropic(d.usage);
+        break;
+      case 'audio.transcriptions':
+      case 'audio.translations':
+        if (d.usage) this.usage = fromOpenAIAudio(d.usage);
+        else if (typeof d.duration === 'number' && Number.isFinite(d.duration) && d.duration >= 0) this.usage = { audioSeconds: Math.ceil(d.duration) }; // verbose_json
         break;
       case 'generateContent':
       case 'streamGenerateContent':

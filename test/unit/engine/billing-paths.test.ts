@@ -7,7 +7,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ResponseTap, type Endpoint, type Extracted } from '../../../electron/engine/extract.ts';
+import { audioFacts, ResponseTap, type Endpoint, type Extracted } from '../../../electron/engine/extract.ts';
 import { bundledCatalog } from '../../../shared/catalog.ts';
 import { priceCall, toLineItems, type PricedCall } from '../../../shared/pricing.ts';
 import { nanoToUsd } from '../../../shared/money.ts';
@@ -118,5 +118,80 @@ describe('OpenAI service tier as the response reports it', () => {
   test('an unknown tier is unpriced with a reason', () => {
     const p = priceCall({ inputTokens: 1000, serviceTier: 'scale' }, catalog.resolve('openai', 'gpt-5'));
     assert.match(p.unpriced ?? '', /service tier "scale"/);
+  });
+});
+
+describe('OpenAI audio endpoints', () => {
+  const whisper = () => catalog.resolve('openai', 'whisper-1');
+  test('whisper-1 transcription, usage {type: duration, seconds: 95}: 95 s × $0.006/min = $0.0095', () => {
+    const ex = tap('audio.transcriptions', fixture('openai-audio-transcription-whisper-1'));
+    assert.deepEqual(ex.usage, { audioSeconds: 95 });
+    const p = priceCall(ex.usage!, whisper(), {}, 'openai:whisper-1');
+    // $0.36 per hour (genai-prices audio_hours) = $0.006 per minute; 95 / 3600 × 0.36 = 0.0095
+    assert.equal(nanoToUsd(p.cost), '0.0095');
+  });
+
+  test('gpt-4o-transcribe, usage by tokens: text and audio input at their rates', () => {
+    const ex = tap('audio.transcriptions', fixture('openai-audio-transcription-gpt-4o-transcribe'));
+    assert.deepEqual(ex.usage, { inputTokens: 20, inputAudioTokens: 1480, outputTokens: 300 });
+    // 20 × $2.50/M = 0.00005; 1480 × $6/M = 0.00888; 300 × $10/M = 0.003 → 0.01193
+    assert.equal(nanoToUsd(priceCall(ex.usage!, catalog.resolve('openai', 'gpt-4o-transcribe')).cost), '0.01193');
+  });
+
+  test('whisper-1 translation, verbose_json duration 8.47 s → 9 s: $0.0009', () => {
+    const ex = tap('audio.translations', fixture('openai-audio-translation-verbose'));
+    assert.deepEqual(ex.usage, { audioSeconds: 9 });
+    assert.equal(nanoToUsd(priceCall(ex.usage!, whisper()).cost), '0.0009');
+  });
+
+  test('a plain-text transcript is not read as JSON; a WAV upload is measured from the request: 10 s → $0.001', () => {
+    const ex = tap('audio.transcriptions', 'Thanks for calling.', 'text/plain; charset=utf-8');
+    assert.equal(ex.usage, null);
+    const rate = 16_000 * 2; // 16 kHz, mono, 16-bit
+    const wav = Buffer.alloc(44 + rate * 10);
+    wav.write('RIFF', 0, 'latin1'); wav.writeUInt32LE(36 + rate * 10, 4); wav.write('WAVE', 8, 'latin1');
+    wav.write('fmt ', 12, 'latin1'); wav.writeUInt32LE(16, 16); wav.writeUInt16LE(1, 20); wav.writeUInt16LE(1, 22);
+    wav.writeUInt32LE(16_000, 24); wav.writeUInt32LE(rate, 28); wav.writeUInt16LE(2, 32); wav.writeUInt16LE(16, 34);
+    wav.write('data', 36, 'latin1'); wav.writeUInt32LE(rate * 10, 40);
+    const b = '----b1';
+    const body = Buffer.concat([
+      Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${b}\r\nContent-Disposition: form-data; name="response_format"\r\n\r\ntext\r\n--${b}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+      wav, Buffer.from(`\r\n--${b}--\r\n`),
+    ]);
+    const a = audioFacts('audio.transcriptions', `multipart/form-data; boundary=${b}`, body, null);
+    assert.equal(a.model, 'whisper-1');
+    assert.deepEqual(a.usage, { audioSeconds: 10 });
+    assert.equal(nanoToUsd(priceCall(a.usage!, whisper()).cost), '0.001');
+    const mp3 = audioFacts('audio.transcriptions', `multipart/form-data; boundary=${b}`, Buffer.from(body.toString('latin1').replace('RIFF', 'ID3\u0003'), 'latin1'), null);
+    assert.equal(mp3.usage, null);
+    assert.match(mp3.reason ?? '', /whisper-1 bills per second/);
+  });
+
+  test('tts-1 speech: per character of input, counted in code points ($15 per 1M characters)', () => {
+    const input = 'Your order has shipped! 📦';
+    const a = audioFacts('audio.speech', 'application/json', Buffer.alloc(0), { model: 'tts-1', input, voice: 'coral' });
+    assert.deepEqual(a.usage, { characters: 25 });
+    // 25 × $15/M = 0.000375
+    assert.equal(nanoToUsd(priceCall(a.usage!, catalog.resolve('openai', 'tts-1')).cost), '0.000375');
+    assert.equal(nanoToUsd(priceCall({ characters: 1_000_000 }, catalog.resolve('openai', 'tts-1-hd')).cost), '30');
+    const mini = audioFacts('audio.speech', 'application/json', Buffer.alloc(0), { model: 'gpt-4o-mini-tts', input, voice: 'coral' });
+    assert.equal(mini.usage, null);
+    assert.match(mini.reason ?? '', /audio output tokens/);
+  });
+
+  test('streamed speech (stream_format sse) reports tokens: gpt-4o-mini-tts priced from them', () => {
+    const sse = 'data: {"type":"speech.audio.delta","audio":"AAAA"}\n\ndata: {"type":"speech.audio.done","usage":{"input_tokens":14,"output_tokens":101,"total_tokens":115}}\n\n';
+    const ex = tap('audio.speech', sse, 'text/event-stream');
+    assert.deepEqual(ex.usage, { inputTokens: 14, outputTokens: 101 });
+    // 14 × $0.60/M = 0.0000084; 101 × $12/M = 0.001212 → 0.0012204
+    assert.equal(nanoToUsd(priceCall(ex.usage!, catalog.resolve('openai', 'gpt-4o-mini-tts')).cost), '0.0012204');
+  });
+
+  test('an audio (binary) speech response is skipped, not reported as broken JSON', () => {
+    const t = new ResponseTap('audio.speech', 'audio/mpeg', undefined);
+    t.write(Buffer.from([0xff, 0xfb, 0x90, 0x64, 0, 1, 2]));
+    const r = t.finish() as Extracted;
+    assert.equal(r.parseError, null);
+    assert.equal(r.usage, null);
   });
 });
