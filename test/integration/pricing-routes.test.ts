@@ -1,0 +1,141 @@
+/**
+ * Route-level pricing through the proxy with the fake upstreams: each call is booked the way the
+ * provider bills it — image tokens, service tiers, audio, batches (never $0 unflagged), failed
+ * calls (not billed, said so), free listings on the explicit allow-list.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI, { toFile } from 'openai';
+import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
+import type { CallRecord } from '../../shared/api.ts';
+
+let rig: Rig;
+let bad: http.Server;
+let badBody = '';
+before(async () => {
+  // an upstream that answers every call with an error whose body still reports usage
+  bad = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(badBody);
+    });
+  });
+  await new Promise<void>((r) => bad.listen(0, '127.0.0.1', () => r()));
+  rig = await startRig(['openai', 'anthropic', 'gemini'], { upstreams: { badhost: `http://127.0.0.1:${(bad.address() as AddressInfo).port}/v1` } });
+});
+after(async () => {
+  await rig.close();
+  await new Promise<void>((r) => bad.close(() => r()));
+});
+
+async function settled(id: string | null): Promise<CallRecord> {
+  assert.ok(id, 'the proxy names the call in x-tollgate-call-id');
+  return eventually(async () => {
+    const c = await rig.engine.api.call({ id });
+    return c && c.status !== 'pending' ? c : null;
+  }, `call ${id}`);
+}
+async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; call: CallRecord; text: string }> {
+  const r = await fetch(`${rig.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await r.text();
+  return { status: r.status, call: await settled(r.headers.get('x-tollgate-call-id')), text };
+}
+const openai = () => new OpenAI({ apiKey: 'sk-x', baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
+
+test('Nano Banana Pro through generateContent: the image is booked at the image-output rate', async () => {
+  rig.fakes.gemini!.next({ usage: { promptTokenCount: 20, candidatesTokenCount: 0, imageTokenCount: 1120 } });
+  const { status, call } = await post('/gemini/v1beta/models/gemini-3-pro-image-preview:generateContent', { contents: [{ parts: [{ text: 'a red bicycle' }] }] }, { 'x-goog-api-key': 'g-x' });
+  assert.equal(status, 200);
+  assert.equal(call.status, 'ok');
+  // 20 × $2/M = 0.00004; 1120 × $120/M = 0.1344 (Google: "$0.134 per 1K/2K image")
+  assert.equal(call.cost, '0.13444');
+  assert.equal(call.usage.outputImageTokens, 1120);
+});
+
+test('OpenAI priority tier as the response reports it: gpt-5 at its priority prices', async () => {
+  rig.fakes.openai!.next({ usage: { prompt_tokens: 10000, cached_tokens: 4000, completion_tokens: 2000, reasoning_tokens: 1500 } });
+  const { data, response } = await openai().chat.completions.create({ model: 'gpt-5', service_tier: 'priority', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+  assert.equal(data.service_tier, 'priority');
+  const call = await settled(response.headers.get('x-tollgate-call-id'));
+  // 6000 × $2.50/M + 4000 × $0.25/M + 500 × $20/M + 1500 × $20/M = 0.015 + 0.001 + 0.01 + 0.03
+  assert.equal(call.cost, '0.056');
+  assert.equal(call.usage.serviceTier, 'priority');
+  rig.fakes.openai!.next({ usage: { prompt_tokens: 10000, cached_tokens: 4000, completion_tokens: 2000, reasoning_tokens: 1500 } });
+  const flex = await openai().responses.create({ model: 'gpt-5', service_tier: 'flex', input: 'hi' }).withResponse();
+  assert.equal((await settled(flex.response.headers.get('x-tollgate-call-id'))).cost, '0.014');
+});
+
+test('batch submissions are never a silent $0: unpriced, with the reason', async () => {
+  const o = await openai().batches.create({ input_file_id: 'file-abc', endpoint: '/v1/chat/completions', completion_window: '24h' }).withResponse();
+  const a = await post('/anthropic/v1/messages/batches', { requests: [{ custom_id: 'r1', params: { model: 'claude-sonnet-4-6', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] } }] },
+    { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' });
+  const g = await post('/gemini/v1beta/models/gemini-2.5-flash:batchGenerateContent', { batch: { display_name: 'nightly', input_config: { requests: { requests: [] } } } }, { 'x-goog-api-key': 'g-x' });
+  const calls = [await settled(o.response.headers.get('x-tollgate-call-id')), a.call, g.call];
+  for (const c of calls) {
+    assert.equal(c.httpStatus, 200, c.endpoint);
+    assert.equal(c.unpriced, true, `${c.endpoint} must be flagged unpriced`);
+    assert.match(c.unpricedReason ?? '', /batch/i);
+    assert.equal(c.cost, '0');
+  }
+  assert.deepEqual(calls.map((c) => c.endpoint), ['batches', 'messages.batches', 'batchGenerateContent']);
+});
+
+test('OpenAI audio: whisper-1 by the seconds it reports, gpt-4o-transcribe by tokens, tts-1 by characters', async () => {
+  const client = openai();
+  const file = () => toFile(Buffer.from('ID3\u0003 not really an mp3'), 'note.mp3');
+  rig.fakes.openai!.next({ usage: { seconds: 95 } });
+  const w = await client.audio.transcriptions.create({ model: 'whisper-1', file: await file() }).withResponse();
+  const wc = await settled(w.response.headers.get('x-tollgate-call-id'));
+  assert.equal(wc.model, 'whisper-1');
+  assert.equal(wc.cost, '0.0095'); // 95 s × $0.006/min
+
+  rig.fakes.openai!.next({ usage: { audio_tokens: 1480, text_tokens: 20, output_tokens: 300 } });
+  const t = await client.audio.transcriptions.create({ model: 'gpt-4o-transcribe', file: await file() }).withResponse();
+  const tc = await settled(t.response.headers.get('x-tollgate-call-id'));
+  assert.equal(tc.model, 'gpt-4o-transcribe');
+  assert.equal(tc.cost, '0.01193'); // 20 × $2.50/M + 1480 × $6/M + 300 × $10/M
+
+  const s = await client.audio.speech.create({ model: 'tts-1', voice: 'coral', input: 'Your order has shipped!' }).withResponse();
+  await s.data.arrayBuffer();
+  const sc = await settled(s.response.headers.get('x-tollgate-call-id'));
+  assert.equal(sc.unpriced, false);
+  assert.equal(sc.cost, '0.000345'); // 23 characters × $15/M
+
+  // a translation answers { text } only: an mp3's length is not measured, so it is unpriced with why
+  const tr = await client.audio.translations.create({ model: 'whisper-1', file: await file() }).withResponse();
+  const trc = await settled(tr.response.headers.get('x-tollgate-call-id'));
+  assert.equal(trc.unpriced, true);
+  assert.match(trc.unpricedReason ?? '', /whisper-1 bills per second/);
+
+  const m = await client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'coral', input: 'hi' }).withResponse();
+  await m.data.arrayBuffer();
+  const mc = await settled(m.response.headers.get('x-tollgate-call-id'));
+  assert.equal(mc.unpriced, true);
+  assert.match(mc.unpricedReason ?? '', /audio output tokens/);
+});
+
+test('a failed call is not billed, whatever usage its error body reports, and says so', async () => {
+  badBody = JSON.stringify({ error: { message: 'upstream overloaded', type: 'server_error' }, model: 'gpt-4o-mini', usage: { prompt_tokens: 1_000_000, completion_tokens: 1_000_000, total_tokens: 2_000_000 } });
+  const { status, call } = await post('/x/badhost/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(status, 500);
+  assert.equal(call.status, 'error');
+  assert.equal(call.cost, '0');
+  assert.equal(call.unpriced, false);
+  assert.deepEqual(call.items, []);
+  assert.match(call.priceSource ?? '', /not billed: the provider answered HTTP 500/);
+});
+
+test('free endpoints on the allow-list book $0 without a flag; token counting is free', async () => {
+  const r = await fetch(`${rig.url}/openai/v1/models`, { headers: { authorization: 'Bearer sk-x' } });
+  await r.text();
+  const models = await settled(r.headers.get('x-tollgate-call-id'));
+  assert.equal(models.cost, '0');
+  assert.equal(models.unpriced, false);
+  const ct = await post('/anthropic/v1/messages/count_tokens', { model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] }, { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' });
+  assert.equal(ct.call.endpoint, 'messages.count_tokens');
+  assert.equal(ct.call.cost, '0');
+  assert.equal(ct.call.unpriced, false);
+});
