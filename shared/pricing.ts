@@ -6,7 +6,7 @@
  * `unpriced` with the reason.
  */
 import { lineCost, nanoToUsd, parseDecimal, ratioToDecimal, type Nano, type Ratio } from './money.ts';
-import { totalInputTokens, type Usage } from './usage.ts';
+import { totalInputTokens, totalOutputTokens, type Usage } from './usage.ts';
 import { describeWhen, PRIORITY_PRICES, PRIORITY_SOURCE, type CompiledMediaPrice, type MediaModel, type RateSpec, type Resolved, type TokenModel } from './catalog.ts';
 import { tierSegments, tierTotal, type Tier, type TierMode } from './tiers.ts';
 import type { LineItem, VolumeTierPlan } from './api.ts';
@@ -319,6 +319,39 @@ function cmp(a: Ratio, b: Ratio): number {
 }
 function sub(a: Ratio, b: Ratio): Ratio {
   return { num: a.num * b.den - b.num * a.den, den: a.den * b.den };
+}
+
+/** Token bound when a model's context window is unknown: above any model's context. */
+export const SANE_MAX_TOKENS = 20_000_000;
+/** Media and per-unit bounds no single call reaches (a call is one request, not a month). */
+const SANE_UNITS: readonly [keyof Usage, number, string][] = [
+  ['images', 1_000, 'images'], ['videoSeconds', 3_600, 'seconds of video'], ['audioSeconds', 86_400, 'seconds of audio'],
+  ['characters', 10_000_000, 'characters'], ['webSearches', 10_000, 'web searches'], ['requests', 10_000, 'requests'],
+];
+
+/**
+ * Why a call's reported usage cannot be real, or null when it can. An upstream that reports more
+ * tokens than the model's context window holds (with 25 % slack; a model priced in tiers above
+ * its listed window may take 5x its highest tier start), or more than SANE_MAX_TOKENS when the
+ * window is unknown, or absurd media units, is flagged instead of booked: 9,007,199,254,740,991
+ * tokens would otherwise book billions of dollars and block every cap.
+ */
+export function implausibleUsage(u: Usage, model: TokenModel | null): string | null {
+  const tokens = totalInputTokens(u) + totalOutputTokens(u);
+  let limit = SANE_MAX_TOKENS;
+  let what = `${SANE_MAX_TOKENS.toLocaleString('en-US')} tokens (no context window is known for the model)`;
+  if (model?.contextWindow) {
+    let tierStart = 0;
+    for (const spec of model.rates.values()) for (const t of spec.tiers) if (t.start > tierStart) tierStart = t.start;
+    limit = Math.max(model.contextWindow, tierStart * 5) * 1.25;
+    what = `the ${model.id} context window of ${model.contextWindow.toLocaleString('en-US')} tokens`;
+  }
+  if (tokens > limit) return `implausible usage: the provider reported ${tokens.toLocaleString('en-US')} tokens, more than ${what}; not booked (check the provider's bill)`;
+  for (const [field, max, label] of SANE_UNITS) {
+    const v = u[field];
+    if (typeof v === 'number' && v > max) return `implausible usage: the provider reported ${v.toLocaleString('en-US')} ${label} for one call (more than ${max.toLocaleString('en-US')}); not booked (check the provider's bill)`;
+  }
+  return null;
 }
 
 /** True when the usage is about media units rather than tokens. */

@@ -19,7 +19,7 @@ import { defaultDataDir, defaultPort } from './paths.ts';
 import { handleControl, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
-import { priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
+import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
 import { analyzeRequest, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
@@ -511,6 +511,14 @@ export class Engine implements ProxyHost {
     if (plan) {
       this.flushQuietly();
       tier = { plan, before: this.ledger.tierUnits(row.provider, plan.model, plan.unit, periodBounds(plan.period, row.ts, this.timeZone, this.weekStart).start) };
+    }
+    const implausible = implausibleUsage(usage, resolved.token);
+    if (implausible) {
+      // an upstream's absurd numbers are flagged, never booked (they would block every cap)
+      row.estimated = true;
+      row.unpriced = true;
+      row.unpricedReason = implausible;
+      return;
     }
     const p = priceCall(usage, resolved, { params, tier }, name);
     row.estimated = estimated;

@@ -139,3 +139,19 @@ test('free endpoints on the allow-list book $0 without a flag; token counting is
   assert.equal(ct.call.cost, '0');
   assert.equal(ct.call.unpriced, false);
 });
+
+test('absurd usage from an upstream is flagged (estimated, unpriced with the reason), never booked', async () => {
+  for (const n of [Number.MAX_SAFE_INTEGER, 1e12]) {
+    rig.fakes.openai!.next({ usage: { prompt_tokens: n, completion_tokens: 5 } });
+    const { status, call } = await post('/openai/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { authorization: 'Bearer sk-x' });
+    assert.equal(status, 200);
+    assert.equal(call.cost, '0');
+    assert.equal(call.unpriced, true);
+    assert.equal(call.estimated, true);
+    assert.match(call.unpricedReason ?? '', /implausible usage: the provider reported [\d,]+ tokens, more than the gpt-4o-mini context window/);
+  }
+  rig.fakes.openai!.next({ usage: { prompt_tokens: 100_000, completion_tokens: 1000 } });
+  const ok = await post('/openai/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { authorization: 'Bearer sk-x' });
+  assert.equal(ok.call.unpriced, false);
+  assert.equal(ok.call.cost, '0.0156'); // 100,000 × $0.15/M + 1,000 × $0.60/M
+});
