@@ -46,7 +46,7 @@ export interface PriceContext {
   tier?: { plan: Pick<VolumeTierPlan, 'id' | 'mode' | 'unit' | 'tiers'>; before: number };
 }
 
-type TokenField = 'inputTokens' | 'cacheReadTokens' | 'cacheWrite5mTokens' | 'cacheWrite1hTokens' | 'inputAudioTokens'
+type TokenField = 'inputTokens' | 'cacheReadTokens' | 'cacheWriteTokens' | 'cacheWrite5mTokens' | 'cacheWrite1hTokens' | 'inputAudioTokens'
   | 'cacheAudioReadTokens' | 'inputImageTokens' | 'outputTokens' | 'reasoningTokens' | 'outputAudioTokens' | 'outputImageTokens'
   | 'audioSeconds' | 'characters' | 'webSearches';
 
@@ -55,6 +55,7 @@ type Line = { field: TokenField; label: string; keys: readonly string[]; unit: s
 const TOKEN_LINES: readonly Line[] = [
   { field: 'inputTokens', label: 'Input tokens', keys: ['input_mtok'], unit: 'token' },
   { field: 'cacheReadTokens', label: 'Cache reads', keys: ['cache_read_mtok', 'input_mtok'], unit: 'token' },
+  { field: 'cacheWriteTokens', label: 'Cache writes', keys: ['cache_write_mtok', 'cache_write_5m_mtok', 'input_mtok'], unit: 'token' },
   { field: 'cacheWrite5mTokens', label: 'Cache writes (5 min)', keys: ['cache_write_5m_mtok', 'cache_write_mtok', 'input_mtok'], unit: 'token' },
   { field: 'cacheWrite1hTokens', label: 'Cache writes (1 h)', keys: ['cache_write_1h_mtok'], unit: 'token' },
   { field: 'inputAudioTokens', label: 'Audio input tokens', keys: ['input_audio_mtok'], unit: 'token' },

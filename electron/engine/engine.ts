@@ -24,7 +24,7 @@ import { analyzeRequest, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
 import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
-import type { Usage } from '../../shared/usage.ts';
+import { resolveCacheLifetime, type Usage } from '../../shared/usage.ts';
 
 export { defaultDataDir };
 
@@ -500,6 +500,12 @@ export class Engine implements ProxyHost {
       row.unpriced = true;
       row.unpricedReason = ex?.parseError ?? `the response carried no usage for ${name}`;
       return;
+    }
+    if (usage.cacheWriteTokens && input.endpoint === 'messages') {
+      // writes without the 5m/1h split: the request's cache_control ttl says which
+      const r = resolveCacheLifetime(usage, input.json);
+      usage = r.usage;
+      estimated ||= r.estimated;
     }
     row.usage = usage as Record<string, number | string>;
     const model = row.model ?? ex?.model ?? null;

@@ -155,3 +155,17 @@ test('absurd usage from an upstream is flagged (estimated, unpriced with the rea
   assert.equal(ok.call.unpriced, false);
   assert.equal(ok.call.cost, '0.0156'); // 100,000 × $0.15/M + 1,000 × $0.60/M
 });
+
+test('Anthropic stream reports cache writes without the 5m/1h split: the request\'s 1 h ttl prices them as 1 h writes', async () => {
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 50, cache_creation_input_tokens: 2000, output_tokens: 10, cache_split: 0 } });
+  const r = await fetch(`${rig.url}/anthropic/v1/messages`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, stream: true, system: [{ type: 'text', text: 'policy', cache_control: { type: 'ephemeral', ttl: '1h' } }], messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await r.text();
+  const call = await settled(r.headers.get('x-tollgate-call-id'));
+  assert.equal(call.usage.cacheWrite1hTokens, 2000);
+  // 50 × $3/M + 2000 × $6/M (1 h writes) + 10 × $15/M = 0.00015 + 0.012 + 0.00015
+  assert.equal(call.cost, '0.0123');
+  assert.equal(call.estimated, false);
+});
