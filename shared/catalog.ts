@@ -53,6 +53,7 @@ export interface TokenModel {
 export interface CompiledMediaPrice extends MediaPrice {
   ratio: Ratio;
   firstRatio: Ratio | null;
+  inputRatio?: Ratio | null;
 }
 
 export interface MediaModel {
@@ -201,7 +202,7 @@ export class Catalog {
       id: e.id,
       name: e.name,
       routeModelIds: e.routeModelIds,
-      prices: e.prices.map((p) => ({ ...p, ratio: parseDecimal(p.price), firstRatio: p.firstUnit ? parseDecimal(p.firstUnit.price) : null })),
+      prices: e.prices.map((p) => ({ ...p, ratio: parseDecimal(p.price), firstRatio: p.firstUnit ? parseDecimal(p.firstUnit.price) : null, inputRatio: p.inputMegapixel ? parseDecimal(p.inputMegapixel) : null })),
       source: { kind: 'catalog', catalog: this.mediaVersion, url: e.sourceUrl, asOf: e.asOf },
       sourceLabel: `${this.mediaVersion}:${e.route}/${e.id}`,
     };
@@ -287,7 +288,8 @@ export class Catalog {
   }
 
   private resolveUncached(provider: string, model: string, at: Date, lock: RateLock | null): Resolved {
-    const mediaBase = this.mediaModels.get(`${provider}:${model}`) ?? null;
+    // Gemini ids are sent as `models/veo-…` by SDKs and users alike: the media catalog knows the bare id
+    const mediaBase = this.mediaModels.get(`${provider}:${model}`) ?? (model.startsWith('models/') ? this.mediaModels.get(`${provider}:${model.slice(7)}`) ?? null : null);
     const genai = this.findGenai(provider, model);
     const basePrices = genai ? (pricesAt(genai.m, at) as Record<string, unknown>) : null;
     const name = genai?.m.name ?? mediaBase?.name ?? model;

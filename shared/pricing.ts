@@ -32,6 +32,8 @@ export interface PricedCall {
 }
 
 export interface MediaParams {
+  /** Input (reference) images sent with an edit request. */
+  inputImages?: number;
   size?: string;        // "1024x1024"
   quality?: string;
   resolution?: string;  // "1080p", "4k"
@@ -256,6 +258,10 @@ export function priceMedia(usage: Usage, model: MediaModel, ctx: PriceContext = 
         if (rest.num > 0n) push('Additional megapixels', { num: rest.num * n, den: rest.den }, 'megapixel', p.ratio, p.price);
       } else {
         push('Megapixels', { num: mp.num * n, den: mp.den }, 'megapixel', p.ratio, p.price);
+      }
+      if (p.inputRatio && params.inputImages) {
+        // each reference image is at least 1 MP; its real size is not in the request
+        push('Input images (1 MP each, the minimum)', { num: BigInt(params.inputImages), den: 1n }, 'megapixel', p.inputRatio, p.inputMegapixel!);
       }
       break;
     }

@@ -124,6 +124,11 @@ function mediaFromParams(body: J, model: string): { usage: Usage; params: MediaP
   const dur = input.duration ?? input.seconds ?? input.durationSeconds ?? input.duration_seconds;
   const secs = typeof dur === 'string' ? Number.parseInt(dur, 10) : int(dur);
   if (secs !== undefined && Number.isFinite(secs)) usage.videoSeconds = secs;
+  // reference images of edit endpoints (fal image_urls / image_url, Replicate input_images / image_input)
+  let refs = 0;
+  for (const k of ['image_urls', 'input_images', 'image_input', 'reference_images']) if (Array.isArray(input[k])) refs += (input[k] as unknown[]).length;
+  if (typeof input.image_url === 'string') refs += 1;
+  if (refs) params.inputImages = refs;
   const factor = int(input.upscale_factor) ?? int(input.scale);
   if (factor && params.size) {
     const [w, h] = params.size.split('x').map(Number) as [number, number];
