@@ -24,7 +24,7 @@ before(async () => {
     });
   });
   await new Promise<void>((r) => bad.listen(0, '127.0.0.1', () => r()));
-  rig = await startRig(['openai', 'anthropic', 'gemini'], { upstreams: { badhost: `http://127.0.0.1:${(bad.address() as AddressInfo).port}/v1` } });
+  rig = await startRig(['openai', 'anthropic', 'gemini', 'fal', 'fal-queue', 'replicate'], { upstreams: { badhost: `http://127.0.0.1:${(bad.address() as AddressInfo).port}/v1` } });
 });
 after(async () => {
   await rig.close();
@@ -168,4 +168,32 @@ test('Anthropic stream reports cache writes without the 5m/1h split: the request
   // 50 × $3/M + 2000 × $6/M (1 h writes) + 10 × $15/M = 0.00015 + 0.012 + 0.00015
   assert.equal(call.cost, '0.0123');
   assert.equal(call.estimated, false);
+});
+
+test('media ids users send are booked at their catalog price through the proxy (fal, fal queue, Replicate, Gemini Veo)', async () => {
+  const falH = { authorization: 'Key fal-x' };
+  // FLUX.2 [pro] edit: 1 output MP ($0.03) + 2 reference images at 1 MP each × $0.015
+  const edit = await post('/fal/fal-ai/flux-2-pro/edit', { prompt: 'p', image_urls: ['https://x/a.png', 'https://x/b.png'], image_size: 'square_hd' }, falH);
+  assert.equal(edit.status, 200);
+  assert.equal(edit.call.cost, '0.06');
+  // Nano Banana Pro 4K through fal's queue: $0.30
+  const nbp = await post('/fal-queue/fal-ai/nano-banana-pro', { prompt: 'p', resolution: '4K' }, falH);
+  assert.equal(nbp.call.cost, '0.3');
+  // Veo 3.1 Fast, 8 s with audio (default): 8 × $0.15
+  const veo = await post('/fal/fal-ai/veo3.1/fast', { prompt: 'p', duration: '8s' }, falH);
+  assert.equal(veo.call.cost, '1.2');
+  // Recraft V4 SVG and Nano Banana Pro on Replicate
+  const repH = { authorization: 'Bearer r8_x', prefer: 'wait' };
+  const svg = await post('/replicate/v1/models/recraft-ai/recraft-v4-svg/predictions', { input: { prompt: 'an icon' } }, repH);
+  assert.equal(svg.call.model, 'recraft-ai/recraft-v4-svg');
+  assert.equal(svg.call.cost, '0.08');
+  const rnb = await post('/replicate/v1/models/google/nano-banana-pro/predictions', { input: { prompt: 'p', resolution: '2K' } }, repH);
+  assert.equal(rnb.call.cost, '0.15');
+  // a Replicate id with no published price: unpriced with the reason, not $0 silently
+  const fp = await post('/replicate/v1/models/black-forest-labs/flux-2-pro/predictions', { input: { prompt: 'p' } }, repH);
+  assert.equal(fp.call.unpriced, true);
+  assert.match(fp.call.unpricedReason ?? '', /black-forest-labs\/flux-2-pro/);
+  // Veo 3.1 Fast on the Gemini API, 8 s at 1080p: 8 × $0.12
+  const g = await post('/gemini/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning', { instances: [{ prompt: 'p' }], parameters: { durationSeconds: 8, resolution: '1080p' } }, { 'x-goog-api-key': 'g-x' });
+  assert.equal(g.call.cost, '0.96');
 });
