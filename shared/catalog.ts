@@ -48,6 +48,8 @@ export interface TokenModel {
   contextWindow: number | null;
   source: PriceSource;
   sourceLabel: string;
+  /** The highest long-context tier start (computed once, by the plausibility check). */
+  maxTierStart?: number;
 }
 
 export interface CompiledMediaPrice extends MediaPrice {

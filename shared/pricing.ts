@@ -348,8 +348,12 @@ export function implausibleUsage(u: Usage, model: TokenModel | null): string | n
   let limit = SANE_MAX_TOKENS;
   let what = `${SANE_MAX_TOKENS.toLocaleString('en-US')} tokens (no context window is known for the model)`;
   if (model?.contextWindow) {
-    let tierStart = 0;
-    for (const spec of model.rates.values()) for (const t of spec.tiers) if (t.start > tierStart) tierStart = t.start;
+    let tierStart = model.maxTierStart;
+    if (tierStart === undefined) {
+      tierStart = 0;
+      for (const spec of model.rates.values()) for (const t of spec.tiers) if (t.start > tierStart) tierStart = t.start;
+      model.maxTierStart = tierStart; // once per resolved model, not per call
+    }
     limit = Math.max(model.contextWindow, tierStart * 5) * 1.25;
     what = `the ${model.id} context window of ${model.contextWindow.toLocaleString('en-US')} tokens`;
   }
