@@ -337,6 +337,18 @@ function withTier(u: Usage, tier: unknown): Usage {
   return u;
 }
 
+/** Web searches the call made (OpenAI Responses `web_search_call` items), kept with its usage. */
+function withSearches(u: Usage, n: number): Usage {
+  if (n > 0) u.webSearches = n;
+  return u;
+}
+function countSearchItems(output: unknown): number {
+  let n = 0;
+  if (Array.isArray(output)) for (const it of output) if (it && typeof it === 'object' && (it as J).type === 'web_search_call') n++;
+  return n;
+}
+const WEB_SEARCH_CALL = /"type"\s*:\s*"web_search_call"/g;
+
 type J = Record<string, unknown>;
 const obj = (v: unknown): J => (v && typeof v === 'object' && !Array.isArray(v) ? (v as J) : {});
 
@@ -445,7 +457,9 @@ export class ResponseTap {
         if (type === 'response.reasoning_summary_text.delta' && typeof d.delta === 'string') this.text += d.delta;
         const r = obj(d.response);
         if (typeof r.model === 'string') this.model = r.model;
-        if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) this.usage = withTier(fromOpenAIResponses(r.usage), r.service_tier);
+        if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) {
+          this.usage = withSearches(withTier(fromOpenAIResponses(r.usage), r.service_tier), countSearchItems(r.output));
+        }
         break;
       }
       case 'messages': {
@@ -486,6 +500,22 @@ export class ResponseTap {
     }
   }
 
+  /**
+   * Responses API web_search_call output items (billed per 1,000 calls). The top-level scan does not
+   * build `output`, so they are counted in the raw bytes: `"type":"web_search_call"` can only occur
+   * there as JSON structure (inside a string its quotes would be escaped).
+   */
+  private searchCalls(d: J): number {
+    if (Array.isArray(d.output)) return countSearchItems(d.output);
+    const buf = this.json.length === 1 ? this.json[0]! : Buffer.concat(this.json);
+    if (buf.indexOf('web_search_call') < 0) return 0;
+    const text = buf.toString('latin1');
+    WEB_SEARCH_CALL.lastIndex = 0;
+    let n = 0;
+    while (WEB_SEARCH_CALL.exec(text)) n++;
+    return n;
+  }
+
   private takeOpenAI(u: unknown, tier?: unknown): void {
     const usage = obj(u);
     this.usage = withTier(fromOpenAIChat(usage), tier);
@@ -512,7 +542,7 @@ export class ResponseTap {
         if (d.usage) this.takeOpenAI(d.usage, d.service_tier);
         break;
       case 'responses':
-        if (d.usage) this.usage = withTier(fromOpenAIResponses(d.usage), d.service_tier);
+        if (d.usage) this.usage = withSearches(withTier(fromOpenAIResponses(d.usage), d.service_tier), this.searchCalls(d));
         break;
       case 'embeddings': {
         const u = obj(d.usage);

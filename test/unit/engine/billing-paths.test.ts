@@ -195,3 +195,22 @@ describe('OpenAI audio endpoints', () => {
     assert.equal(r.usage, null);
   });
 });
+
+describe('tool fees', () => {
+  test('OpenAI Responses web_search_call: $10 per 1,000 calls on top of the tokens (gpt-5)', () => {
+    const { p, ex } = priced('openai', 'responses', 'openai-responses-gpt-5-web-search');
+    assert.equal(ex.usage!.webSearches, 2); // the escaped text inside the message is not counted
+    // 2000 × $1.25/M = 0.0025; 300 × $10/M = 0.003; 2 × $10/1000 = 0.02 → 0.0255
+    assert.equal(nanoToUsd(p.cost), '0.0255');
+    assert.ok(lines(p).includes('Web searches: 2 × 10/1000 = 0.02'));
+  });
+
+  test('the same call streamed: searches counted from response.completed', () => {
+    const body = JSON.parse(fixture('openai-responses-gpt-5-web-search').toString()) as Record<string, unknown>;
+    const sse = `event: response.created\ndata: ${JSON.stringify({ type: 'response.created', response: { ...body, status: 'in_progress', output: [], usage: null } })}\n\n`
+      + `event: response.completed\ndata: ${JSON.stringify({ type: 'response.completed', response: body })}\n\n`;
+    const ex = tap('responses', sse, 'text/event-stream');
+    assert.equal(ex.usage!.webSearches, 2);
+    assert.equal(nanoToUsd(priceCall(ex.usage!, catalog.resolve('openai', 'gpt-5')).cost), '0.0255');
+  });
+});
