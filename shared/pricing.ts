@@ -94,6 +94,11 @@ const GEMINI_LINES: readonly Line[] = TOKEN_LINES.map((l): Line => {
  * GPT-5 family's priority prices, and says so in its source.
  */
 const HALF: Ratio = { num: 1n, den: 2n };
+const BATCH_SOURCE: Record<string, string> = {
+  openai: 'developers.openai.com/api/docs/guides/batch',
+  anthropic: 'docs.claude.com/en/docs/build-with-claude/batch-processing: 50 % of standard prices',
+  gemini: 'ai.google.dev/gemini-api/docs/batch-mode: 50 % of the interactive price',
+};
 const DOUBLE: Ratio = { num: 2n, den: 1n };
 
 function unpriced(reason: string, kind: PricedCall['kind'] = null): PricedCall {
@@ -122,10 +127,14 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
   let mult: Ratio | null = null;
   let tierPrices: Readonly<Record<string, string>> | null = null;
   let tierNote = '';
-  if (tier && tier !== 'default' && tier !== 'auto' && tier !== 'standard' && (model.provider === 'openai' || model.provider === 'azure')) {
-    if (tier === 'flex' || tier === 'batch') {
+  if (tier === 'batch') {
+    // batch APIs bill 50 % of standard at OpenAI, Anthropic and Google alike
+    mult = HALF;
+    tierNote = ` + batch at 50 % (${BATCH_SOURCE[model.provider] ?? 'the provider\'s batch pricing'})`;
+  } else if (tier && tier !== 'default' && tier !== 'auto' && tier !== 'standard' && (model.provider === 'openai' || model.provider === 'azure')) {
+    if (tier === 'flex') {
       mult = HALF;
-      tierNote = ` + ${tier} tier at 50 % (${tier === 'flex' ? 'developers.openai.com/api/docs/guides/flex-processing' : 'developers.openai.com/api/docs/guides/batch'})`;
+      tierNote = ' + flex tier at 50 % (developers.openai.com/api/docs/guides/flex-processing)';
     } else if (tier === 'priority') {
       tierPrices = PRIORITY_PRICES[model.id] ?? null;
       if (tierPrices) tierNote = ` + priority prices (${PRIORITY_SOURCE})`;

@@ -20,7 +20,7 @@ import { handleControl, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
 import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
-import { analyzeRequest, quoteNano } from '../../shared/quote.ts';
+import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
 import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
@@ -438,6 +438,21 @@ export class Engine implements ProxyHost {
     if (o.httpStatus !== null && o.httpStatus >= 400) {
       // providers do not bill a failed call, whatever usage its error body reports: $0, said so
       row.priceSource = `not billed: the provider answered HTTP ${o.httpStatus}`;
+      return;
+    }
+    if ((input.endpoint === 'messages.batches' || input.endpoint === 'batchGenerateContent') && o.status === 'ok') {
+      // a batch with its requests inline: booked as an estimate at the batch rate, never $0
+      const est = estimateBatch(this.catalog, row.provider, input.json, input.route.path, new Date(row.ts));
+      if (est.cost === null) {
+        row.unpriced = true;
+        row.unpricedReason = est.reason;
+        return;
+      }
+      row.estimated = true;
+      row.items = toLineItems(est.items);
+      row.costNano = est.cost;
+      row.priceSource = est.source;
+      row.model ??= est.model;
       return;
     }
     const endpointWhy = unpricedEndpoint(input.endpoint);

@@ -68,19 +68,29 @@ test('OpenAI priority tier as the response reports it: gpt-5 at its priority pri
   assert.equal((await settled(flex.response.headers.get('x-tollgate-call-id'))).cost, '0.014');
 });
 
-test('batch submissions are never a silent $0: unpriced, with the reason', async () => {
+test('batch submissions are never a silent $0: inline batches are estimated at 50 %, file batches unpriced with the reason', async () => {
   const o = await openai().batches.create({ input_file_id: 'file-abc', endpoint: '/v1/chat/completions', completion_window: '24h' }).withResponse();
-  const a = await post('/anthropic/v1/messages/batches', { requests: [{ custom_id: 'r1', params: { model: 'claude-sonnet-4-6', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] } }] },
+  const oc = await settled(o.response.headers.get('x-tollgate-call-id'));
+  assert.equal(oc.endpoint, 'batches');
+  assert.equal(oc.unpriced, true);
+  assert.match(oc.unpricedReason ?? '', /batch/i);
+  assert.equal(oc.cost, '0');
+
+  const params = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'Summarise the attached policy in one line.' }] };
+  const a = await post('/anthropic/v1/messages/batches', { requests: [{ custom_id: 'a', params }, { custom_id: 'b', params: { ...params, max_tokens: 2000 } }] },
     { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' });
-  const g = await post('/gemini/v1beta/models/gemini-2.5-flash:batchGenerateContent', { batch: { display_name: 'nightly', input_config: { requests: { requests: [] } } } }, { 'x-goog-api-key': 'g-x' });
-  const calls = [await settled(o.response.headers.get('x-tollgate-call-id')), a.call, g.call];
-  for (const c of calls) {
-    assert.equal(c.httpStatus, 200, c.endpoint);
-    assert.equal(c.unpriced, true, `${c.endpoint} must be flagged unpriced`);
-    assert.match(c.unpricedReason ?? '', /batch/i);
-    assert.equal(c.cost, '0');
-  }
-  assert.deepEqual(calls.map((c) => c.endpoint), ['batches', 'messages.batches', 'batchGenerateContent']);
+  assert.equal(a.call.endpoint, 'messages.batches');
+  assert.equal(a.call.unpriced, false);
+  assert.equal(a.call.estimated, true);
+  // 2 × 16 input × $1.50/M + (100 + 500 expected) output × $7.50/M
+  assert.equal(a.call.cost, '0.004548');
+  assert.equal(a.call.model, 'claude-sonnet-4-5');
+
+  const g = await post('/gemini/v1beta/models/gemini-2.5-flash:batchGenerateContent', { batch: { display_name: 'nightly', input_config: { file_name: 'files/abc' } } }, { 'x-goog-api-key': 'g-x' });
+  assert.equal(g.call.endpoint, 'batchGenerateContent');
+  assert.equal(g.call.unpriced, true);
+  assert.match(g.call.unpricedReason ?? '', /batch from a file/);
+  assert.equal(g.call.cost, '0');
 });
 
 test('OpenAI audio: whisper-1 by the seconds it reports, gpt-4o-transcribe by tokens, tts-1 by characters', async () => {
