@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 import OpenAI, { toFile } from 'openai';
 import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
 import type { CallRecord } from '../../shared/api.ts';
+import { CALLS, FREE } from '../fixtures/provider-routes.ts';
+import { ENDPOINTS } from '../../electron/engine/extract.ts';
 
 let rig: Rig;
 let bad: http.Server;
@@ -206,4 +208,43 @@ test('media ids users send are booked at their catalog price through the proxy (
   // Veo 3.1 Fast on the Gemini API, 8 s at 1080p: 8 × $0.12
   const g = await post('/gemini/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning', { instances: [{ prompt: 'p' }], parameters: { durationSeconds: 8, resolution: '1080p' } }, { 'x-goog-api-key': 'g-x' });
   assert.equal(g.call.cost, '0.96');
+});
+
+test('a walk over every route the proxy accepts: each call is priced, unpriced with a reason, free by the allow-list, or a failed call said not billed', async () => {
+  const bodies: Record<string, unknown> = {
+    openai: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], prompt: 'p', input: 'hi' },
+    openrouter: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+    anthropic: { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] },
+    gemini: { contents: [{ parts: [{ text: 'hi' }] }] },
+    fal: { prompt: 'p', image_size: 'square_hd' },
+    'fal-queue': { prompt: 'p', image_size: 'square_hd' },
+    replicate: { input: { prompt: 'p' } },
+  };
+  const auth: Record<string, Record<string, string>> = {
+    anthropic: { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' }, gemini: { 'x-goog-api-key': 'g-x' },
+    fal: { authorization: 'Key f' }, 'fal-queue': { authorization: 'Key f' }, replicate: { authorization: 'Bearer r8_x' },
+  };
+  const silent: string[] = [];
+  let walked = 0;
+  for (const [route, method, path, endpoint] of CALLS) {
+    if (route === 'together' || route === 'openrouter') continue; // no fake behind these names in this rig
+    const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
+    const r = await fetch(`${rig.url}/${route}${path}`, {
+      method, headers: { 'content-type': 'application/json', authorization: 'Bearer sk-x', ...auth[route] }, body: hasBody ? JSON.stringify(bodies[route]) : undefined,
+    });
+    await r.arrayBuffer();
+    const id = r.headers.get('x-tollgate-call-id');
+    if (!id) continue; // refused before forwarding (e.g. a method the proxy does not forward)
+    const c = await settled(id);
+    walked++;
+    assert.equal(c.endpoint, endpoint, `${route} ${method} ${path}`);
+    const free = FREE.includes(c.endpoint as never);
+    const priced = !c.unpriced && c.cost !== '0';
+    const unpricedWithReason = c.unpriced && (c.unpricedReason ?? '').length > 10;
+    const freeByList = free && !c.unpriced && c.cost === '0';
+    const failedSaid = c.httpStatus !== null && c.httpStatus >= 400 && c.cost === '0' && /^not billed/.test(c.priceSource ?? '');
+    if (!(priced || unpricedWithReason || freeByList || failedSaid)) silent.push(`${route} ${method} ${path} → ${c.endpoint} (${ENDPOINTS[c.endpoint as keyof typeof ENDPOINTS]?.billing}): HTTP ${c.httpStatus}, cost ${c.cost}, unpriced ${c.unpriced}`);
+  }
+  assert.ok(walked > 50, `walked ${walked} routes`);
+  assert.deepEqual(silent, [], 'calls booked at $0 with no reason');
 });
