@@ -13,7 +13,7 @@ import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
 import { DEFAULT_UPSTREAMS, handleProxy, internalError, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
-import { audioFacts, isBillable, unpricedEndpoint } from './extract.ts';
+import { audioFacts, isBillable, multipartModel, unpricedEndpoint } from './extract.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
 import { defaultDataDir, defaultPort } from './paths.ts';
 import { handleControl, ensureToken } from './control.ts';
@@ -494,6 +494,7 @@ export class Engine implements ProxyHost {
         return;
       }
     }
+    if (input.endpoint === 'images' && !row.model) row.model = multipartModel(input.headers['content-type'], input.body); // image edits are multipart
     if (usage && o.status !== 'ok' && ex) {
       // Cut or aborted: the provider's usage is partial (Anthropic's message_start says 1 output
       // token); count what was actually streamed and mark the cost estimated.

@@ -188,13 +188,8 @@ export function audioFacts(endpoint: Endpoint, contentType: string | undefined, 
     }
     return { model, usage: null, reason: `${model ?? 'this speech model'} bills audio output tokens, which a speech response reports only when streamed (stream_format "sse")` };
   }
-  let model: string | null = null;
   const multipart = (contentType ?? '').includes('multipart/form-data');
-  if (multipart) {
-    const head = body.toString('latin1', 0, Math.min(body.length, 64 * 1024));
-    model = MULTIPART_MODEL.exec(head)?.[1] ?? null;
-    if (model === null && body.length > head.length) model = MULTIPART_MODEL.exec(body.toString('latin1', Math.max(0, body.length - 64 * 1024)))?.[1] ?? null;
-  }
+  const model = multipartModel(contentType, body);
   const seconds = multipart ? wavSeconds(body) : null;
   if (seconds !== null && model === 'whisper-1') return { model, usage: { audioSeconds: seconds }, reason: null };
   return {
@@ -204,6 +199,15 @@ export function audioFacts(endpoint: Endpoint, contentType: string | undefined, 
       ? 'whisper-1 bills per second of audio; the response did not report the duration and the file is not a WAV Tollgate can measure (use response_format "json" or "verbose_json")'
       : `${model ?? 'this transcription model'} bills tokens; the response reported no usage (use response_format "json")`,
   };
+}
+
+/** The `model` field of a multipart/form-data request (audio uploads, image edits), or null. */
+export function multipartModel(contentType: string | undefined, body: Buffer): string | null {
+  if (!(contentType ?? '').includes('multipart/form-data')) return null;
+  const head = body.toString('latin1', 0, Math.min(body.length, 64 * 1024));
+  const m = MULTIPART_MODEL.exec(head)?.[1];
+  if (m !== undefined || body.length <= head.length) return m ?? null;
+  return MULTIPART_MODEL.exec(body.toString('latin1', Math.max(0, body.length - 64 * 1024)))?.[1] ?? null;
 }
 
 /** Seconds of the first RIFF/WAVE file in `b` (rounded up), or null when there is none to measure. */

@@ -248,3 +248,12 @@ test('a walk over every route the proxy accepts: each call is priced, unpriced w
   assert.ok(walked > 50, `walked ${walked} routes`);
   assert.deepEqual(silent, [], 'calls booked at $0 with no reason');
 });
+
+test('an image edit (multipart) is priced from its usage under the model named in the form (gpt-image-1.5)', async () => {
+  rig.fakes.openai!.next({ usage: { text_tokens: 20, image_tokens: 500, output_tokens: 1000 } });
+  const { response } = await openai().images.edit({ model: 'gpt-image-1.5', prompt: 'make it blue', image: await toFile(Buffer.from([0x89, 0x50, 0x4e, 0x47]), 'a.png', { type: 'image/png' }) }).withResponse();
+  const c = await settled(response.headers.get('x-tollgate-call-id'));
+  assert.equal(c.model, 'gpt-image-1.5');
+  // 20 text × $5/M + 500 image in × $8/M + 1000 image out × $32/M = 0.0001 + 0.004 + 0.032
+  assert.equal(c.cost, '0.0361');
+});
