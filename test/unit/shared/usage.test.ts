@@ -67,6 +67,10 @@ describe('usage: OpenAI chat completions', () => {
     assert.throws(() => fromOpenAIChat({ prompt_tokens: 10, completion_tokens: 5, completion_tokens_details: { reasoning_tokens: 6 } }), UsageError);
     assert.throws(() => fromOpenAIResponses({ input_tokens: 1, input_tokens_details: { cached_tokens: 2 } }), UsageError);
     assert.throws(() => fromGemini({ promptTokenCount: 10, cachedContentTokenCount: 11 }), UsageError);
+    // modality details larger than their totals (IMAGE output, AUDIO input) are refused, not clamped
+    assert.throws(() => fromGemini({ promptTokenCount: 10, candidatesTokenCount: 100, candidatesTokensDetails: [{ modality: 'IMAGE', tokenCount: 1290 }] }), UsageError);
+    assert.throws(() => fromGemini({ promptTokenCount: 10, promptTokensDetails: [{ modality: 'AUDIO', tokenCount: 11 }] }), UsageError);
+    assert.throws(() => fromGemini({ promptTokenCount: 10, candidatesTokenCount: 5, candidatesTokensDetails: [{ modality: 'IMAGE', tokenCount: -1 }] }), UsageError);
     assert.throws(() => fromOpenAIChat({ prompt_tokens: -1 }), UsageError);
     assert.throws(() => fromOpenAIChat({ prompt_tokens: 1.5 }), UsageError);
     assert.throws(() => fromAnthropic({ input_tokens: '12' }), UsageError);
