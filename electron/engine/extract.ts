@@ -440,6 +440,17 @@ export class ResponseTap {
     } catch {
       return;
     }
+    // An upstream's invalid usage (details over totals, negative counts) must never throw out of the
+    // tap: it runs inside stream and gunzip event handlers, where a throw would end the process.
+    try {
+      this.onEventJson(d, e);
+    } catch (err) {
+      this.usage = null;
+      this.parseError = `the stream's usage is invalid: ${(err as Error).message}`;
+    }
+  }
+
+  private onEventJson(d: J, e: EventSourceMessage): void {
     switch (this.endpoint) {
       case 'chat.completions':
       case 'completions': {

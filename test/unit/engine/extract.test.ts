@@ -57,3 +57,19 @@ test('a response that is not JSON reports why instead of a usage', () => {
   assert.equal(r.usage, null);
   assert.match(r.parseError ?? '', /not complete JSON/);
 });
+
+test('invalid usage inside a stream (plain or gzip) is reported, never thrown out of the tap', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const sse = Buffer.from('data: {"model":"gpt-4o-mini","choices":[{"delta":{"content":"hi"}}]}\n\n'
+    + 'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}}\n\n');
+  const plain = new ResponseTap('chat.completions', 'text/event-stream', undefined);
+  assert.doesNotThrow(() => plain.write(sse));
+  const a = plain.finish() as { usage: unknown; parseError: string | null };
+  assert.equal(a.usage, null);
+  assert.match(a.parseError ?? '', /stream's usage is invalid: prompt_tokens: details \(9\) exceed the total \(5\)/);
+  const gz = new ResponseTap('chat.completions', 'text/event-stream', 'gzip');
+  gz.write(gzipSync(sse));
+  const b = await gz.finish();
+  assert.equal(b.usage, null);
+  assert.match(b.parseError ?? '', /invalid/);
+});
