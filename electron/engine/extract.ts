@@ -242,6 +242,8 @@ export interface Extracted {
 }
 
 const MAX_JSON = 16 * 1024 * 1024;
+/** Longest SSE line the tap holds (a Nano Banana 4K image inline is ~20 MB of base64). */
+const MAX_SSE_LINE = 64 * 1024 * 1024;
 
 /** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
 const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings', 'messages']);
@@ -364,6 +366,7 @@ export class ResponseTap {
   private readonly inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | null;
   private json: Buffer[] = [];
   private jsonBytes = 0;
+  private lineBytes = 0;
   private text = '';
   private usage: Usage | null = null;
   private anthropicStart: J | null = null;
@@ -395,8 +398,19 @@ export class ResponseTap {
 
   private consume(chunk: Buffer): void {
     if (this.skip) return;
-    if (this.parser) this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
-    else if (this.jsonBytes < MAX_JSON) {
+    if (this.sse) {
+      if (!this.parser) return; // given up on this stream (a line too long to hold)
+      const nl = chunk.lastIndexOf(0x0a);
+      this.lineBytes = nl < 0 ? this.lineBytes + chunk.length : chunk.length - nl - 1;
+      if (this.lineBytes > MAX_SSE_LINE) {
+        // an event line this long is no provider's: stop reading (a 600 MB line would not fit a string)
+        this.parser = null;
+        this.usage = null;
+        this.parseError = `the stream sent a line longer than ${MAX_SSE_LINE / 1024 / 1024} MB; its usage was not read`;
+        return;
+      }
+      this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
+    } else if (this.jsonBytes < MAX_JSON) {
       this.json.push(chunk);
       this.jsonBytes += chunk.length;
     }

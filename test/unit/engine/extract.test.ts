@@ -73,3 +73,13 @@ test('invalid usage inside a stream (plain or gzip) is reported, never thrown ou
   assert.equal(b.usage, null);
   assert.match(b.parseError ?? '', /invalid/);
 });
+
+test('an SSE line too long to hold stops the tap with a reason instead of growing without bound', () => {
+  const tap = new ResponseTap('chat.completions', 'text/event-stream', undefined);
+  const chunk = Buffer.alloc(8 * 1024 * 1024, 0x61); // 8 MB of "a", no newline
+  tap.write(Buffer.from('data: {"x":"'));
+  for (let i = 0; i < 9; i++) assert.doesNotThrow(() => tap.write(chunk)); // 72 MB in one line
+  const r = tap.finish() as { usage: unknown; parseError: string | null };
+  assert.equal(r.usage, null);
+  assert.match(r.parseError ?? '', /longer than 64 MB/);
+});
