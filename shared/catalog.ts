@@ -48,11 +48,14 @@ export interface TokenModel {
   contextWindow: number | null;
   source: PriceSource;
   sourceLabel: string;
+  /** The highest long-context tier start (computed once, by the plausibility check). */
+  maxTierStart?: number;
 }
 
 export interface CompiledMediaPrice extends MediaPrice {
   ratio: Ratio;
   firstRatio: Ratio | null;
+  inputRatio?: Ratio | null;
 }
 
 export interface MediaModel {
@@ -201,7 +204,7 @@ export class Catalog {
       id: e.id,
       name: e.name,
       routeModelIds: e.routeModelIds,
-      prices: e.prices.map((p) => ({ ...p, ratio: parseDecimal(p.price), firstRatio: p.firstUnit ? parseDecimal(p.firstUnit.price) : null })),
+      prices: e.prices.map((p) => ({ ...p, ratio: parseDecimal(p.price), firstRatio: p.firstUnit ? parseDecimal(p.firstUnit.price) : null, inputRatio: p.inputMegapixel ? parseDecimal(p.inputMegapixel) : null })),
       source: { kind: 'catalog', catalog: this.mediaVersion, url: e.sourceUrl, asOf: e.asOf },
       sourceLabel: `${this.mediaVersion}:${e.route}/${e.id}`,
     };
@@ -287,7 +290,8 @@ export class Catalog {
   }
 
   private resolveUncached(provider: string, model: string, at: Date, lock: RateLock | null): Resolved {
-    const mediaBase = this.mediaModels.get(`${provider}:${model}`) ?? null;
+    // Gemini ids are sent as `models/veo-…` by SDKs and users alike: the media catalog knows the bare id
+    const mediaBase = this.mediaModels.get(`${provider}:${model}`) ?? (model.startsWith('models/') ? this.mediaModels.get(`${provider}:${model.slice(7)}`) ?? null : null);
     const genai = this.findGenai(provider, model);
     const basePrices = genai ? (pricesAt(genai.m, at) as Record<string, unknown>) : null;
     const name = genai?.m.name ?? mediaBase?.name ?? model;
@@ -323,6 +327,10 @@ export class Catalog {
         token = this.tokenModel(provider, genai.m, basePrices);
       }
       return { token, media: media ?? (lock ? null : mediaBase) };
+    }
+    if (!genai) {
+      const b = BUILTIN_TOKEN_MODELS.get(`${provider}:${model}`);
+      if (b) return { token: b, media: mediaBase };
     }
     return { token: genai && basePrices ? this.tokenModel(provider, genai.m, basePrices) : null, media: mediaBase };
   }
@@ -426,6 +434,44 @@ export function describeWhen(p: MediaPrice): string {
   const parts = [w.size, w.quality, w.resolution, w.audio === undefined ? undefined : w.audio ? 'with audio' : 'no audio'].filter(Boolean);
   return `per ${p.unit}${parts.length ? ', ' + parts.join(', ') : ''}`;
 }
+
+/**
+ * OpenAI Priority processing prices per 1M tokens (input, cached input, output), by genai-prices
+ * model id. Source: https://openai.com/api-priority-processing/ (stored copy read 2026-12-01;
+ * GPT-5.x rows from a mirror of the same page, secondary: see SOURCES.md). Prompts over 128K tokens
+ * ("long context") are excluded from priority processing and billed at standard rates.
+ */
+export const PRIORITY_SOURCE = 'openai.com/api-priority-processing';
+export const PRIORITY_PRICES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  'gpt-5.4-mini': { input_mtok: '1.50', cache_read_mtok: '0.15', output_mtok: '9.00' },
+  'gpt-5.4': { input_mtok: '5.00', cache_read_mtok: '0.50', output_mtok: '30.00' },
+  'gpt-5.2': { input_mtok: '3.50', cache_read_mtok: '0.35', output_mtok: '28.00' },
+  'gpt-5.1': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-5': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-5-mini': { input_mtok: '0.45', cache_read_mtok: '0.045', output_mtok: '3.60' },
+  'gpt-5.1-codex': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-5-codex': { input_mtok: '2.50', cache_read_mtok: '0.25', output_mtok: '20.00' },
+  'gpt-4.1': { input_mtok: '3.50', cache_read_mtok: '0.875', output_mtok: '14.00' },
+  'gpt-4.1-mini': { input_mtok: '0.70', cache_read_mtok: '0.175', output_mtok: '2.80' },
+  'gpt-4.1-nano': { input_mtok: '0.20', cache_read_mtok: '0.05', output_mtok: '0.80' },
+  'gpt-4o': { input_mtok: '4.25', cache_read_mtok: '2.125', output_mtok: '17.00' },
+  'gpt-4o-mini': { input_mtok: '0.25', cache_read_mtok: '0.125', output_mtok: '1.00' },
+  'o3': { input_mtok: '3.50', cache_read_mtok: '0.875', output_mtok: '14.00' },
+  'o4-mini': { input_mtok: '2.00', cache_read_mtok: '0.50', output_mtok: '8.00' },
+};
+
+/**
+ * Per-unit models the bundled genai-prices data lacks (see SOURCES.md, "Built-in per-unit prices").
+ * tts-1: $15 per 1M characters; tts-1-hd: $30 per 1M characters (OpenAI pricing page).
+ */
+const BUILTIN_SOURCE = 'tollgate-builtin@2026-12-01';
+const BUILTIN_TOKEN_MODELS = new Map<string, TokenModel>(([
+  ['openai', 'tts-1', 'TTS-1', { input_mchars: '15' }, 'https://platform.openai.com/docs/pricing', '2025-11-02'],
+  ['openai', 'tts-1-hd', 'TTS-1 HD', { input_mchars: '30' }, 'https://platform.openai.com/docs/pricing', '2025-11-02'],
+] as const).map(([provider, id, name, prices, url, asOf]) => [`${provider}:${id}`, {
+  kind: 'token', provider, id, name, rates: compileRates(prices), contextWindow: null,
+  source: { kind: 'catalog', catalog: BUILTIN_SOURCE, url, asOf }, sourceLabel: `${BUILTIN_SOURCE}:${provider}/${id}`,
+} satisfies TokenModel]));
 
 let defaultCatalog: Catalog | null = null;
 /** The bundled catalog without user data (shared, built once). */

@@ -10,6 +10,11 @@ export const mediaPriceSchema = z.object({
   roundUp: z.boolean().optional(),
   /** fal counts a megapixel as 1024x1024 pixels; the default is 1,000,000. */
   pixelsPerMegapixel: z.number().int().positive().optional(),
+  /**
+   * Per megapixel of each INPUT image (edit endpoints that bill reference images). Input sizes are
+   * not in the request (URLs), so each input image counts at its 1 MP minimum: a lower bound.
+   */
+  inputMegapixel: decimal.optional(),
   when: z.object({
     quality: z.string().optional(),
     size: z.string().optional(),

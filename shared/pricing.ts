@@ -6,8 +6,8 @@
  * `unpriced` with the reason.
  */
 import { lineCost, nanoToUsd, parseDecimal, ratioToDecimal, type Nano, type Ratio } from './money.ts';
-import { totalInputTokens, type Usage } from './usage.ts';
-import { describeWhen, type CompiledMediaPrice, type MediaModel, type RateSpec, type Resolved, type TokenModel } from './catalog.ts';
+import { totalInputTokens, totalOutputTokens, type Usage } from './usage.ts';
+import { describeWhen, PRIORITY_PRICES, PRIORITY_SOURCE, type CompiledMediaPrice, type MediaModel, type RateSpec, type Resolved, type TokenModel } from './catalog.ts';
 import { tierSegments, tierTotal, type Tier, type TierMode } from './tiers.ts';
 import type { LineItem, VolumeTierPlan } from './api.ts';
 
@@ -32,6 +32,8 @@ export interface PricedCall {
 }
 
 export interface MediaParams {
+  /** Input (reference) images sent with an edit request. */
+  inputImages?: number;
   size?: string;        // "1024x1024"
   quality?: string;
   resolution?: string;  // "1080p", "4k"
@@ -46,13 +48,16 @@ export interface PriceContext {
   tier?: { plan: Pick<VolumeTierPlan, 'id' | 'mode' | 'unit' | 'tiers'>; before: number };
 }
 
-type TokenField = 'inputTokens' | 'cacheReadTokens' | 'cacheWrite5mTokens' | 'cacheWrite1hTokens' | 'inputAudioTokens'
-  | 'cacheAudioReadTokens' | 'inputImageTokens' | 'outputTokens' | 'reasoningTokens' | 'outputAudioTokens' | 'outputImageTokens' | 'webSearches';
+type TokenField = 'inputTokens' | 'cacheReadTokens' | 'cacheWriteTokens' | 'cacheWrite5mTokens' | 'cacheWrite1hTokens' | 'inputAudioTokens'
+  | 'cacheAudioReadTokens' | 'inputImageTokens' | 'outputTokens' | 'reasoningTokens' | 'outputAudioTokens' | 'outputImageTokens'
+  | 'audioSeconds' | 'characters' | 'webSearches';
 
 /** Usage field → label and the price keys that may price it, most specific first. */
-const TOKEN_LINES: readonly { field: TokenField; label: string; keys: readonly string[]; unit: string }[] = [
+type Line = { field: TokenField; label: string; keys: readonly string[]; unit: string };
+const TOKEN_LINES: readonly Line[] = [
   { field: 'inputTokens', label: 'Input tokens', keys: ['input_mtok'], unit: 'token' },
   { field: 'cacheReadTokens', label: 'Cache reads', keys: ['cache_read_mtok', 'input_mtok'], unit: 'token' },
+  { field: 'cacheWriteTokens', label: 'Cache writes', keys: ['cache_write_mtok', 'cache_write_5m_mtok', 'input_mtok'], unit: 'token' },
   { field: 'cacheWrite5mTokens', label: 'Cache writes (5 min)', keys: ['cache_write_5m_mtok', 'cache_write_mtok', 'input_mtok'], unit: 'token' },
   { field: 'cacheWrite1hTokens', label: 'Cache writes (1 h)', keys: ['cache_write_1h_mtok'], unit: 'token' },
   { field: 'inputAudioTokens', label: 'Audio input tokens', keys: ['input_audio_mtok'], unit: 'token' },
@@ -61,9 +66,40 @@ const TOKEN_LINES: readonly { field: TokenField; label: string; keys: readonly s
   { field: 'outputTokens', label: 'Output tokens', keys: ['output_mtok'], unit: 'token' },
   { field: 'reasoningTokens', label: 'Reasoning tokens', keys: ['output_reasoning_mtok', 'output_mtok'], unit: 'token' },
   { field: 'outputAudioTokens', label: 'Audio output tokens', keys: ['output_audio_mtok'], unit: 'token' },
+  // OpenAI image models (gpt-image-1) list their image output price as `output_mtok`
   { field: 'outputImageTokens', label: 'Image output tokens', keys: ['output_image_mtok', 'output_mtok'], unit: 'token' },
+  { field: 'audioSeconds', label: 'Audio seconds', keys: ['input_audio_hours', 'audio_hours'], unit: 'second' },
+  { field: 'characters', label: 'Characters', keys: ['input_mchars'], unit: 'character' },
   { field: 'webSearches', label: 'Web searches', keys: ['web_searches_kcount'], unit: 'search' },
 ];
+/**
+ * Gemini: one input price covers text, image, video and (where no audio price is listed) audio
+ * (ai.google.dev/gemini-api/docs/pricing lists "text / image / video" and a separate audio price
+ * only where it differs). Image and audio OUTPUT have their own prices and never fall back to text.
+ */
+const GEMINI_LINES: readonly Line[] = TOKEN_LINES.map((l): Line => {
+  switch (l.field) {
+    case 'inputAudioTokens': return { ...l, keys: ['input_audio_mtok', 'input_mtok'] };
+    case 'cacheAudioReadTokens': return { ...l, keys: ['cache_audio_read_mtok', 'cache_read_mtok', 'input_audio_mtok', 'input_mtok'] };
+    case 'outputImageTokens': return { ...l, keys: ['output_image_mtok'] };
+    default: return l;
+  }
+});
+
+/**
+ * OpenAI service tiers, as the RESPONSE reports them (`service_tier`). Flex is billed at Batch API
+ * rates, 50 % of standard (developers.openai.com/api/docs/guides/flex-processing); batch results at
+ * 50 % (developers.openai.com/api/docs/guides/batch). Priority has its own per-model prices
+ * (PRIORITY_PRICES); a model missing from that table is priced at 2x standard, the ratio of the
+ * GPT-5 family's priority prices, and says so in its source.
+ */
+const HALF: Ratio = { num: 1n, den: 2n };
+const BATCH_SOURCE: Record<string, string> = {
+  openai: 'developers.openai.com/api/docs/guides/batch',
+  anthropic: 'docs.claude.com/en/docs/build-with-claude/batch-processing: 50 % of standard prices',
+  gemini: 'ai.google.dev/gemini-api/docs/batch-mode: 50 % of the interactive price',
+};
+const DOUBLE: Ratio = { num: 2n, den: 1n };
 
 function unpriced(reason: string, kind: PricedCall['kind'] = null): PricedCall {
   return { items: [], cost: 0n, priceSource: null, unpriced: reason, kind };
@@ -86,7 +122,31 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
   const totalIn = totalInputTokens(usage);
   const items: PricedLine[] = [];
   let cost = 0n;
-  for (const line of TOKEN_LINES) {
+  // service tier (OpenAI): a multiplier, or priority's own prices for the model
+  const tier = usage.serviceTier;
+  let mult: Ratio | null = null;
+  let tierPrices: Readonly<Record<string, string>> | null = null;
+  let tierNote = '';
+  if (tier === 'batch') {
+    // batch APIs bill 50 % of standard at OpenAI, Anthropic and Google alike
+    mult = HALF;
+    tierNote = ` + batch at 50 % (${BATCH_SOURCE[model.provider] ?? 'the provider\'s batch pricing'})`;
+  } else if (tier && tier !== 'default' && tier !== 'auto' && tier !== 'standard' && (model.provider === 'openai' || model.provider === 'azure')) {
+    if (tier === 'flex') {
+      mult = HALF;
+      tierNote = ' + flex tier at 50 % (developers.openai.com/api/docs/guides/flex-processing)';
+    } else if (tier === 'priority') {
+      tierPrices = PRIORITY_PRICES[model.id] ?? null;
+      if (tierPrices) tierNote = ` + priority prices (${PRIORITY_SOURCE})`;
+      else {
+        mult = DOUBLE;
+        tierNote = ' + priority tier at 2x standard (estimate: no published priority price for this model)';
+      }
+    } else return unpriced(`${model.provider}:${model.id} answered in service tier "${tier}", which Tollgate has no price for`, 'token');
+  }
+  const source = tierNote ? model.sourceLabel + tierNote : model.sourceLabel;
+  const lines = model.provider === 'gemini' ? GEMINI_LINES : TOKEN_LINES;
+  for (const line of lines) {
     const qty = usage[line.field];
     if (!qty) continue;
     let spec: RateSpec | undefined;
@@ -95,10 +155,20 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
       if (spec) break;
     }
     if (!spec) return unpriced(`${model.provider}:${model.id} has no price for ${line.label.toLowerCase()} (${line.keys[0]})`, 'token');
-    const { price, text } = rateFor(spec, totalIn);
+    let { price, text } = rateFor(spec, totalIn);
+    const tiered = (tierPrices || mult) && spec.key.endsWith('_mtok'); // tool fees are not tiered
+    if (tiered && tierPrices) {
+      const own = tierPrices[spec.key];
+      if (own === undefined) return unpriced(`${model.provider}:${model.id} has no priority-tier price for ${line.label.toLowerCase()}`, 'token');
+      price = parseDecimal(own);
+      text = own;
+    } else if (tiered && mult) {
+      price = { num: price.num * mult.num, den: price.den * mult.den };
+      text = ratioToDecimal(price);
+    }
     const c = lineCost({ num: BigInt(qty), den: 1n }, price, spec.per);
     cost += c;
-    if (!costOnly) items.push({ label: line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source: model.sourceLabel });
+    if (!costOnly) items.push({ label: tiered ? `${line.label} (${tier})` : line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source });
   }
   const req = model.rates.get('requests_kcount');
   if (req) {
@@ -108,7 +178,7 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
     if (!costOnly) items.push({ label: 'Requests', quantity: String(n), unit: 'request', per: Number(req.per), unitPrice: req.baseText, cost: c, source: model.sourceLabel });
   }
   if (cost === 0n && items.length === 0 && !hasAnyUsage(usage)) return unpriced('the call reported no usage', 'token');
-  return { items, cost, priceSource: model.sourceLabel, unpriced: null, kind: 'token' };
+  return { items, cost, priceSource: source, unpriced: null, kind: 'token' };
 }
 
 function hasAnyUsage(u: Usage): boolean {
@@ -198,6 +268,10 @@ export function priceMedia(usage: Usage, model: MediaModel, ctx: PriceContext = 
       } else {
         push('Megapixels', { num: mp.num * n, den: mp.den }, 'megapixel', p.ratio, p.price);
       }
+      if (p.inputRatio && params.inputImages) {
+        // each reference image is at least 1 MP; its real size is not in the request
+        push('Input images (1 MP each, the minimum)', { num: BigInt(params.inputImages), den: 1n }, 'megapixel', p.inputRatio, p.inputMegapixel!);
+      }
       break;
     }
   }
@@ -261,6 +335,43 @@ function cmp(a: Ratio, b: Ratio): number {
 }
 function sub(a: Ratio, b: Ratio): Ratio {
   return { num: a.num * b.den - b.num * a.den, den: a.den * b.den };
+}
+
+/** Token bound when a model's context window is unknown: above any model's context. */
+export const SANE_MAX_TOKENS = 20_000_000;
+/** Media and per-unit bounds no single call reaches (a call is one request, not a month). */
+const SANE_UNITS: readonly [keyof Usage, number, string][] = [
+  ['images', 1_000, 'images'], ['videoSeconds', 3_600, 'seconds of video'], ['audioSeconds', 86_400, 'seconds of audio'],
+  ['characters', 10_000_000, 'characters'], ['webSearches', 10_000, 'web searches'], ['requests', 10_000, 'requests'],
+];
+
+/**
+ * Why a call's reported usage cannot be real, or null when it can. An upstream that reports more
+ * tokens than the model's context window holds (with 25 % slack; a model priced in tiers above
+ * its listed window may take 5x its highest tier start), or more than SANE_MAX_TOKENS when the
+ * window is unknown, or absurd media units, is flagged instead of booked: 9,007,199,254,740,991
+ * tokens would otherwise book billions of dollars and block every cap.
+ */
+export function implausibleUsage(u: Usage, model: TokenModel | null): string | null {
+  const tokens = totalInputTokens(u) + totalOutputTokens(u);
+  let limit = SANE_MAX_TOKENS;
+  let what = `${SANE_MAX_TOKENS.toLocaleString('en-US')} tokens (no context window is known for the model)`;
+  if (model?.contextWindow) {
+    let tierStart = model.maxTierStart;
+    if (tierStart === undefined) {
+      tierStart = 0;
+      for (const spec of model.rates.values()) for (const t of spec.tiers) if (t.start > tierStart) tierStart = t.start;
+      model.maxTierStart = tierStart; // once per resolved model, not per call
+    }
+    limit = Math.max(model.contextWindow, tierStart * 5) * 1.25;
+    what = `the ${model.id} context window of ${model.contextWindow.toLocaleString('en-US')} tokens`;
+  }
+  if (tokens > limit) return `implausible usage: the provider reported ${tokens.toLocaleString('en-US')} tokens, more than ${what}; not booked (check the provider's bill)`;
+  for (const [field, max, label] of SANE_UNITS) {
+    const v = u[field];
+    if (typeof v === 'number' && v > max) return `implausible usage: the provider reported ${v.toLocaleString('en-US')} ${label} for one call (more than ${max.toLocaleString('en-US')}); not booked (check the provider's bill)`;
+  }
+  return null;
 }
 
 /** True when the usage is about media units rather than tokens. */

@@ -124,6 +124,11 @@ function mediaFromParams(body: J, model: string): { usage: Usage; params: MediaP
   const dur = input.duration ?? input.seconds ?? input.durationSeconds ?? input.duration_seconds;
   const secs = typeof dur === 'string' ? Number.parseInt(dur, 10) : int(dur);
   if (secs !== undefined && Number.isFinite(secs)) usage.videoSeconds = secs;
+  // reference images of edit endpoints (fal image_urls / image_url, Replicate input_images / image_input)
+  let refs = 0;
+  for (const k of ['image_urls', 'input_images', 'image_input', 'reference_images']) if (Array.isArray(input[k])) refs += (input[k] as unknown[]).length;
+  if (typeof input.image_url === 'string') refs += 1;
+  if (refs) params.inputImages = refs;
   const factor = int(input.upscale_factor) ?? int(input.scale);
   if (factor && params.size) {
     const [w, h] = params.size.split('x').map(Number) as [number, number];
@@ -350,3 +355,74 @@ export function sumQuote(items: QuoteItem[]): { min: Nano; expected: Nano; max: 
   }
   return { min, expected, max };
 }
+
+/** Batches larger than this are not estimated request by request (that would block the engine). */
+export const BATCH_ESTIMATE_MAX_REQUESTS = 1000;
+
+export interface BatchEstimate {
+  /** Null when the batch cannot be estimated; `reason` says why. */
+  cost: Nano | null;
+  items: PricedCall['items'];
+  requests: number;
+  model: string | null;
+  source: string | null;
+  reason: string | null;
+}
+
+/**
+ * A batch submission with its requests inline (Anthropic `/v1/messages/batches`, Gemini
+ * `:batchGenerateContent` with `input_config.requests`), estimated request by request at the batch
+ * rate (50 %): each request's counted input plus min(its output limit, 500) output tokens, the
+ * same expected output a quote uses. An estimate, booked as such: the provider reports the real
+ * usage only in the batch's results.
+ */
+export function estimateBatch(catalog: Catalog, providerIn: string, body: unknown, path = '', at?: Date): BatchEstimate {
+  const provider = canonicalProvider(providerIn);
+  const none = (reason: string, requests = 0): BatchEstimate => ({ cost: null, items: [], requests, model: null, source: null, reason });
+  if (!isObj(body)) return none('the batch request is not a JSON object');
+  let bodies: unknown[] = [];
+  let gemModel: string | undefined;
+  if (provider === 'anthropic') {
+    bodies = Array.isArray(body.requests) ? body.requests.map((r) => (isObj(r) ? r.params : undefined)) : [];
+  } else if (provider === 'gemini') {
+    gemModel = /models\/([^/:]+):/.exec(path)?.[1];
+    const batch = isObj(body.batch) ? body.batch : body;
+    const cfg = isObj(batch.input_config) ? batch.input_config : isObj(batch.inputConfig) ? batch.inputConfig : {};
+    const reqs = isObj(cfg.requests) ? cfg.requests.requests : undefined;
+    if (!Array.isArray(reqs)) return none('a Gemini batch from a file is billed as its requests run; Tollgate cannot see them when it is submitted');
+    bodies = reqs.map((r) => (isObj(r) && isObj(r.request) ? r.request : r));
+  } else return none('this batch is billed as its requests run; Tollgate cannot see them when it is submitted');
+  if (bodies.length === 0) return none('the batch has no inline requests to estimate');
+  if (bodies.length > BATCH_ESTIMATE_MAX_REQUESTS) return none(`the batch has ${bodies.length} requests, more than Tollgate estimates one by one (${BATCH_ESTIMATE_MAX_REQUESTS})`, bodies.length);
+  let cost = 0n;
+  let input = 0, output = 0;
+  let model: string | null = null;
+  let source: string | null = null;
+  let resolvedModel: TokenModelLike | null = null;
+  for (const b of bodies) {
+    let a: AnalyzedRequest;
+    try {
+      a = analyzeRequest(provider, provider === 'gemini' ? { ...(isObj(b) ? b : {}), model: gemModel } : b, provider === 'gemini' && gemModel ? `/v1beta/models/${gemModel}:generateContent` : '');
+    } catch (e) {
+      return none(`a request in the batch cannot be read: ${(e as Error).message}`, bodies.length);
+    }
+    const tm = catalog.resolve(a.provider, a.model, at).token;
+    if (!tm) return none(`unknown model in the batch: ${a.provider}:${a.model} is not in the price catalog`, bodies.length);
+    const out = Math.min(a.maxOutput ?? EXPECTED_OUTPUT_TOKENS, EXPECTED_OUTPUT_TOKENS);
+    const p = priceTokens({ inputTokens: a.inputTokens, outputTokens: out, serviceTier: 'batch' }, tm, true);
+    if (p.unpriced) return none(p.unpriced, bodies.length);
+    cost += p.cost;
+    input += a.inputTokens;
+    output += out;
+    if (model === null) {
+      model = a.model;
+      source = p.priceSource;
+      resolvedModel = tm;
+    } else if (model !== a.model) model = 'several models';
+  }
+  const items = resolvedModel && model !== 'several models'
+    ? [{ label: `${bodies.length} batch requests (estimated: ${input.toLocaleString('en-US')} input + ${output.toLocaleString('en-US')} expected output tokens, at 50 %)`, quantity: String(bodies.length), unit: 'request', per: 1, unitPrice: 'estimate', cost, source: source ?? '' }]
+    : [{ label: `${bodies.length} batch requests (estimated, at 50 %)`, quantity: String(bodies.length), unit: 'request', per: 1, unitPrice: 'estimate', cost, source: source ?? '' }];
+  return { cost, items, requests: bodies.length, model, source: `estimate from ${bodies.length} submitted requests: ${source}`, reason: null };
+}
+type TokenModelLike = NonNullable<ReturnType<Catalog['resolve']>['token']>;

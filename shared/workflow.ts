@@ -50,6 +50,11 @@ const nodeSchema = z.object({
   audio: z.boolean().optional(),
   seconds: z.number().positive().optional(),
   megapixels: z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?$/)]).optional(),
+  /** Upscalers as users think of them: the input image's size and the factor (output = input × factor per side). */
+  input_size: z.string().regex(/^\d+x\d+$/, 'input_size is WIDTHxHEIGHT, e.g. 1024x1024').optional(),
+  upscale_factor: z.number().positive().max(16).optional(),
+  /** Reference images sent to an edit endpoint (billed per input megapixel by some, e.g. FLUX.2 edits). */
+  input_images: count.optional(),
 }).strict().refine((n) => n.model || (n.provider && n.request), { message: 'a node needs "model" (provider:model) or "provider" + "request"' });
 
 const workflowSchema = z.object({
@@ -109,12 +114,20 @@ export function nodeUsage(n: WorkflowNode): Usage {
   return u;
 }
 
+/** An upscale node's output size: its input size × upscale_factor per side (2 when only the size is given). */
+function upscaledSize(n: WorkflowNode): string | undefined {
+  if (!n.input_size) return undefined;
+  const [w, h] = n.input_size.split('x').map(Number) as [number, number];
+  const f = n.upscale_factor ?? 2;
+  return `${Math.round(w * f)}x${Math.round(h * f)}`;
+}
+
 export function quoteNode(catalog: Catalog, n: WorkflowNode, opts: QuoteOptions = {}): QuoteItem {
   if (n.request) {
     const provider = n.provider ?? splitModelRef(n.model!).provider;
     return quoteRequest(catalog, provider, n.model && !n.request.model ? { ...n.request, model: splitModelRef(n.model).model } : n.request, n.path ?? '', opts, n.id, n.repeat);
   }
-  const params = { size: n.size, quality: n.quality, resolution: n.resolution, audio: n.audio };
+  const params = { size: n.size ?? upscaledSize(n), quality: n.quality, resolution: n.resolution, audio: n.audio, inputImages: n.input_images };
   if (n.input_tokens !== undefined && n.output_tokens === undefined) {
     // known input, unknown output: a range like a request quote
     const { provider, model } = splitModelRef(n.model!);

@@ -13,19 +13,19 @@ import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
 import { DEFAULT_UPSTREAMS, handleProxy, internalError, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
-import { isBillable } from './extract.ts';
+import { audioFacts, isBillable, multipartModel, unpricedEndpoint } from './extract.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
 import { defaultDataDir, defaultPort, ensurePrivateDir } from './paths.ts';
 import { DataDirLock } from './lock.ts';
 import { handleControl, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
-import { priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
-import { analyzeRequest, quoteNano } from '../../shared/quote.ts';
+import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
+import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd, formatUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, keyCapMatcher, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
 import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
-import type { Usage } from '../../shared/usage.ts';
+import { resolveCacheLifetime, type Usage } from '../../shared/usage.ts';
 
 export { defaultDataDir };
 
@@ -549,8 +549,34 @@ export class Engine implements ProxyHost {
   private price(b: Begun, o: Outcome): void {
     const row = b.row;
     const input = b.input;
-    if (!isBillable(input.endpoint)) return; // polls, listings: free
+    if (!isBillable(input.endpoint)) return; // polls, listings: free (the explicit allow-list in extract.ts)
     const ex = o.extracted;
+    if (o.httpStatus !== null && o.httpStatus >= 400) {
+      // providers do not bill a failed call, whatever usage its error body reports: $0, said so
+      row.priceSource = `not billed: the provider answered HTTP ${o.httpStatus}`;
+      return;
+    }
+    if ((input.endpoint === 'messages.batches' || input.endpoint === 'batchGenerateContent') && o.status === 'ok') {
+      // a batch with its requests inline: booked as an estimate at the batch rate, never $0
+      const est = estimateBatch(this.catalog, row.provider, input.json, input.route.path, new Date(row.ts));
+      if (est.cost === null) {
+        row.unpriced = true;
+        row.unpricedReason = est.reason;
+        return;
+      }
+      row.estimated = true;
+      row.items = toLineItems(est.items);
+      row.costNano = est.cost;
+      row.priceSource = est.source;
+      row.model ??= est.model;
+      return;
+    }
+    const endpointWhy = unpricedEndpoint(input.endpoint);
+    if (endpointWhy && !ex?.usage && !(o.status === 'error' && o.httpStatus === null)) {
+      row.unpriced = true;
+      row.unpricedReason = endpointWhy;
+      return;
+    }
     const name = `${row.provider}:${row.model ?? '(unknown model)'}`;
     let usage: Usage | null = ex?.usage ?? null;
     let params: MediaParams = {};
@@ -573,6 +599,18 @@ export class Engine implements ProxyHost {
         return;
       }
     }
+    if (input.endpoint === 'audio.transcriptions' || input.endpoint === 'audio.translations' || input.endpoint === 'audio.speech') {
+      // the model is in a multipart form, and the response may carry no usage: the request says it
+      const a = audioFacts(input.endpoint, input.headers['content-type'], input.body, input.json);
+      row.model ??= a.model;
+      if (!usage && a.usage) usage = a.usage;
+      else if (!usage && o.status === 'ok') {
+        row.unpriced = true;
+        row.unpricedReason = a.reason;
+        return;
+      }
+    }
+    if (input.endpoint === 'images' && !row.model) row.model = multipartModel(input.headers['content-type'], input.body); // image edits are multipart
     if (usage && o.status !== 'ok' && ex) {
       // Cut or aborted: the provider's usage is partial (Anthropic's message_start says 1 output
       // token); count what was actually streamed and mark the cost estimated.
@@ -595,6 +633,12 @@ export class Engine implements ProxyHost {
       row.unpricedReason = ex?.parseError ?? `the response carried no usage for ${name}`;
       return;
     }
+    if (usage.cacheWriteTokens && input.endpoint === 'messages') {
+      // writes without the 5m/1h split: the request's cache_control ttl says which
+      const r = resolveCacheLifetime(usage, input.json);
+      usage = r.usage;
+      estimated ||= r.estimated;
+    }
     row.usage = usage as Record<string, number | string>;
     const model = row.model ?? ex?.model ?? null;
     const at = new Date(row.ts);
@@ -605,6 +649,14 @@ export class Engine implements ProxyHost {
     if (plan) {
       this.flushQuietly();
       tier = { plan, before: this.ledger.tierUnits(row.provider, plan.model, plan.unit, periodBounds(plan.period, row.ts, this.timeZone, this.weekStart).start) };
+    }
+    const implausible = implausibleUsage(usage, resolved.token);
+    if (implausible) {
+      // an upstream's absurd numbers are flagged, never booked (they would block every cap)
+      row.estimated = true;
+      row.unpriced = true;
+      row.unpricedReason = implausible;
+      return;
     }
     const p = priceCall(usage, resolved, { params, tier }, name);
     row.estimated = estimated;

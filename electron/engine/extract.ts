@@ -5,49 +5,228 @@
 import zlib from 'node:zlib';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { countTokens } from 'gpt-tokenizer';
-import { fromAnthropic, fromGemini, fromOpenAIChat, fromOpenAIImages, fromOpenAIResponses, type Usage } from '../../shared/usage.ts';
+import { fromAnthropic, fromGemini, fromOpenAIAudio, fromOpenAIChat, fromOpenAIImages, fromOpenAIResponses, type Usage } from '../../shared/usage.ts';
 
-export type Endpoint =
-  | 'chat.completions' | 'responses' | 'embeddings' | 'images' | 'videos' | 'openai.other'
-  | 'messages' | 'messages.count_tokens' | 'anthropic.other'
-  | 'generateContent' | 'streamGenerateContent' | 'predict' | 'predictLongRunning' | 'gemini.operation' | 'gemini.other'
-  | 'fal' | 'fal.submit' | 'fal.poll' | 'replicate.create' | 'replicate.poll';
+/**
+ * Every kind of call the classifier knows, with how it is billed:
+ * - `priced`: the response (or the request) carries what the provider bills, and it is priced;
+ * - `unpriced`: the provider bills it, but Tollgate cannot price it yet: recorded as unpriced with
+ *   the reason here, never as $0;
+ * - `free`: the provider bills nothing for it (listings, polls, result downloads, token counting,
+ *   cancels, file uploads). This is an explicit allow-list; anything not on it is never free.
+ */
+export const ENDPOINTS = {
+  // OpenAI and OpenAI-compatible hosts (OpenRouter, /x/NAME)
+  'chat.completions': { billing: 'priced' },
+  'completions': { billing: 'priced' },
+  'responses': { billing: 'priced' },
+  'embeddings': { billing: 'priced' },
+  'images': { billing: 'priced' },
+  'videos': { billing: 'priced' },
+  'audio.transcriptions': { billing: 'priced' },
+  'audio.translations': { billing: 'priced' },
+  'audio.speech': { billing: 'priced' },
+  'batches': { billing: 'unpriced', reason: 'an OpenAI batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted' },
+  'fine_tuning': { billing: 'unpriced', reason: 'fine-tuning jobs are billed per training token as they run; Tollgate does not see that usage' },
+  'vector_stores.search': { billing: 'unpriced', reason: 'file search calls are billed per 1,000 searches and vector storage per GB-day; Tollgate does not price them yet' },
+  'realtime': { billing: 'unpriced', reason: 'a Realtime session is billed on its WebSocket, which Tollgate does not meter' },
+  'openai.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this OpenAI-style endpoint is billed' },
+  'openai.read': { billing: 'free' },            // GET/HEAD/DELETE: listings, retrievals, polls, downloads, deletes
+  'openai.cancel': { billing: 'free' },
+  'openai.files': { billing: 'free' },           // file and upload parts: uploading costs nothing
+  'moderations': { billing: 'free' },
+  'responses.input_tokens': { billing: 'free' },  // token counting
+  // Anthropic
+  'messages': { billing: 'priced' },
+  'messages.count_tokens': { billing: 'free' },
+  'messages.batches': { billing: 'unpriced', reason: 'an Anthropic message batch is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the batch is submitted' },
+  'anthropic.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Anthropic endpoint is billed' },
+  'anthropic.read': { billing: 'free' },
+  'anthropic.cancel': { billing: 'free' },
+  'anthropic.files': { billing: 'free' },
+  // Gemini
+  'generateContent': { billing: 'priced' },
+  'streamGenerateContent': { billing: 'priced' },
+  'predict': { billing: 'priced' },
+  'predictLongRunning': { billing: 'priced' },
+  'countTokens': { billing: 'free' },
+  'batchGenerateContent': { billing: 'unpriced', reason: 'a Gemini batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted' },
+  'embedContent': { billing: 'unpriced', reason: 'Gemini embedding responses carry no token usage' },
+  'cachedContents': { billing: 'unpriced', reason: 'Gemini context caches are billed per token-hour of storage, which Tollgate does not price yet' },
+  'gemini.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Gemini method is billed' },
+  'gemini.operation': { billing: 'free' },        // polls of long-running operations (Veo is priced at submit)
+  'gemini.read': { billing: 'free' },
+  'gemini.files': { billing: 'free' },
+  'gemini.cancel': { billing: 'free' },
+  // fal and Replicate
+  'fal': { billing: 'priced' },
+  'fal.submit': { billing: 'priced' },
+  'fal.poll': { billing: 'free' },                // queue status, result download, cancel
+  'fal.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this fal call is billed' },
+  'replicate.create': { billing: 'priced' },
+  'replicate.poll': { billing: 'free' },          // GET predictions, models, files
+  'replicate.cancel': { billing: 'free' },
+  'replicate.files': { billing: 'free' },
+  'replicate.trainings': { billing: 'unpriced', reason: 'Replicate trainings are billed by hardware time as they run; Tollgate does not see it' },
+  'replicate.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Replicate endpoint is billed' },
+} as const satisfies Record<string, { billing: 'priced' | 'unpriced' | 'free'; reason?: string }>;
 
-/** Which calls are billable at all (polls and listings are free and recorded at $0, not unpriced). */
-const FREE = new Set<Endpoint>(['openai.other', 'anthropic.other', 'gemini.other', 'gemini.operation', 'fal.poll', 'replicate.poll', 'messages.count_tokens']);
+export type Endpoint = keyof typeof ENDPOINTS;
+
+const FREE = new Set<string>(Object.entries(ENDPOINTS).filter(([, v]) => v.billing === 'free').map(([k]) => k));
+/** Whether a call of this kind may cost money (everything not on the free allow-list). */
 export function isBillable(e: Endpoint): boolean {
   return !FREE.has(e);
 }
+/** Why a billed endpoint cannot be priced (null when it can be, or is free). */
+export function unpricedEndpoint(e: Endpoint): string | null {
+  const v = ENDPOINTS[e] as { billing: string; reason?: string } | undefined;
+  return v && v.billing === 'unpriced' ? v.reason ?? 'not priced' : null;
+}
+
+const GEMINI_VERB = /:(\w+)$/;
+const REPLICATE_CREATE = /\/predictions$/;
+const REPLICATE_CANCEL = /\/(predictions|trainings)\/[^/]+\/cancel$/;
+const FAL_REQUEST = /\/requests\//;
+const BATCH_GENERATE = new Set(['batchGenerateContent', 'asyncBatchEmbedContent']);
+const EMBED = new Set(['embedContent', 'batchEmbedContents', 'embedText', 'batchEmbedText']);
+const isRead = (m: string) => m === 'GET' || m === 'HEAD' || m === 'DELETE';
 
 export function classify(provider: string, method: string, path: string): Endpoint {
-  const p = path.split('?')[0]!;
+  const q = path.indexOf('?');
+  let p = q < 0 ? path : path.slice(0, q);
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
   switch (provider) {
     case 'anthropic':
       if (p.endsWith('/messages/count_tokens')) return 'messages.count_tokens';
-      if (method === 'POST' && p.endsWith('/messages')) return 'messages';
-      return 'anthropic.other';
+      if (isRead(method)) return 'anthropic.read';
+      if (method !== 'POST') return 'anthropic.unknown';
+      if (p.endsWith('/messages')) return 'messages';
+      if (p.endsWith('/messages/batches')) return 'messages.batches';
+      if (p.endsWith('/cancel')) return 'anthropic.cancel';
+      if (p.endsWith('/files')) return 'anthropic.files';
+      return 'anthropic.unknown';
     case 'gemini': {
-      const m = /:(\w+)$/.exec(p);
-      const verb = m?.[1];
-      if (verb === 'generateContent' || verb === 'streamGenerateContent' || verb === 'predict' || verb === 'predictLongRunning') return verb;
-      if (/\/operations\//.test(p)) return 'gemini.operation';
-      return 'gemini.other';
+      const verb = GEMINI_VERB.exec(p)?.[1];
+      if (verb === 'generateContent' || verb === 'streamGenerateContent' || verb === 'predict' || verb === 'predictLongRunning' || verb === 'countTokens') return verb;
+      if (p.includes('/operations/')) return verb === 'cancel' && method === 'POST' ? 'gemini.cancel' : 'gemini.operation';
+      if (isRead(method)) return 'gemini.read';
+      if (method !== 'POST') return 'gemini.unknown';
+      if (verb && BATCH_GENERATE.has(verb)) return 'batchGenerateContent';
+      if (verb && EMBED.has(verb)) return 'embedContent';
+      if (verb === 'cancel') return 'gemini.cancel';
+      if (p.endsWith('/cachedContents')) return 'cachedContents';
+      if (p.startsWith('/upload/') || p.endsWith('/files')) return 'gemini.files';
+      return 'gemini.unknown';
     }
     case 'fal':
-      return method === 'POST' ? 'fal' : 'fal.poll';
+      if (method === 'POST') return 'fal';
+      return isRead(method) ? 'fal.poll' : 'fal.unknown';
     case 'fal-queue':
-      return method === 'POST' && !/\/requests\//.test(p) ? 'fal.submit' : 'fal.poll';
+      if (FAL_REQUEST.test(p)) return method === 'POST' && !p.endsWith('/cancel') ? 'fal.unknown' : 'fal.poll';
+      if (method === 'POST') return 'fal.submit';
+      return isRead(method) ? 'fal.poll' : 'fal.unknown';
     case 'replicate':
-      return method === 'POST' && /\/predictions$/.test(p) ? 'replicate.create' : 'replicate.poll';
+      if (isRead(method)) return 'replicate.poll';
+      if (method !== 'POST') return 'replicate.unknown';
+      if (REPLICATE_CREATE.test(p)) return 'replicate.create';
+      if (REPLICATE_CANCEL.test(p)) return 'replicate.cancel';
+      if (p.endsWith('/trainings')) return 'replicate.trainings';
+      if (p.endsWith('/files')) return 'replicate.files';
+      return 'replicate.unknown';
     default: // openai, openrouter, OpenAI-compatible hosts
-      if (method !== 'POST') return 'openai.other';
+      if (isRead(method)) return 'openai.read';
+      if (method !== 'POST') return 'openai.unknown';
       if (p.endsWith('/chat/completions')) return 'chat.completions';
       if (p.endsWith('/responses')) return 'responses';
+      if (p.endsWith('/completions')) return 'completions';
       if (p.endsWith('/embeddings')) return 'embeddings';
       if (p.includes('/images/')) return 'images';
-      if (p.endsWith('/videos')) return 'videos';
-      return 'openai.other';
+      if (p.endsWith('/videos') || p.endsWith('/remix')) return 'videos';
+      if (p.endsWith('/audio/transcriptions')) return 'audio.transcriptions';
+      if (p.endsWith('/audio/translations')) return 'audio.translations';
+      if (p.endsWith('/audio/speech')) return 'audio.speech';
+      if (p.endsWith('/responses/input_tokens')) return 'responses.input_tokens';
+      if (p.endsWith('/moderations')) return 'moderations';
+      if (p.endsWith('/batches')) return 'batches';
+      if (p.endsWith('/cancel')) return 'openai.cancel';
+      if (p.endsWith('/files') || p.includes('/uploads')) return 'openai.files';
+      if (p.includes('/fine_tuning/')) return 'fine_tuning';
+      if (p.includes('/vector_stores/') && p.endsWith('/search')) return 'vector_stores.search';
+      if (p.includes('/realtime/')) return 'realtime';
+      return 'openai.unknown';
   }
+}
+
+const AUDIO = new Set<Endpoint>(['audio.transcriptions', 'audio.translations', 'audio.speech']);
+/** OpenAI speech models billed per character of input (tts-1, tts-1-hd); the others bill tokens. */
+const PER_CHARACTER_TTS = new Set(['tts-1', 'tts-1-hd']);
+const MULTIPART_MODEL = /name="model"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,200})\r\n/;
+
+/** The billable facts of an OpenAI audio call that only its request carries. */
+export interface AudioFacts {
+  model: string | null;
+  /** Usage measured from the request (characters of a tts-1 input; seconds of a WAV file). */
+  usage: Usage | null;
+  /** Why the call cannot be priced from the request when its response said nothing. */
+  reason: string | null;
+}
+
+/**
+ * An audio call's model and, where the response carries no usage, what the request says:
+ * speech (`tts-1`, `tts-1-hd`) is billed per character of `input`; a transcription of a WAV file
+ * lasts the file's data size / byte rate (other formats are not measured: unpriced, with why).
+ */
+export function audioFacts(endpoint: Endpoint, contentType: string | undefined, body: Buffer, json: Record<string, unknown> | null): AudioFacts {
+  if (endpoint === 'audio.speech') {
+    const model = typeof json?.model === 'string' ? json.model : null;
+    const input = typeof json?.input === 'string' ? json.input : null;
+    if (model && PER_CHARACTER_TTS.has(model) && input !== null) {
+      let chars = 0;
+      for (const _ of input) chars++; // code points, not UTF-16 units
+      return { model, usage: { characters: chars }, reason: null };
+    }
+    return { model, usage: null, reason: `${model ?? 'this speech model'} bills audio output tokens, which a speech response reports only when streamed (stream_format "sse")` };
+  }
+  const multipart = (contentType ?? '').includes('multipart/form-data');
+  const model = multipartModel(contentType, body);
+  const seconds = multipart ? wavSeconds(body) : null;
+  if (seconds !== null && model === 'whisper-1') return { model, usage: { audioSeconds: seconds }, reason: null };
+  return {
+    model,
+    usage: null,
+    reason: model === 'whisper-1'
+      ? 'whisper-1 bills per second of audio; the response did not report the duration and the file is not a WAV Tollgate can measure (use response_format "json" or "verbose_json")'
+      : `${model ?? 'this transcription model'} bills tokens; the response reported no usage (use response_format "json")`,
+  };
+}
+
+/** The `model` field of a multipart/form-data request (audio uploads, image edits), or null. */
+export function multipartModel(contentType: string | undefined, body: Buffer): string | null {
+  if (!(contentType ?? '').includes('multipart/form-data')) return null;
+  const head = body.toString('latin1', 0, Math.min(body.length, 64 * 1024));
+  const m = MULTIPART_MODEL.exec(head)?.[1];
+  if (m !== undefined || body.length <= head.length) return m ?? null;
+  return MULTIPART_MODEL.exec(body.toString('latin1', Math.max(0, body.length - 64 * 1024)))?.[1] ?? null;
+}
+
+/** Seconds of the first RIFF/WAVE file in `b` (rounded up), or null when there is none to measure. */
+export function wavSeconds(b: Buffer): number | null {
+  const riff = b.indexOf('RIFF');
+  if (riff < 0 || riff + 12 > b.length || b.toString('latin1', riff + 8, riff + 12) !== 'WAVE') return null;
+  let byteRate = 0;
+  for (let i = riff + 12; i + 8 <= b.length;) {
+    const id = b.toString('latin1', i, i + 4);
+    const size = b.readUInt32LE(i + 4);
+    if (id === 'fmt ' && i + 20 <= b.length) byteRate = b.readUInt32LE(i + 16);
+    if (id === 'data') {
+      if (!byteRate) return null;
+      const bytes = Math.min(size, b.length - (i + 8)); // a streamed WAV may say 0xFFFFFFFF
+      return Math.ceil(bytes / byteRate);
+    }
+    i += 8 + size + (size & 1);
+  }
+  return null;
 }
 
 export interface Extracted {
@@ -63,10 +242,12 @@ export interface Extracted {
 }
 
 const MAX_JSON = 16 * 1024 * 1024;
+/** Longest SSE line the tap holds (a Nano Banana 4K image inline is ~20 MB of base64). */
+const MAX_SSE_LINE = 64 * 1024 * 1024;
 
 /** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
-const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'responses', 'embeddings', 'messages']);
-const USAGE_KEYS = new Set(['model', 'usage']);
+const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings', 'messages']);
+const USAGE_KEYS = new Set(['model', 'usage', 'service_tier']);
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d, COLON = 0x3a, COMMA = 0x2c;
 const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -156,6 +337,24 @@ export function topLevelValues(b: Buffer, keys: ReadonlySet<string>): Record<str
   }
 }
 
+/** The service tier the response reports (priority, flex…), kept with the usage it prices. */
+function withTier(u: Usage, tier: unknown): Usage {
+  if (typeof tier === 'string' && tier.length > 0 && tier.length < 40 && tier !== 'default' && tier !== 'auto' && tier !== 'standard') u.serviceTier = tier;
+  return u;
+}
+
+/** Web searches the call made (OpenAI Responses `web_search_call` items), kept with its usage. */
+function withSearches(u: Usage, n: number): Usage {
+  if (n > 0) u.webSearches = n;
+  return u;
+}
+function countSearchItems(output: unknown): number {
+  let n = 0;
+  if (Array.isArray(output)) for (const it of output) if (it && typeof it === 'object' && (it as J).type === 'web_search_call') n++;
+  return n;
+}
+const WEB_SEARCH_CALL = /"type"\s*:\s*"web_search_call"/g;
+
 type J = Record<string, unknown>;
 const obj = (v: unknown): J => (v && typeof v === 'object' && !Array.isArray(v) ? (v as J) : {});
 
@@ -167,6 +366,7 @@ export class ResponseTap {
   private readonly inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | null;
   private json: Buffer[] = [];
   private jsonBytes = 0;
+  private lineBytes = 0;
   private text = '';
   private usage: Usage | null = null;
   private anthropicStart: J | null = null;
@@ -175,8 +375,12 @@ export class ResponseTap {
   private parseError: string | null = null;
   private media: Extracted['media'] = null;
 
+  /** An audio body (speech) or a plain-text transcript: nothing to read usage from. */
+  private readonly skip: boolean;
+
   constructor(private readonly endpoint: Endpoint, contentType: string, contentEncoding: string | undefined) {
     this.sse = contentType.includes('text/event-stream');
+    this.skip = !this.sse && AUDIO.has(endpoint) && !contentType.includes('json');
     if (this.sse) {
       this.parser = createParser({ onEvent: (e) => this.onEvent(e) });
       this.decoder = new TextDecoder();
@@ -193,8 +397,20 @@ export class ResponseTap {
   }
 
   private consume(chunk: Buffer): void {
-    if (this.parser) this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
-    else if (this.jsonBytes < MAX_JSON) {
+    if (this.skip) return;
+    if (this.sse) {
+      if (!this.parser) return; // given up on this stream (a line too long to hold)
+      const nl = chunk.lastIndexOf(0x0a);
+      this.lineBytes = nl < 0 ? this.lineBytes + chunk.length : chunk.length - nl - 1;
+      if (this.lineBytes > MAX_SSE_LINE) {
+        // an event line this long is no provider's: stop reading (a 600 MB line would not fit a string)
+        this.parser = null;
+        this.usage = null;
+        this.parseError = `the stream sent a line longer than ${MAX_SSE_LINE / 1024 / 1024} MB; its usage was not read`;
+        return;
+      }
+      this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
+    } else if (this.jsonBytes < MAX_JSON) {
       this.json.push(chunk);
       this.jsonBytes += chunk.length;
     }
@@ -238,14 +454,27 @@ export class ResponseTap {
     } catch {
       return;
     }
+    // An upstream's invalid usage (details over totals, negative counts) must never throw out of the
+    // tap: it runs inside stream and gunzip event handlers, where a throw would end the process.
+    try {
+      this.onEventJson(d, e);
+    } catch (err) {
+      this.usage = null;
+      this.parseError = `the stream's usage is invalid: ${(err as Error).message}`;
+    }
+  }
+
+  private onEventJson(d: J, e: EventSourceMessage): void {
     switch (this.endpoint) {
-      case 'chat.completions': {
+      case 'chat.completions':
+      case 'completions': {
         if (typeof d.model === 'string') this.model = d.model;
         const u = d.usage;
-        if (u && typeof u === 'object') this.takeOpenAI(u);
+        if (u && typeof u === 'object') this.takeOpenAI(u, d.service_tier);
         for (const c of Array.isArray(d.choices) ? d.choices : []) {
           const delta = obj(obj(c).delta);
           if (typeof delta.content === 'string') this.text += delta.content;
+          if (typeof obj(c).text === 'string') this.text += obj(c).text as string; // legacy completions
           if (typeof delta.reasoning === 'string') this.text += delta.reasoning;
           if (typeof delta.reasoning_content === 'string') this.text += delta.reasoning_content;
         }
@@ -257,7 +486,9 @@ export class ResponseTap {
         if (type === 'response.reasoning_summary_text.delta' && typeof d.delta === 'string') this.text += d.delta;
         const r = obj(d.response);
         if (typeof r.model === 'string') this.model = r.model;
-        if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) this.usage = fromOpenAIResponses(r.usage);
+        if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) {
+          this.usage = withSearches(withTier(fromOpenAIResponses(r.usage), r.service_tier), countSearchItems(r.output));
+        }
         break;
       }
       case 'messages': {
@@ -285,14 +516,38 @@ export class ResponseTap {
       case 'generateContent':
         this.onGemini(d);
         break;
+      case 'audio.transcriptions':
+      case 'audio.translations':
+      case 'audio.speech': {
+        const type = d.type ?? e.event;
+        if (type === 'transcript.text.delta' && typeof d.delta === 'string') this.text += d.delta;
+        if ((type === 'transcript.text.done' || type === 'speech.audio.done') && d.usage) this.usage = fromOpenAIAudio(d.usage);
+        break;
+      }
       default:
         break;
     }
   }
 
-  private takeOpenAI(u: unknown): void {
+  /**
+   * Responses API web_search_call output items (billed per 1,000 calls). The top-level scan does not
+   * build `output`, so they are counted in the raw bytes: `"type":"web_search_call"` can only occur
+   * there as JSON structure (inside a string its quotes would be escaped).
+   */
+  private searchCalls(d: J): number {
+    if (Array.isArray(d.output)) return countSearchItems(d.output);
+    const buf = this.json.length === 1 ? this.json[0]! : Buffer.concat(this.json);
+    if (buf.indexOf('web_search_call') < 0) return 0;
+    const text = buf.toString('latin1');
+    WEB_SEARCH_CALL.lastIndex = 0;
+    let n = 0;
+    while (WEB_SEARCH_CALL.exec(text)) n++;
+    return n;
+  }
+
+  private takeOpenAI(u: unknown, tier?: unknown): void {
     const usage = obj(u);
-    this.usage = fromOpenAIChat(usage);
+    this.usage = withTier(fromOpenAIChat(usage), tier);
     if (usage.cost !== undefined && (typeof usage.cost === 'number' || typeof usage.cost === 'string')) this.reportedCost = String(usage.cost);
   }
 
@@ -312,10 +567,11 @@ export class ResponseTap {
     if (typeof d.model === 'string') this.model = d.model;
     switch (this.endpoint) {
       case 'chat.completions':
-        if (d.usage) this.takeOpenAI(d.usage);
+      case 'completions':
+        if (d.usage) this.takeOpenAI(d.usage, d.service_tier);
         break;
       case 'responses':
-        if (d.usage) this.usage = fromOpenAIResponses(d.usage);
+        if (d.usage) this.usage = withSearches(withTier(fromOpenAIResponses(d.usage), d.service_tier), this.searchCalls(d));
         break;
       case 'embeddings': {
         const u = obj(d.usage);
@@ -328,6 +584,11 @@ export class ResponseTap {
         break;
       case 'messages':
         if (d.usage) this.usage = fromAnthropic(d.usage);
+        break;
+      case 'audio.transcriptions':
+      case 'audio.translations':
+        if (d.usage) this.usage = fromOpenAIAudio(d.usage);
+        else if (typeof d.duration === 'number' && Number.isFinite(d.duration) && d.duration >= 0) this.usage = { audioSeconds: Math.ceil(d.duration) }; // verbose_json
         break;
       case 'generateContent':
       case 'streamGenerateContent':

@@ -57,3 +57,29 @@ test('a response that is not JSON reports why instead of a usage', () => {
   assert.equal(r.usage, null);
   assert.match(r.parseError ?? '', /not complete JSON/);
 });
+
+test('invalid usage inside a stream (plain or gzip) is reported, never thrown out of the tap', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const sse = Buffer.from('data: {"model":"gpt-4o-mini","choices":[{"delta":{"content":"hi"}}]}\n\n'
+    + 'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9}}}\n\n');
+  const plain = new ResponseTap('chat.completions', 'text/event-stream', undefined);
+  assert.doesNotThrow(() => plain.write(sse));
+  const a = plain.finish() as { usage: unknown; parseError: string | null };
+  assert.equal(a.usage, null);
+  assert.match(a.parseError ?? '', /stream's usage is invalid: prompt_tokens: details \(9\) exceed the total \(5\)/);
+  const gz = new ResponseTap('chat.completions', 'text/event-stream', 'gzip');
+  gz.write(gzipSync(sse));
+  const b = await gz.finish();
+  assert.equal(b.usage, null);
+  assert.match(b.parseError ?? '', /invalid/);
+});
+
+test('an SSE line too long to hold stops the tap with a reason instead of growing without bound', () => {
+  const tap = new ResponseTap('chat.completions', 'text/event-stream', undefined);
+  const chunk = Buffer.alloc(8 * 1024 * 1024, 0x61); // 8 MB of "a", no newline
+  tap.write(Buffer.from('data: {"x":"'));
+  for (let i = 0; i < 9; i++) assert.doesNotThrow(() => tap.write(chunk)); // 72 MB in one line
+  const r = tap.finish() as { usage: unknown; parseError: string | null };
+  assert.equal(r.usage, null);
+  assert.match(r.parseError ?? '', /longer than 64 MB/);
+});

@@ -108,7 +108,7 @@ describe('pricing: media', () => {
     const four = call('fal:fal-ai/flux-2-pro', { images: 4 }, { size: '2048x2048' });
     assert.equal(cost(four), '0.3');
     assert.deepEqual(lines(four), ['First megapixel: 4 × 0.03 = 0.12', 'Additional megapixels: 12 × 0.015 = 0.18']);
-    assert.equal(four.priceSource, 'tollgate-media@2026-11-25.1:fal/flux-2-pro');
+    assert.equal(four.priceSource, 'tollgate-media@2026-12-01.1:fal/flux-2-pro');
     assert.match(call('fal:fal-ai/flux-2-pro', { images: 1 }).unpriced ?? '', /priced per megapixel but the image size is unknown/);
   });
 
@@ -137,15 +137,27 @@ describe('pricing: media', () => {
     assert.match(call('fal:fal-ai/veo3.1', { images: 1 }).unpriced ?? '', /priced per second but the call's duration is unknown/);
   });
 
-  test('Clarity upscaler per output megapixel', () => {
-    // $0.03 per MP (10^6 px): 8 MP → 0.24
+  test('Clarity upscaler per output megapixel, by the one fal megapixel rule (1 MP = 1024×1024 px, rounded up per image)', () => {
+    // $0.03 per MP: 8 MP → 0.24
     assert.equal(cost(call('fal:fal-ai/clarity-upscaler', { images: 1, megapixelsPerImage: '8' })), '0.24');
-    // 2048×2048 output = 4.194304 MP × 0.03 = 0.12582912
+    // 2048×2048 output = 4,194,304 px = exactly 4 MP × 0.03 = 0.12
     const p = call('fal:fal-ai/clarity-upscaler', { images: 1 }, { size: '2048x2048' });
-    assert.equal(cost(p), '0.12582912');
-    assert.deepEqual(lines(p), ['Megapixels: 4.194304 × 0.03 = 0.12582912']);
-    // two images of 2.5 MP = 5 MP × 0.03 = 0.15
-    assert.equal(cost(call('fal:fal-ai/clarity-upscaler', { images: 2, megapixelsPerImage: '2.5' })), '0.15');
+    assert.equal(cost(p), '0.12');
+    assert.deepEqual(lines(p), ['Megapixels: 4 × 0.03 = 0.12']);
+    // 1920×1080 = 1.98 MP → 2 MP (not 10^6-px megapixels: that would be 2.07 → 3)
+    assert.equal(cost(call('fal:fal-ai/clarity-upscaler', { images: 1 }, { size: '1920x1080' })), '0.06');
+    // two images of 2.5 MP: each rounds up to 3 MP → 6 MP × 0.03 = 0.18
+    assert.equal(cost(call('fal:fal-ai/clarity-upscaler', { images: 2, megapixelsPerImage: '2.5' })), '0.18');
+  });
+
+  test('every per-megapixel entry follows the same rule (1024×1024 px, rounded up)', () => {
+    for (const e of mediaFile().entries) {
+      for (const p of e.prices) {
+        if (p.unit !== 'megapixel') continue;
+        assert.equal(p.pixelsPerMegapixel, 1048576, `${e.route}/${e.id}`);
+        assert.equal(p.roundUp, true, `${e.route}/${e.id}`);
+      }
+    }
   });
 });
 
@@ -212,7 +224,7 @@ describe('pricing: the catalog', () => {
   test('version changes when media content changes, and only then', () => {
     const same = new Catalog({ media: mediaFile() });
     assert.equal(same.version, catalog.version);
-    assert.match(catalog.version, /^genai-prices@0\.1\.8\+2026-11-25\.1#[0-9a-f]{12}$/);
+    assert.match(catalog.version, /^genai-prices@0\.1\.8\+2026-12-01\.1#[0-9a-f]{12}$/);
     const edited = mediaFile();
     const flux = edited.entries.find((e) => e.id === 'flux-2-pro')!;
     flux.prices[0]!.price = '0.016';

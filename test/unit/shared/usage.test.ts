@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   addUsage, fromAnthropic, fromGemini, fromOpenAIChat, fromOpenAIImages, fromOpenAIResponses, totalInputTokens, totalOutputTokens,
-  UsageError, type Usage,
+  resolveCacheLifetime, UsageError, type Usage,
 } from '../../../shared/usage.ts';
 import { bundledCatalog } from '../../../shared/catalog.ts';
 import { priceCall, toLineItems } from '../../../shared/pricing.ts';
@@ -67,6 +67,10 @@ describe('usage: OpenAI chat completions', () => {
     assert.throws(() => fromOpenAIChat({ prompt_tokens: 10, completion_tokens: 5, completion_tokens_details: { reasoning_tokens: 6 } }), UsageError);
     assert.throws(() => fromOpenAIResponses({ input_tokens: 1, input_tokens_details: { cached_tokens: 2 } }), UsageError);
     assert.throws(() => fromGemini({ promptTokenCount: 10, cachedContentTokenCount: 11 }), UsageError);
+    // modality details larger than their totals (IMAGE output, AUDIO input) are refused, not clamped
+    assert.throws(() => fromGemini({ promptTokenCount: 10, candidatesTokenCount: 100, candidatesTokensDetails: [{ modality: 'IMAGE', tokenCount: 1290 }] }), UsageError);
+    assert.throws(() => fromGemini({ promptTokenCount: 10, promptTokensDetails: [{ modality: 'AUDIO', tokenCount: 11 }] }), UsageError);
+    assert.throws(() => fromGemini({ promptTokenCount: 10, candidatesTokenCount: 5, candidatesTokensDetails: [{ modality: 'IMAGE', tokenCount: -1 }] }), UsageError);
     assert.throws(() => fromOpenAIChat({ prompt_tokens: -1 }), UsageError);
     assert.throws(() => fromOpenAIChat({ prompt_tokens: 1.5 }), UsageError);
     assert.throws(() => fromAnthropic({ input_tokens: '12' }), UsageError);
@@ -117,13 +121,44 @@ describe('usage: Anthropic messages', () => {
     assert.equal(p.lines['Cache writes (5 min)'], '1000 @ 3.75/1000000 = 0.00375');
   });
 
-  test('without the cache_creation split every write is a 5-minute write (claude-3-5-haiku)', () => {
+  test('without the cache_creation split the writes\' lifetime is unknown: priced at the plain write price (claude-3-5-haiku)', () => {
     const b = body('anthropic-messages-cache-no-split');
     const u = fromAnthropic(b.usage);
-    assert.deepEqual(u, { inputTokens: 13, cacheWrite5mTokens: 2048, outputTokens: 17 });
+    assert.deepEqual(u, { inputTokens: 13, cacheWriteTokens: 2048, outputTokens: 17 });
     // haiku 3.5: input $0.80/M, cache write $1/M, output $4/M
     // 13 × 0.8 = 10.4 → 0.0000104; 2048 × 1 → 0.002048; 17 × 4 = 68 → 0.000068; total 0.0021264
     assert.equal(price('anthropic', b.model as string, u).cost, '0.0021264');
+  });
+
+  test('without the split, the request\'s cache_control ttl settles the lifetime (claude-sonnet-4-5)', () => {
+    const u = fromAnthropic({ input_tokens: 50, cache_creation_input_tokens: 2000, output_tokens: 10 });
+    const oneHour = { model: 'claude-sonnet-4-5', system: [{ type: 'text', text: 'long policy', cache_control: { type: 'ephemeral', ttl: '1h' } }], messages: [{ role: 'user', content: 'hi' }] };
+    const r1 = resolveCacheLifetime(u, oneHour);
+    assert.deepEqual(r1, { usage: { inputTokens: 50, cacheWrite1hTokens: 2000, outputTokens: 10 }, estimated: false });
+    // 50 × $3/M + 2000 × $6/M (1 h) + 10 × $15/M = 0.00015 + 0.012 + 0.00015
+    assert.equal(price('anthropic', 'claude-sonnet-4-5', r1.usage).cost, '0.0123');
+    const fiveMin = { ...oneHour, system: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral' } }] };
+    assert.deepEqual(resolveCacheLifetime(u, fiveMin).usage, { inputTokens: 50, cacheWrite5mTokens: 2000, outputTokens: 10 });
+    const mixed = { ...oneHour, messages: [{ role: 'user', content: [{ type: 'text', text: 'doc', cache_control: { type: 'ephemeral', ttl: '5m' } }] }] };
+    const r3 = resolveCacheLifetime(u, mixed);
+    assert.equal(r3.estimated, true);
+    assert.equal(r3.usage.cacheWrite5mTokens, 2000);
+    // a split that covers only part of the writes: the rest has no stated lifetime
+    assert.deepEqual(fromAnthropic({ input_tokens: 1, cache_creation_input_tokens: 300, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 100 } }),
+      { inputTokens: 1, cacheWriteTokens: 200, cacheWrite1hTokens: 100 });
+  });
+
+  test('OpenAI cache writes (cache_write_tokens) are priced where the model lists cache_write_mtok', () => {
+    const chat = fromOpenAIChat({ prompt_tokens: 10_000, completion_tokens: 100, prompt_tokens_details: { cached_tokens: 2000, cache_write_tokens: 3000 } });
+    assert.deepEqual(chat, { inputTokens: 5000, cacheReadTokens: 2000, cacheWriteTokens: 3000, outputTokens: 100 });
+    const resp = fromOpenAIResponses({ input_tokens: 10_000, output_tokens: 100, input_tokens_details: { cached_tokens: 2000, cache_write_tokens: 3000 } });
+    assert.deepEqual(resp, chat);
+    const m = bundledCatalog().resolve('openai', 'gpt-5.6-sol').token!;
+    const write = m.rates.get('cache_write_mtok')!.baseText;
+    const p = price('openai', 'gpt-5.6-sol', chat);
+    assert.match(p.lines['Cache writes'] ?? '', new RegExp(`^3000 @ ${write.replace('.', '\\.')}/1000000 = `));
+    // a model without a write price bills writes as plain input (gpt-4o-mini: $0.15/M)
+    assert.equal(price('openai', 'gpt-4o-mini', chat).lines['Cache writes'], '3000 @ 0.15/1000000 = 0.00045');
   });
 
   test('server-side web searches are counted', () => {

@@ -140,6 +140,30 @@ describe('workflow: quoting', () => {
     assert.equal(q.items[1]!.expected, '48');
     assert.equal(q.expected, '48.000096');
   });
+
+  test('an upscale node by input size and upscale_factor; an edit node with its reference images', () => {
+    const wf = parseWorkflow(`nodes:
+  - id: up2x
+    model: fal:fal-ai/clarity-upscaler
+    input_size: 1024x1024
+    upscale_factor: 2
+  - id: up4k
+    model: fal:fal-ai/clarity-upscaler
+    images: 10
+    input_size: 1920x1080
+  - id: edit
+    model: fal:fal-ai/flux-2-pro/edit
+    size: 1024x1024
+    input_images: 3
+`);
+    const q = quoteWorkflow(catalog, wf);
+    // 1024×1024 × 2 = 2048×2048 = 4 MP (1 MP = 1024² px) × $0.03
+    assert.equal(q.items[0]!.expected, '0.12');
+    // 1920×1080 × 2 (the default factor) = 3840×2160 = 7.91 MP → 8 MP × $0.03 × 10 images
+    assert.equal(q.items[1]!.expected, '2.4');
+    // 1 output MP ($0.03) + 3 reference images at 1 MP × $0.015
+    assert.equal(q.items[2]!.expected, '0.075');
+  });
 });
 
 function fails(text: string, file: string | null): WorkflowError {
