@@ -159,7 +159,15 @@ export function analyzeRequest(providerIn: string, body: unknown, path = ''): An
     if (m) model = m[1]!;
     else if (provider === 'fal' && path) model = path.replace(/^\/+/, '').replace(/\/requests\/.*$/, '');
     if (!model) throw new QuoteError(`a ${provider} request needs the model (its path, e.g. fal-ai/flux-2-pro, or "model")`);
-    return { provider, model, endpoint: provider, kind: 'media', inputTokens: 0, maxOutput: null, stream, media: mediaFromParams(body, model), notes: [] };
+    const media = mediaFromParams(body, model);
+    const falNotes: string[] = [];
+    // fal's image models default to image_size landscape_4_3 (1024x768) when none is sent, and
+    // bill that size: price the default rather than refuse to quote.
+    if (provider === 'fal' && !media.params.size && !/video|veo|kling|sora|upscal|clarity/i.test(model)) {
+      media.params.size = FAL_PRESETS.landscape_4_3!;
+      falNotes.push("no image_size sent: priced at fal's default landscape_4_3 (1024x768)");
+    }
+    return { provider, model, endpoint: provider, kind: 'media', inputTokens: 0, maxOutput: null, stream, media, notes: falNotes };
   }
 
   if (provider === 'gemini') {

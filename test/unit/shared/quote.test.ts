@@ -112,6 +112,14 @@ describe('quote: requests', () => {
     assert.deepEqual(big.items.map((l) => [l.label, l.quantity, l.cost]), [['First megapixel', '1', '0.03'], ['Additional megapixels', '2', '0.03']]);
   });
 
+  test('fal image request without image_size is quoted at fal\'s default size, said in a note', () => {
+    // fal's default image_size is landscape_4_3 = 1024×768 = 0.75 MP → 1 MP → $0.03
+    const q = quoteRequest(catalog, 'fal', { prompt: 'a red bicycle' }, '/fal-ai/flux-2-pro');
+    assert.equal(q.unpriced, null);
+    assert.deepEqual(range(q), ['0.03', '0.03', '0.03']);
+    assert.ok(q.notes.some((n) => /landscape_4_3/.test(n)), JSON.stringify(q.notes));
+  });
+
   test('Replicate {input} requests', () => {
     // openai/sora-2 on Replicate: $0.10 per second × 8 s
     const v = quoteRequest(catalog, 'replicate', { input: { prompt: 'waves on a beach', seconds: 8 } }, '/v1/models/openai/sora-2/predictions');
