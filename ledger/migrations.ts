@@ -1,0 +1,104 @@
+/**
+ * Forward-only schema migrations, one list per backend. Never edit or reorder an entry that has
+ * shipped: append a new one. Version N is `list[N - 1]`; `schema_migrations` records what ran.
+ *
+ * Times are integer UTC milliseconds of the SERVER's clock (expiries only; call order is `seq`).
+ * Money is integer nano-USD (`cost_nano`) next to the call's own decimal string in `body`.
+ */
+export const SQLITE_MIGRATIONS: string[] = [
+  `CREATE TABLE accounts (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     last_seq INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE enrol_codes (
+     code_hash TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     expires_at INTEGER NOT NULL,
+     used_at INTEGER,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     name TEXT NOT NULL,
+     token_hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     last_seen_at INTEGER,
+     revoked_at INTEGER
+   );
+   CREATE INDEX devices_account ON devices(account_id);
+   CREATE TABLE calls (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     device_id TEXT NOT NULL REFERENCES devices(id),
+     content_hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     ts INTEGER NOT NULL,
+     cost_nano INTEGER NOT NULL,
+     corrects TEXT,
+     received_at INTEGER NOT NULL,
+     PRIMARY KEY (account_id, id),
+     UNIQUE (account_id, seq)
+   );
+   CREATE TABLE conflicts (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     call_id TEXT NOT NULL,
+     device_id TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     received_at INTEGER NOT NULL
+   );
+   CREATE INDEX conflicts_account ON conflicts(account_id, call_id);`,
+];
+
+export const PG_MIGRATIONS: string[] = [
+  `CREATE TABLE accounts (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     last_seq BIGINT NOT NULL DEFAULT 0,
+     created_at BIGINT NOT NULL
+   );
+   CREATE TABLE enrol_codes (
+     code_hash TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     expires_at BIGINT NOT NULL,
+     used_at BIGINT,
+     created_at BIGINT NOT NULL
+   );
+   CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     name TEXT NOT NULL,
+     token_hash TEXT NOT NULL UNIQUE,
+     created_at BIGINT NOT NULL,
+     last_seen_at BIGINT,
+     revoked_at BIGINT
+   );
+   CREATE INDEX devices_account ON devices(account_id);
+   CREATE TABLE calls (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     id TEXT NOT NULL,
+     seq BIGINT NOT NULL,
+     device_id TEXT NOT NULL REFERENCES devices(id),
+     content_hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     ts BIGINT NOT NULL,
+     cost_nano BIGINT NOT NULL,
+     corrects TEXT,
+     received_at BIGINT NOT NULL,
+     PRIMARY KEY (account_id, id),
+     UNIQUE (account_id, seq)
+   );
+   CREATE TABLE conflicts (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     call_id TEXT NOT NULL,
+     device_id TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     received_at BIGINT NOT NULL
+   );
+   CREATE INDEX conflicts_account ON conflicts(account_id, call_id);`,
+];
