@@ -1,0 +1,277 @@
+/**
+ * The remote ledger service (issue 12), started as a user starts it, on SQLite and on PostgreSQL:
+ * enrolment, push idempotency and conflicts, all-or-nothing batches, pull paging, two service
+ * processes on one database, account isolation, revocation, and refused input.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import pg from 'pg';
+import { uuidv7 } from 'uuidv7';
+import { tempDir } from '../fixtures/engine.ts';
+import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
+import {
+  joinDevice, ledgerCli, makeCall, pullAll, pushCalls, request, startLedger,
+  type Device, type LedgerBackend, type LedgerProcess,
+} from '../fixtures/ledger-service.ts';
+
+const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  describe(`ledger service on ${kind}`, () => {
+    let pgdb: TestPostgres | undefined;
+    let b: LedgerBackend;
+    let svc: LedgerProcess;
+    const tokens: string[] = [];
+    const join = async (account = 'default', name?: string): Promise<Device> => {
+      const d = await joinDevice(b, svc.url, account, name);
+      tokens.push(d.token);
+      return d;
+    };
+
+    before(async () => {
+      if (kind === 'postgres') pgdb = await startPostgres();
+      b = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
+      svc = await startLedger(b);
+    });
+    after(async () => {
+      await svc?.stop();
+      await pgdb?.close();
+    });
+
+    test('push stores once; a re-push of the same content is a duplicate; pull returns it with its device', async () => {
+      const d = await join('default', 'laptop');
+      const calls = [makeCall(), makeCall({ cost: '0.000000001' }), makeCall({ futureField: { nested: [1, 'two'] } })];
+      const first = await pushCalls(svc.url, d.token, calls);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      assert.equal(first.body.stored, 3);
+      assert.deepEqual(first.body.results.map((r: any) => r.status), ['stored', 'stored', 'stored']);
+      const again = await pushCalls(svc.url, d.token, calls, { gzip: true });
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.body.results.map((r: any) => r.status), ['duplicate', 'duplicate', 'duplicate']);
+      assert.deepEqual(again.body.results.map((r: any) => r.seq), first.body.results.map((r: any) => r.seq));
+      const pulled = await pullAll(svc.url, d.token);
+      assert.deepEqual(pulled.map((p) => p.call.id), calls.map((c) => c.id));
+      assert.ok(pulled.every((p) => p.device === d.id));
+      assert.deepEqual(pulled[2]!.call.futureField, { nested: [1, 'two'] }, 'unknown fields are kept');
+      assert.deepEqual(pulled[0]!.call, JSON.parse(JSON.stringify(calls[0])));
+      const totals = await request(svc.url, 'GET', '/v1/totals', { token: d.token });
+      assert.equal(totals.body.calls, 3);
+      assert.equal(totals.body.cost_nano, (180000n * 2n + 1n).toString(), 'money is exact to the nano');
+    });
+
+    test('other content under a known id is a conflict: reported, never merged', async () => {
+      const d = await join('conflicts');
+      const call = makeCall();
+      assert.equal((await pushCalls(svc.url, d.token, [call])).body.stored, 1);
+      const fresh = makeCall();
+      const r = await pushCalls(svc.url, d.token, [{ ...call, cost: '9.99' }, fresh]);
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.results.map((x: any) => x.status), ['conflict', 'stored']);
+      assert.equal(r.body.conflicts, 1);
+      const pulled = await pullAll(svc.url, d.token);
+      assert.equal(pulled.length, 2);
+      assert.equal(pulled[0]!.call.cost, '0.00018', 'the original is kept');
+      assert.match(svc.output(), /conflicting content/);
+    });
+
+    test('a batch is all in or all out', async () => {
+      const d = await join('atomic');
+      const good = Array.from({ length: 20 }, () => makeCall());
+      const bad = await pushCalls(svc.url, d.token, [...good, { ...makeCall(), cost: 'free' }]);
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.code, 'invalid_call');
+      assert.equal(bad.body.error.index, 20);
+      // a correction of a call the account does not have fails inside the transaction, after the others were written
+      const orphan = makeCall({ corrects: uuidv7(), cost: '-0.0001' });
+      const rolled = await pushCalls(svc.url, d.token, [...good, orphan]);
+      assert.equal(rolled.status, 400);
+      assert.equal(rolled.body.error.code, 'unknown_original');
+      assert.deepEqual(await pullAll(svc.url, d.token), [], 'nothing of either batch was stored');
+      const ok = await pushCalls(svc.url, d.token, [...good, makeCall({ corrects: good[0]!.id, cost: '-0.00008' })]);
+      assert.equal(ok.body.stored, 21);
+      const totals = await request(svc.url, 'GET', '/v1/totals', { token: d.token });
+      assert.equal(totals.body.cost_nano, (180000n * 20n - 80000n).toString());
+      const pulled = await pullAll(svc.url, d.token);
+      assert.deepEqual(pulled.map((p) => p.seq), Array.from({ length: 21 }, (_, i) => i + 1), 'sequence numbers have no gaps from the failed batches');
+    });
+
+    test('pull pages by server sequence with next and has_more, whatever the clients\' clocks', async () => {
+      const d = await join('paging');
+      const skewed = Array.from({ length: 25 }, (_, i) => makeCall({ ts: i % 2 ? Date.now() + 365 * 86400_000 : 1000 + i }));
+      assert.equal((await pushCalls(svc.url, d.token, skewed)).body.stored, 25);
+      const seen: number[] = [];
+      let after = 0;
+      const pages: boolean[] = [];
+      for (;;) {
+        const r = await request(svc.url, 'GET', `/v1/pull?after=${after}&limit=10`, { token: d.token });
+        assert.equal(r.status, 200);
+        seen.push(...r.body.calls.map((c: any) => c.seq));
+        pages.push(r.body.has_more);
+        after = r.body.next;
+        if (!r.body.has_more) break;
+      }
+      assert.deepEqual(pages, [true, true, false]);
+      assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => i + 1));
+      const empty = await request(svc.url, 'GET', `/v1/pull?after=${after}&limit=10`, { token: d.token });
+      assert.deepEqual([empty.body.calls.length, empty.body.next, empty.body.has_more], [0, 25, false]);
+      const bad = await request(svc.url, 'GET', '/v1/pull?after=-1', { token: d.token });
+      assert.equal(bad.status, 400);
+    });
+
+    test('another account\'s token reads and writes nothing of this account', async () => {
+      const a = await join('alice');
+      const a2 = await join('alice');
+      const m = await join('mallory');
+      const call = makeCall();
+      await pushCalls(svc.url, a.token, [call]);
+      assert.deepEqual(await pullAll(svc.url, m.token), []);
+      // the same id under another account is that account's own record and changes nothing here
+      const evil = await pushCalls(svc.url, m.token, [{ ...call, cost: '100' }]);
+      assert.deepEqual(evil.body.results.map((r: any) => r.status), ['stored']);
+      const seenByAlice = await pullAll(svc.url, a2.token);
+      assert.equal(seenByAlice.length, 1);
+      assert.equal(seenByAlice[0]!.call.cost, '0.00018');
+      const devices = await request(svc.url, 'GET', '/v1/devices', { token: m.token });
+      assert.deepEqual(devices.body.devices.map((x: any) => x.id), [m.id]);
+      const aliceDevices = await request(svc.url, 'GET', '/v1/devices', { token: a.token });
+      assert.deepEqual(aliceDevices.body.devices.map((x: any) => x.id).sort(), [a.id, a2.id].sort());
+      assert.equal((await request(svc.url, 'GET', '/v1/totals', { token: m.token })).body.calls, 1);
+    });
+
+    test('a revoked device gets 401 on its next request; the others go on', async () => {
+      const keep = await join('revoking', 'desktop');
+      const gone = await join('revoking', 'stolen-laptop');
+      assert.equal((await pushCalls(svc.url, gone.token, [makeCall()])).status, 200);
+      const r = await ledgerCli(b, ['revoke', gone.id, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(JSON.parse(r.stdout).device.revoked_at);
+      const push = await pushCalls(svc.url, gone.token, [makeCall()]);
+      assert.equal(push.status, 401);
+      assert.equal(push.body.error.code, 'revoked');
+      assert.equal((await request(svc.url, 'GET', '/v1/pull', { token: gone.token })).status, 401);
+      assert.equal((await request(svc.url, 'GET', '/v1/pull', { token: 'tgl_not-a-token' })).status, 401);
+      assert.equal((await request(svc.url, 'GET', '/v1/pull')).status, 401);
+      assert.equal((await pullAll(svc.url, keep.token)).length, 1);
+      const list = await ledgerCli(b, ['devices', '--json']);
+      const mine = JSON.parse(list.stdout).devices.filter((x: any) => x.account === 'revoking');
+      assert.deepEqual(mine.map((x: any) => [x.name, x.revoked_at !== null]), [['desktop', false], ['stolen-laptop', true]]);
+    });
+
+    test('enrolment codes: single use, expire, unknown ones refused', async () => {
+      const r = await ledgerCli(b, ['enroll', '--account', 'codes', '--json', '--expires-in', '1']);
+      const { code } = JSON.parse(r.stdout);
+      await new Promise((res) => setTimeout(res, 1300));
+      const expired = await request(svc.url, 'POST', '/v1/enrol', { body: { protocol: 1, code } });
+      assert.equal(expired.status, 401);
+      assert.equal(expired.body.error.code, 'code_expired');
+      const { code: fresh } = JSON.parse((await ledgerCli(b, ['enroll', '--account', 'codes', '--json'])).stdout);
+      const first = await request(svc.url, 'POST', '/v1/enrol', { body: { protocol: 1, code: fresh.toLowerCase() } });
+      assert.equal(first.status, 200);
+      tokens.push(first.body.token, fresh);
+      const reused = await request(svc.url, 'POST', '/v1/enrol', { body: { protocol: 1, code: fresh } });
+      assert.equal(reused.status, 401);
+      assert.equal(reused.body.error.code, 'code_used');
+      const unknown = await request(svc.url, 'POST', '/v1/enrol', { body: { protocol: 1, code: 'AAAA-BBBB-CCCC-DDDD' } });
+      assert.equal(unknown.body.error.code, 'invalid_code');
+      const human = await ledgerCli(b, ['enroll']);
+      assert.match(human.stdout, /Enrolment code for account "default": [A-Z0-9-]{19}/);
+    });
+
+    test('oversized, malformed and wrong-protocol requests are refused with a clear error and nothing written', async () => {
+      const d = await join('refusals');
+      const expectError = async (p: Promise<{ status: number; body: any }>, status: number, code: string) => {
+        const r = await p;
+        assert.equal(r.status, status, JSON.stringify(r.body));
+        assert.equal(r.body.error.code, code);
+        assert.equal(typeof r.body.error.message, 'string');
+      };
+      const many = Array.from({ length: 1001 }, () => makeCall());
+      await expectError(pushCalls(svc.url, d.token, many), 413, 'batch_too_large');
+      const huge = [makeCall({ padding: 'x'.repeat(8 * 1024 * 1024) })];
+      await expectError(pushCalls(svc.url, d.token, huge), 413, 'body_too_large');
+      await expectError(pushCalls(svc.url, d.token, huge, { gzip: true }), 413, 'body_too_large'); // small on the wire, too large unzipped
+      await expectError(request(svc.url, 'POST', '/v1/push', { token: d.token, raw: '{"protocol":1,"calls":[' }), 400, 'malformed');
+      await expectError(request(svc.url, 'POST', '/v1/push', { token: d.token, raw: zlib.gzipSync('{}').subarray(0, 10), gzip: false }), 400, 'malformed');
+      await expectError(request(svc.url, 'POST', '/v1/push', { token: d.token, body: [] }), 400, 'malformed');
+      await expectError(request(svc.url, 'POST', '/v1/push', { token: d.token, body: { protocol: 1, calls: {} } }), 400, 'malformed');
+      await expectError(pushCalls(svc.url, d.token, [makeCall()], { protocol: 99 }), 400, 'unsupported_protocol');
+      await expectError(pushCalls(svc.url, d.token, [makeCall()], { protocol: '1' }), 400, 'unsupported_protocol');
+      await expectError(request(svc.url, 'POST', '/v1/push', { token: d.token, body: { calls: [makeCall()] } }), 400, 'unsupported_protocol');
+      await expectError(pushCalls(svc.url, d.token, [makeCall({ status: 'pending' })]), 400, 'invalid_call');
+      await expectError(pushCalls(svc.url, d.token, [makeCall({ id: 'not-a-uuid' })]), 400, 'invalid_call');
+      await expectError(pushCalls(svc.url, d.token, [makeCall({ cost: '0.0000000001' })]), 400, 'invalid_call');
+      await expectError(pushCalls(svc.url, d.token, [makeCall({ cost: '-1' })]), 400, 'invalid_call');
+      await expectError(request(svc.url, 'GET', '/v1/pull?protocol=7', { token: d.token }), 400, 'unsupported_protocol');
+      await expectError(request(svc.url, 'POST', '/v1/enrol', { body: { code: 'X' } }), 400, 'unsupported_protocol');
+      await expectError(request(svc.url, 'GET', '/v1/nope', { token: d.token }), 404, 'not_found');
+      assert.deepEqual(await pullAll(svc.url, d.token), []);
+      assert.equal((await request(svc.url, 'GET', '/v1/health')).body.ok, true, 'the service is still up');
+    });
+
+    test('two service processes on one database behave as one: concurrent pushes, no duplicates, gap-free order', async () => {
+      const second = await startLedger(b, ['--quiet']);
+      try {
+        const d1 = await join('shared', 'one');
+        const d2 = await join('shared', 'two');
+        const batches = Array.from({ length: 8 }, () => Array.from({ length: 50 }, () => makeCall()));
+        // every batch goes to both processes at once, from both devices: each call must land exactly once
+        const results = await Promise.all(batches.flatMap((batch, i) => [
+          pushCalls(svc.url, (i % 2 ? d1 : d2).token, batch),
+          pushCalls(second.url, (i % 2 ? d2 : d1).token, batch, { gzip: true }),
+        ]));
+        for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(results.reduce((n, r) => n + r.body.stored, 0), 400);
+        assert.equal(results.reduce((n, r) => n + r.body.duplicates, 0), 400);
+        const viaFirst = await pullAll(svc.url, d1.token, 37);
+        const viaSecond = await pullAll(second.url, d2.token, 1000);
+        assert.deepEqual(viaFirst.map((p) => p.seq), Array.from({ length: 400 }, (_, i) => i + 1));
+        assert.deepEqual(viaSecond.map((p) => [p.seq, p.call.id]), viaFirst.map((p) => [p.seq, p.call.id]));
+        assert.deepEqual(new Set(viaFirst.map((p) => p.call.id)), new Set(batches.flat().map((c) => c.id)));
+        const totals = await request(second.url, 'GET', '/v1/totals', { token: d1.token });
+        assert.equal(totals.body.calls, 400);
+        assert.equal(BigInt(totals.body.cost_nano), sum(totals.body.devices.map((x: any) => BigInt(x.cost_nano))));
+        assert.equal(totals.body.cost_nano, (400n * 180000n).toString());
+      } finally {
+        await second.stop();
+      }
+    });
+
+    test('tokens and enrolment codes never appear in the logs or the database in clear', async () => {
+      assert.ok(tokens.length >= 10);
+      const logs = svc.output();
+      let stored: string;
+      if (kind === 'sqlite') {
+        stored = fs.readdirSync(b.dataDir).map((f) => fs.readFileSync(path.join(b.dataDir, f)).toString('latin1')).join('\n');
+      } else {
+        const c = new pg.Client({ connectionString: pgdb!.url });
+        await c.connect();
+        const tables = ['accounts', 'devices', 'enrol_codes', 'calls', 'conflicts'];
+        stored = '';
+        for (const t of tables) stored += JSON.stringify((await c.query(`SELECT * FROM ${t}`)).rows) + '\n';
+        await c.end();
+      }
+      assert.match(stored, /[0-9a-f]{64}/, 'the hashes are there');
+      for (const t of tokens) {
+        assert.ok(!logs.includes(t), 'a token in the logs');
+        assert.ok(!stored.includes(t) && !stored.includes(t.slice(4)), 'a token in the database');
+      }
+    });
+  });
+}
+
+describe('serve refuses to expose plain HTTP', () => {
+  test('a non-loopback --host needs TLS or --behind-proxy', async () => {
+    const b = { dataDir: tempDir('tollgate-ledger-') };
+    const r = await ledgerCli(b, ['serve', '--host', '0.0.0.0', '--port', '0']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--tls-cert and --tls-key, or --behind-proxy/);
+    const half = await ledgerCli(b, ['serve', '--host', '0.0.0.0', '--tls-cert', 'x.pem']);
+    assert.equal(half.code, 2);
+    const help = await ledgerCli(b, ['serve', '--help']);
+    assert.match(help.stdout, /--behind-proxy/);
+    assert.match(help.stdout, /--data-dir/);
+  });
+});
