@@ -15,6 +15,8 @@ export const MAX_BATCH_CALLS = 1000;
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_PULL_LIMIT = 1000;
 export const DEFAULT_PULL_LIMIT = 500;
+/** Costs are stored as signed 64-bit nano-USD. */
+const MAX_NANO = 2n ** 63n;
 export const ENROL_CODE_TTL_MS = 15 * 60 * 1000;
 
 /** Every error the service returns: `{"error": {"code", "message", ...details}}` with an HTTP status. */
@@ -93,6 +95,7 @@ export function validateCall(raw: unknown, index: number): ValidCall {
     if (!(e instanceof MoneyError)) throw e;
     throw new LedgerError(400, 'invalid_call', `calls[${index}].cost: ${e.message}`, { index });
   }
+  if (costNano >= MAX_NANO || costNano <= -MAX_NANO) throw new LedgerError(400, 'invalid_call', `calls[${index}].cost is out of range`, { index });
   if (costNano < 0n && !call.corrects) throw new LedgerError(400, 'invalid_call', `calls[${index}].cost is negative; only a correction (with "corrects") may be`, { index });
   if (call.corrects === call.id) throw new LedgerError(400, 'invalid_call', `calls[${index}] cannot correct itself`, { index });
   const body = canonicalJson(call);

@@ -141,17 +141,26 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
     }
 
     const results: PushResult[] = [];
-    const inserts: unknown[][] = [];
     const conflicts: unknown[][] = [];
-    calls.forEach((c, index) => {
+    let inserts: unknown[][] = [];
+    const flush = async () => {
+      if (!inserts.length) return;
+      await q.run(
+        `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, corrects, received_at) VALUES ${inserts.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        inserts.flat(),
+      );
+      inserts = [];
+    };
+    for (const [index, c] of calls.entries()) {
       const id = c.call.id;
       const prior = known.get(id);
       if (prior) {
         const same = prior.hash === c.hash;
         results.push({ id, status: same ? 'duplicate' : 'conflict', seq: prior.seq });
         if (!same) conflicts.push([auth.accountId, id, auth.deviceId, c.hash, c.body, now]);
-        return;
+        continue;
       }
+      // a failure here rolls back the rows of this batch already written
       if (c.call.corrects && !known.has(c.call.corrects)) {
         throw new LedgerError(400, 'unknown_original', `calls[${index}] corrects ${c.call.corrects}, which this account does not have; push the original first`, { index });
       }
@@ -159,18 +168,13 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
       known.set(id, { seq, hash: c.hash });
       results.push({ id, status: 'stored', seq });
       inserts.push([auth.accountId, id, seq, auth.deviceId, c.hash, c.body, c.call.ts, c.costNano, c.call.corrects ?? null, now]);
-    });
-
-    for (const rows of chunks(inserts, 100)) {
-      await q.run(
-        `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, corrects, received_at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        rows.flat(),
-      );
+      if (inserts.length === 100) await flush();
     }
+    await flush();
     for (const rows of chunks(conflicts, 100)) {
       await q.run(`INSERT INTO conflicts (account_id, call_id, device_id, content_hash, body, received_at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, rows.flat());
     }
-    if (inserts.length) await q.run('UPDATE accounts SET last_seq = ? WHERE id = ?', [seq, auth.accountId]);
+    if (seq !== num(acc.last_seq)) await q.run('UPDATE accounts SET last_seq = ? WHERE id = ?', [seq, auth.accountId]);
 
     const count = (s: string) => results.filter((r) => r.status === s).length;
     return { protocol: PROTOCOL, results, stored: count('stored'), duplicates: count('duplicate'), conflicts: count('conflict') };

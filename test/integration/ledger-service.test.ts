@@ -79,23 +79,24 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 
     test('a batch is all in or all out', async () => {
       const d = await join('atomic');
-      const good = Array.from({ length: 20 }, () => makeCall());
+      const good = Array.from({ length: 250 }, () => makeCall());
       const bad = await pushCalls(svc.url, d.token, [...good, { ...makeCall(), cost: 'free' }]);
       assert.equal(bad.status, 400);
       assert.equal(bad.body.error.code, 'invalid_call');
-      assert.equal(bad.body.error.index, 20);
-      // a correction of a call the account does not have fails inside the transaction, after the others were written
+      assert.equal(bad.body.error.index, 250);
+      // a correction of a call the account does not have fails inside the transaction, after 200 rows were written
       const orphan = makeCall({ corrects: uuidv7(), cost: '-0.0001' });
       const rolled = await pushCalls(svc.url, d.token, [...good, orphan]);
       assert.equal(rolled.status, 400);
       assert.equal(rolled.body.error.code, 'unknown_original');
       assert.deepEqual(await pullAll(svc.url, d.token), [], 'nothing of either batch was stored');
       const ok = await pushCalls(svc.url, d.token, [...good, makeCall({ corrects: good[0]!.id, cost: '-0.00008' })]);
-      assert.equal(ok.body.stored, 21);
+      assert.equal(ok.body.stored, 251);
       const totals = await request(svc.url, 'GET', '/v1/totals', { token: d.token });
-      assert.equal(totals.body.cost_nano, (180000n * 20n - 80000n).toString());
+      assert.equal(totals.body.cost_nano, (180000n * 250n - 80000n).toString());
       const pulled = await pullAll(svc.url, d.token);
-      assert.deepEqual(pulled.map((p) => p.seq), Array.from({ length: 21 }, (_, i) => i + 1), 'sequence numbers have no gaps from the failed batches');
+      assert.deepEqual(pulled.map((p) => p.seq), Array.from({ length: 251 }, (_, i) => i + 1), 'sequence numbers have no gaps from the failed batches');
+      assert.equal(pulled[250]!.call.corrects, good[0]!.id, 'a correction is a new record that names the original');
     });
 
     test('pull pages by server sequence with next and has_more, whatever the clients\' clocks', async () => {
@@ -204,6 +205,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await expectError(pushCalls(svc.url, d.token, [makeCall({ id: 'not-a-uuid' })]), 400, 'invalid_call');
       await expectError(pushCalls(svc.url, d.token, [makeCall({ cost: '0.0000000001' })]), 400, 'invalid_call');
       await expectError(pushCalls(svc.url, d.token, [makeCall({ cost: '-1' })]), 400, 'invalid_call');
+      await expectError(pushCalls(svc.url, d.token, [makeCall({ cost: '9300000000' })]), 400, 'invalid_call'); // past 64-bit nano
       await expectError(request(svc.url, 'GET', '/v1/pull?protocol=7', { token: d.token }), 400, 'unsupported_protocol');
       await expectError(request(svc.url, 'POST', '/v1/enrol', { body: { code: 'X' } }), 400, 'unsupported_protocol');
       await expectError(request(svc.url, 'GET', '/v1/nope', { token: d.token }), 404, 'not_found');
