@@ -52,6 +52,41 @@ export const SQLITE_MIGRATIONS: string[] = [
      received_at INTEGER NOT NULL
    );
    CREATE INDEX conflicts_account ON conflicts(account_id, call_id);`,
+  // 2: caps kept on the service, leases against them, and the call columns a cap's scope reads
+  `ALTER TABLE calls ADD COLUMN provider TEXT;
+   ALTER TABLE calls ADD COLUMN model TEXT;
+   ALTER TABLE calls ADD COLUMN project TEXT;
+   ALTER TABLE calls ADD COLUMN workflow TEXT;
+   ALTER TABLE calls ADD COLUMN key_fp TEXT;
+   UPDATE calls SET provider = json_extract(body, '$.provider'), model = json_extract(body, '$.model'),
+     project = json_extract(body, '$.project'), workflow = json_extract(body, '$.workflow'), key_fp = json_extract(body, '$.keyFingerprint');
+   CREATE INDEX calls_received ON calls(account_id, received_at);
+   CREATE TABLE caps (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     scope TEXT NOT NULL,
+     scope_value TEXT,
+     period TEXT NOT NULL,
+     tz TEXT NOT NULL,
+     limit_nano INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     deleted_at INTEGER
+   );
+   CREATE INDEX caps_account ON caps(account_id);
+   CREATE TABLE leases (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     cap_id TEXT NOT NULL REFERENCES caps(id),
+     device_id TEXT NOT NULL REFERENCES devices(id),
+     period_start INTEGER NOT NULL,
+     amount_nano INTEGER NOT NULL,
+     pushed_nano INTEGER NOT NULL DEFAULT 0,
+     used_nano INTEGER,
+     granted_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     returned_at INTEGER
+   );
+   CREATE INDEX leases_cap ON leases(cap_id, period_start);`,
 ];
 
 export const PG_MIGRATIONS: string[] = [
@@ -101,4 +136,39 @@ export const PG_MIGRATIONS: string[] = [
      received_at BIGINT NOT NULL
    );
    CREATE INDEX conflicts_account ON conflicts(account_id, call_id);`,
+  // 2: caps kept on the service, leases against them, and the call columns a cap's scope reads
+  `ALTER TABLE calls ADD COLUMN provider TEXT;
+   ALTER TABLE calls ADD COLUMN model TEXT;
+   ALTER TABLE calls ADD COLUMN project TEXT;
+   ALTER TABLE calls ADD COLUMN workflow TEXT;
+   ALTER TABLE calls ADD COLUMN key_fp TEXT;
+   UPDATE calls SET provider = body::jsonb->>'provider', model = body::jsonb->>'model',
+     project = body::jsonb->>'project', workflow = body::jsonb->>'workflow', key_fp = body::jsonb->>'keyFingerprint';
+   CREATE INDEX calls_received ON calls(account_id, received_at);
+   CREATE TABLE caps (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     scope TEXT NOT NULL,
+     scope_value TEXT,
+     period TEXT NOT NULL,
+     tz TEXT NOT NULL,
+     limit_nano BIGINT NOT NULL,
+     created_at BIGINT NOT NULL,
+     deleted_at BIGINT
+   );
+   CREATE INDEX caps_account ON caps(account_id);
+   CREATE TABLE leases (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     cap_id TEXT NOT NULL REFERENCES caps(id),
+     device_id TEXT NOT NULL REFERENCES devices(id),
+     period_start BIGINT NOT NULL,
+     amount_nano BIGINT NOT NULL,
+     pushed_nano BIGINT NOT NULL DEFAULT 0,
+     used_nano BIGINT,
+     granted_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     returned_at BIGINT
+   );
+   CREATE INDEX leases_cap ON leases(cap_id, period_start);`,
 ];

@@ -38,6 +38,7 @@ export function checkProtocol(v: unknown): number {
 }
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DECIMAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 const nullableText = z.string().max(1000).nullable().optional();
 
@@ -45,6 +46,7 @@ const nullableText = z.string().max(1000).nullable().optional();
  * A finished call as pushed: the engine's CallRecord (shared/api.ts). Only the fields the service
  * reads are checked; every other field, known or not, is kept as sent.
  * `corrects`: the id of an earlier call of the account that this record corrects.
+ * `leases`: the ids of the leases this call was spent from (caps across devices).
  */
 export const pushedCallSchema = z.looseObject({
   id: z.string().regex(UUID_V7, 'must be a UUIDv7'),
@@ -57,6 +59,7 @@ export const pushedCallSchema = z.looseObject({
   workflow: nullableText,
   keyFingerprint: nullableText,
   corrects: z.string().regex(UUID_V7, 'must be a UUIDv7').nullable().optional(),
+  leases: z.array(z.string().regex(UUID, 'must be a lease id')).max(32).optional(),
 });
 
 export type PushedCall = z.infer<typeof pushedCallSchema> & Partial<CallRecord>;

@@ -12,6 +12,7 @@ import pino from 'pino';
 import type { Db } from './db.ts';
 import { ACCEPTED_PROTOCOLS, DEFAULT_PULL_LIMIT, LedgerError, MAX_BODY_BYTES, MAX_PULL_LIMIT, PROTOCOL, checkProtocol, validatePush } from './protocol.ts';
 import { authenticate, enrol, listDevices, pull, push, totals } from './store.ts';
+import { createCap, deleteCap, grantLease, listCaps, openLeases, returnLease } from './leases.ts';
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -75,16 +76,23 @@ function intParam(url: URL, name: string, fallback: number, max: number): number
 export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
   const log = pino({ base: undefined, level: opts.quiet ? 'warn' : 'info' });
 
+  /** A JSON object body with an accepted `protocol`. */
+  async function objectBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+    const body = await readBody(req);
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new LedgerError(400, 'malformed', 'the body must be a JSON object');
+    checkProtocol((body as Record<string, unknown>).protocol);
+    return body as Record<string, unknown>;
+  }
+
   async function route(req: http.IncomingMessage, url: URL): Promise<[number, unknown, string?]> {
-    const route = `${req.method} ${url.pathname}`;
+    const id = /^\/v1\/(caps|leases)\/([0-9a-f-]{36})(\/return)?$/i.exec(url.pathname);
+    const route = id ? `${req.method} /v1/${id[1]}/:id${id[3] ?? ''}` : `${req.method} ${url.pathname}`;
     if (req.method === 'GET' && url.searchParams.has('protocol')) checkProtocol(Number(url.searchParams.get('protocol')));
     switch (route) {
       case 'GET /v1/health':
         return [200, { protocol: PROTOCOL, accepted: ACCEPTED_PROTOCOLS, ok: true, backend: db.kind }];
       case 'POST /v1/enrol': {
-        const body = (await readBody(req)) as Record<string, unknown> | null;
-        if (!body || typeof body !== 'object') throw new LedgerError(400, 'malformed', 'the body must be a JSON object');
-        checkProtocol(body.protocol);
+        const body = await objectBody(req);
         if (typeof body.code !== 'string' || !body.code) throw new LedgerError(400, 'malformed', '"code" must be the enrolment code');
         if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 200)) throw new LedgerError(400, 'malformed', '"name" must be a short string');
         const out = await enrol(db, body.code, body.name as string | undefined);
@@ -110,6 +118,30 @@ export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
       case 'GET /v1/totals': {
         const auth = await authenticate(db, bearer(req));
         return [200, await totals(db, auth), auth.deviceId];
+      }
+      case 'GET /v1/caps': {
+        const auth = await authenticate(db, bearer(req));
+        return [200, await listCaps(db, auth), auth.deviceId];
+      }
+      case 'POST /v1/caps': {
+        const auth = await authenticate(db, bearer(req));
+        return [200, await createCap(db, auth, await objectBody(req)), auth.deviceId];
+      }
+      case 'DELETE /v1/caps/:id': {
+        const auth = await authenticate(db, bearer(req));
+        return [200, await deleteCap(db, auth, id![2]!), auth.deviceId];
+      }
+      case 'GET /v1/leases': {
+        const auth = await authenticate(db, bearer(req));
+        return [200, await openLeases(db, auth), auth.deviceId];
+      }
+      case 'POST /v1/leases': {
+        const auth = await authenticate(db, bearer(req));
+        return [200, await grantLease(db, auth, await objectBody(req)), auth.deviceId];
+      }
+      case 'POST /v1/leases/:id/return': {
+        const auth = await authenticate(db, bearer(req));
+        return [200, await returnLease(db, auth, id![2]!, await objectBody(req)), auth.deviceId];
       }
       default:
         throw new LedgerError(404, 'not_found', `no such endpoint: ${route}`);

@@ -142,11 +142,12 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
 
     const results: PushResult[] = [];
     const conflicts: unknown[][] = [];
+    const spentFromLeases = new Map<string, bigint>();
     let inserts: unknown[][] = [];
     const flush = async () => {
       if (!inserts.length) return;
       await q.run(
-        `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, corrects, received_at) VALUES ${inserts.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, corrects, received_at, provider, model, project, workflow, key_fp) VALUES ${inserts.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
         inserts.flat(),
       );
       inserts = [];
@@ -167,10 +168,16 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
       seq += 1;
       known.set(id, { seq, hash: c.hash });
       results.push({ id, status: 'stored', seq });
-      inserts.push([auth.accountId, id, seq, auth.deviceId, c.hash, c.body, c.call.ts, c.costNano, c.call.corrects ?? null, now]);
+      const k = c.call;
+      inserts.push([auth.accountId, id, seq, auth.deviceId, c.hash, c.body, k.ts, c.costNano, k.corrects ?? null, now, k.provider, k.model ?? null, k.project ?? null, k.workflow ?? null, k.keyFingerprint ?? null]);
+      for (const lease of new Set(k.leases ?? [])) spentFromLeases.set(lease, (spentFromLeases.get(lease) ?? 0n) + c.costNano);
       if (inserts.length === 100) await flush();
     }
     await flush();
+    // what a lease's device has pushed moves from the lease's hold into the cap's spend, in this same transaction
+    for (const [lease, nano] of spentFromLeases) {
+      await q.run('UPDATE leases SET pushed_nano = pushed_nano + ? WHERE id = ? AND account_id = ?', [nano, lease, auth.accountId]);
+    }
     for (const rows of chunks(conflicts, 100)) {
       await q.run(`INSERT INTO conflicts (account_id, call_id, device_id, content_hash, body, received_at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, rows.flat());
     }

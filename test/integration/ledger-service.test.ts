@@ -11,6 +11,7 @@ import zlib from 'node:zlib';
 import pg from 'pg';
 import { uuidv7 } from 'uuidv7';
 import { tempDir } from '../fixtures/engine.ts';
+import { usdToNanoExact } from '../../shared/money.ts';
 import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
 import {
   joinDevice, ledgerCli, makeCall, pullAll, pushCalls, request, startLedger,
@@ -236,9 +237,108 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         assert.equal(totals.body.calls, 400);
         assert.equal(BigInt(totals.body.cost_nano), sum(totals.body.devices.map((x: any) => BigInt(x.cost_nano))));
         assert.equal(totals.body.cost_nano, (400n * 180000n).toString());
+
+        // grants from both processes at once never add up past the limit
+        const d3 = await join('shared', 'three');
+        const cap = (await request(second.url, 'POST', '/v1/caps', { token: d3.token, body: { protocol: 1, scope: 'project', scope_value: 'leased', period: 'month', limit: '0.05' } })).body.cap;
+        assert.equal(cap.available, '0.05');
+        const devices = [d1, d2, d3];
+        const grants = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+          request([svc.url, second.url][i % 2]!, 'POST', '/v1/leases', { token: devices[i % 3]!.token, body: { protocol: 1, cap: cap.id, amount: `0.00${1 + (i % 3)}` } })));
+        for (const g of grants) assert.equal(g.status, 200, JSON.stringify(g.body));
+        const granted = sum(grants.map((g) => usdToNanoExact(g.body.granted)));
+        assert.equal(granted, usdToNanoExact('0.05'), 'exactly the limit, not a nano more');
+        const held = (await request(svc.url, 'GET', '/v1/caps', { token: d1.token })).body.caps.find((c: any) => c.id === cap.id);
+        assert.deepEqual([held.held, held.available], ['0.05', '0']);
       } finally {
         await second.stop();
       }
+    });
+
+    test('caps across devices: a lease never exceeds limit − spend − other leases; pushes, returns and revocation move it exactly', async () => {
+      const a = await join('leases', 'a');
+      const b2 = await join('leases', 'b');
+      const m = await join('leases-other');
+      const created = await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'global', period: 'month', limit: '0.01' } });
+      assert.equal(created.status, 200, JSON.stringify(created.body));
+      const cap = created.body.cap;
+      assert.deepEqual([cap.limit, cap.spent, cap.held, cap.available], ['0.01', '0', '0', '0.01']);
+      const lease = (d: Device, amount: string, extra: Record<string, unknown> = {}) => request(svc.url, 'POST', '/v1/leases', { token: d.token, body: { protocol: 1, cap: cap.id, amount, ...extra } });
+      const state = async () => {
+        const c = (await request(svc.url, 'GET', '/v1/caps', { token: b2.token })).body.caps.find((x: any) => x.id === cap.id);
+        return [c.spent, c.held, c.available];
+      };
+      const la = await lease(a, '0.006');
+      assert.equal(la.body.granted, '0.006');
+      assert.ok(la.body.lease.ttl_ms > 14 * 60_000 && la.body.lease.ttl_ms <= 15 * 60_000);
+      const lb = await lease(b2, '0.006');
+      assert.equal(lb.body.granted, '0.004', 'only what is left');
+      const none = await lease(a, '0.001');
+      assert.deepEqual([none.status, none.body.granted, none.body.lease], [200, '0', null]);
+      const spend = (n: number) => Array.from({ length: n }, () => makeCall({ cost: '0.001', leases: [la.body.lease.id] }));
+      const [c1, c2, c3] = spend(3);
+      assert.equal((await pushCalls(svc.url, a.token, [c1, c2])).body.stored, 2);
+      assert.deepEqual(await state(), ['0.002', '0.008', '0'], 'pushed spend moves from the hold to the spend');
+      assert.equal((await pushCalls(svc.url, a.token, [c1])).body.duplicates, 1);
+      assert.deepEqual(await state(), ['0.002', '0.008', '0'], 'a duplicate moves nothing');
+      const ret = await request(svc.url, 'POST', `/v1/leases/${la.body.lease.id}/return`, { token: a.token, body: { protocol: 1, used: '0.003' } });
+      assert.equal(ret.status, 200, JSON.stringify(ret.body));
+      assert.deepEqual(await state(), ['0.002', '0.005', '0.003'], 'a returned lease holds only what was used and not yet pushed');
+      await pushCalls(svc.url, a.token, [c3]);
+      assert.deepEqual(await state(), ['0.003', '0.004', '0.003']);
+      const again = await request(svc.url, 'POST', `/v1/leases/${la.body.lease.id}/return`, { token: a.token, body: { protocol: 1, used: '0.003' } });
+      assert.equal(again.status, 200, 'returning twice with the same figure is fine');
+      const changed = await request(svc.url, 'POST', `/v1/leases/${la.body.lease.id}/return`, { token: a.token, body: { protocol: 1, used: '0.001' } });
+      assert.equal(changed.body.error.code, 'lease_returned');
+      const stolen = await request(svc.url, 'POST', `/v1/leases/${lb.body.lease.id}/return`, { token: a.token, body: { protocol: 1, used: '0' } });
+      assert.equal(stolen.status, 404, 'only the lease holder returns a lease');
+      assert.equal((await ledgerCli(b, ['revoke', b2.id])).code, 0);
+      const after = (await request(svc.url, 'GET', '/v1/caps', { token: a.token })).body.caps[0];
+      assert.deepEqual([after.spent, after.held, after.available], ['0.003', '0', '0.007'], 'a revoked device holds nothing');
+      // another account sees no cap and can lease nothing from it
+      assert.deepEqual((await request(svc.url, 'GET', '/v1/caps', { token: m.token })).body.caps, []);
+      assert.equal((await lease(m, '0.001')).status, 404);
+      assert.equal((await request(svc.url, 'DELETE', `/v1/caps/${cap.id}`, { token: m.token })).status, 404);
+      // refusals
+      for (const [amount, code] of [['0', 'malformed'], ['abc', 'malformed'], ['0.0000000001', 'malformed']]) assert.equal((await lease(a, amount!)).body.error.code, code);
+      assert.equal((await lease(a, '0.001', { ttl_ms: 16 * 60_000 })).status, 400);
+      assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'global', scope_value: 'x', period: 'day', limit: '1' } })).status, 400);
+      assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'project', period: 'day', limit: '1' } })).status, 400);
+      assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'global', period: 'day', limit: '1', tz: 'Mars/Olympus' } })).status, 400);
+      assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 2, scope: 'global', period: 'day', limit: '1' } })).body.error.code, 'unsupported_protocol');
+      assert.equal((await request(svc.url, 'DELETE', `/v1/caps/${cap.id}`, { token: a.token })).status, 200);
+      assert.deepEqual((await request(svc.url, 'GET', '/v1/caps', { token: a.token })).body.caps, []);
+    });
+
+    test('a scoped cap counts only its calls', async () => {
+      const d = await join('scoped');
+      const mk = (scope: string, scope_value: string) => request(svc.url, 'POST', '/v1/caps', { token: d.token, body: { protocol: 1, scope, scope_value, period: 'day', limit: '1', tz: 'Europe/Berlin' } });
+      const project = (await mk('project', 'acme')).body.cap;
+      const model = (await mk('model', 'openai:gpt-4o')).body.cap;
+      await pushCalls(svc.url, d.token, [
+        makeCall({ project: 'acme', model: 'gpt-4o', cost: '0.3' }),
+        makeCall({ project: 'other', model: 'gpt-4o-mini', cost: '0.5' }),
+        makeCall({ project: 'acme', provider: 'anthropic', model: 'claude-x', cost: '0.000000007' }),
+      ]);
+      const caps = (await request(svc.url, 'GET', '/v1/caps', { token: d.token })).body.caps;
+      assert.deepEqual(caps.map((c: any) => [c.id, c.spent, c.available]), [[project.id, '0.300000007', '0.699999993'], [model.id, '0.3', '0.7']]);
+    });
+
+    test('an expired lease that was never returned keeps holding what it may have spent', async () => {
+      const a = await join('expiry');
+      const other = await join('expiry');
+      const cap = (await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'global', period: 'total', limit: '0.005' } })).body.cap;
+      const l = await request(svc.url, 'POST', '/v1/leases', { token: a.token, body: { protocol: 1, cap: cap.id, amount: '0.005', ttl_ms: 1000 } });
+      assert.equal(l.body.granted, '0.005');
+      await new Promise((r) => setTimeout(r, 1100));
+      const open = (await request(svc.url, 'GET', '/v1/leases', { token: a.token })).body.leases;
+      assert.deepEqual(open.map((x: any) => [x.id, x.ttl_ms]), [[l.body.lease.id, 0]]);
+      const blocked = await request(svc.url, 'POST', '/v1/leases', { token: other.token, body: { protocol: 1, cap: cap.id, amount: '0.001' } });
+      assert.equal(blocked.body.granted, '0', 'the expired lease may have been spent offline');
+      await request(svc.url, 'POST', `/v1/leases/${l.body.lease.id}/return`, { token: a.token, body: { protocol: 1, used: '0.002' } });
+      assert.deepEqual((await request(svc.url, 'GET', '/v1/leases', { token: a.token })).body.leases, []);
+      const freed = await request(svc.url, 'POST', '/v1/leases', { token: other.token, body: { protocol: 1, cap: cap.id, amount: '1' } });
+      assert.equal(freed.body.granted, '0.003');
     });
 
     test('tokens and enrolment codes never appear in the logs or the database in clear', async () => {
