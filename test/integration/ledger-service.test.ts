@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import pg from 'pg';
+import Database from 'better-sqlite3';
+import { PG_MIGRATIONS, SQLITE_MIGRATIONS } from '../../ledger/migrations.ts';
 import { uuidv7 } from 'uuidv7';
 import { tempDir } from '../fixtures/engine.ts';
 import { usdToNanoExact } from '../../shared/money.ts';
@@ -363,6 +365,47 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('forward-only migrations', () => {
+  for (const kind of ['sqlite', 'postgres'] as const) {
+    test(`a version 1 database on ${kind} is upgraded in place at start, its calls kept and read by the new cap columns`, async () => {
+      const pgdb = kind === 'postgres' ? await startPostgres() : undefined;
+      const b: LedgerBackend = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
+      const call = makeCall({ project: 'old', cost: '0.25' });
+      const v1 = [
+        `INSERT INTO accounts (id, name, last_seq, created_at) VALUES ('acc', 'default', 1, 0)`,
+        `INSERT INTO devices (id, account_id, name, token_hash, created_at) VALUES ('dev', 'acc', 'old-device', '${'0'.repeat(64)}', 0)`,
+        `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, received_at) VALUES ('acc', '${call.id}', 1, 'dev', 'h', '${JSON.stringify(call)}', 0, 250000000, ${Date.now()})`,
+        `INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)`,
+      ];
+      const schema = 'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL);';
+      if (pgdb) {
+        const c = new pg.Client({ connectionString: pgdb.url });
+        await c.connect();
+        await c.query(schema + PG_MIGRATIONS[0]!);
+        for (const sql of v1) await c.query(sql);
+        await c.end();
+      } else {
+        const raw = new Database(path.join(b.dataDir, 'ledger.db'));
+        raw.exec(schema + SQLITE_MIGRATIONS[0]!);
+        for (const sql of v1) raw.exec(sql);
+        raw.close();
+      }
+      const svc = await startLedger(b);
+      try {
+        const d = await joinDevice(b, svc.url);
+        const cap = await request(svc.url, 'POST', '/v1/caps', { token: d.token, body: { protocol: 1, scope: 'project', scope_value: 'old', period: 'month', limit: '1' } });
+        assert.equal(cap.body.cap.spent, '0.25', 'the old call was backfilled into the scope columns');
+        const pulled = await pullAll(svc.url, d.token);
+        assert.deepEqual(pulled.map((p) => [p.seq, p.call.id]), [[1, call.id]]);
+        assert.equal((await pushCalls(svc.url, d.token, [makeCall()])).body.results[0].seq, 2);
+      } finally {
+        await svc.stop();
+        await pgdb?.close();
+      }
+    });
+  }
+});
 
 describe('serve refuses to expose plain HTTP', () => {
   test('a non-loopback --host needs TLS or --behind-proxy', async () => {
