@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import pg from 'pg';
+import { execFileSync } from 'node:child_process';
+import { Agent, fetch as undiciFetch } from 'undici';
 import Database from 'better-sqlite3';
 import { PG_MIGRATIONS, SQLITE_MIGRATIONS } from '../../ledger/migrations.ts';
 import { uuidv7 } from 'uuidv7';
@@ -415,8 +417,29 @@ describe('serve refuses to expose plain HTTP', () => {
     assert.match(r.stderr, /--tls-cert and --tls-key, or --behind-proxy/);
     const half = await ledgerCli(b, ['serve', '--host', '0.0.0.0', '--tls-cert', 'x.pem']);
     assert.equal(half.code, 2);
+    const missing = await ledgerCli(b, ['serve', '--host', '0.0.0.0', '--tls-cert', 'x.pem', '--tls-key', 'y.pem', '--port', '0']);
+    assert.equal(missing.code, 1, 'TLS files that cannot be read');
+    assert.match(missing.stderr, /x\.pem/);
     const help = await ledgerCli(b, ['serve', '--help']);
     assert.match(help.stdout, /--behind-proxy/);
     assert.match(help.stdout, /--data-dir/);
+  });
+
+  test('with --tls-cert/--tls-key it serves HTTPS', async () => {
+    const dir = tempDir('tollgate-ledger-tls-');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const b = { dataDir: dir };
+    const svc = await startLedger(b, ['--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem')]);
+    try {
+      assert.match(svc.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const agent = new Agent({ connect: { ca: fs.readFileSync(path.join(dir, 'cert.pem')) } });
+      const res = await undiciFetch(`${svc.url}/v1/health`, { dispatcher: agent });
+      assert.equal(((await res.json()) as { ok: boolean }).ok, true);
+      await agent.close();
+      await assert.rejects(fetch(`${svc.url.replace('https:', 'http:')}/v1/health`));
+    } finally {
+      await svc.stop();
+    }
   });
 });
