@@ -37,6 +37,7 @@ export const capInputSchema = z.object({
   period: z.enum(['day', 'week', 'month', 'total']),
   limit: z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a non-negative decimal string (USD)'),
   tz: z.string().max(100).optional(),
+  alerts: z.array(z.number().int().min(1).max(1000)).max(10).optional(),
 });
 
 export interface ServiceCap {
@@ -46,6 +47,8 @@ export interface ServiceCap {
   period: CapPeriod;
   tz: string;
   limit: string;
+  /** Percent thresholds; each fires once per period for the whole account (GET /v1/alerts). */
+  alerts: number[];
   /** In the current period, USD decimal strings. */
   spent: string;
   held: string;
@@ -86,7 +89,7 @@ async function capRow(q: Query, auth: Auth, id: string): Promise<Row> {
 }
 
 /** The cap's figures now; run inside a transaction that holds the account's lock for a consistent picture. */
-async function capState(q: Query, cap: Row, now: number): Promise<ServiceCap & { limitNano: bigint; availableNano: bigint }> {
+async function capState(q: Query, cap: Row, now: number): Promise<ServiceCap & { limitNano: bigint; availableNano: bigint; spentNano: bigint }> {
   const b = periodBounds(cap.period as CapPeriod, now, String(cap.tz));
   const params: unknown[] = [cap.account_id, b.start];
   let where = 'account_id = ? AND received_at >= ?';
@@ -111,14 +114,15 @@ async function capState(q: Query, cap: Row, now: number): Promise<ServiceCap & {
   const limitNano = big(cap.limit_nano);
   const availableNano = limitNano - spent - held;
   return {
+    spentNano: spent,
     id: String(cap.id), scope: cap.scope as CapScopeType, scope_value: cap.scope_value === null ? null : String(cap.scope_value),
-    period: cap.period as CapPeriod, tz: String(cap.tz), limit: nanoToUsd(limitNano),
+    period: cap.period as CapPeriod, tz: String(cap.tz), limit: nanoToUsd(limitNano), alerts: JSON.parse(String(cap.alerts ?? '[]')) as number[],
     spent: nanoToUsd(spent), held: nanoToUsd(held), available: nanoToUsd(availableNano > 0n ? availableNano : 0n),
     period_start: b.start, period_end: b.end, limitNano, availableNano,
   };
 }
 
-const publicCap = ({ limitNano: _l, availableNano: _a, ...c }: Awaited<ReturnType<typeof capState>>): ServiceCap => c;
+const publicCap = ({ limitNano: _l, availableNano: _a, spentNano: _s, ...c }: Awaited<ReturnType<typeof capState>>): ServiceCap => c;
 
 export async function createCap(db: Db, auth: Auth, body: Record<string, unknown>): Promise<{ protocol: number; cap: ServiceCap }> {
   const r = capInputSchema.safeParse(body);
@@ -136,8 +140,10 @@ export async function createCap(db: Db, auth: Auth, body: Record<string, unknown
   const limitNano = money(c.limit, 'limit');
   const id = randomUUID();
   return db.tx(async (q) => {
-    await q.run('INSERT INTO caps (id, account_id, scope, scope_value, period, tz, limit_nano, created_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)',
-      [id, auth.accountId, c.scope, c.scope_value ?? null, c.period, tz, limitNano, Date.now()]);
+    const alerts = [...new Set(c.alerts ?? [])].sort((x, y) => x - y);
+    await q.run('INSERT INTO caps (id, account_id, scope, scope_value, period, tz, limit_nano, created_at, deleted_at, alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)',
+      [id, auth.accountId, c.scope, c.scope_value ?? null, c.period, tz, limitNano, Date.now(), JSON.stringify(alerts)]);
+    await fireAlerts(q, auth.accountId, Date.now());
     return { protocol: PROTOCOL, cap: publicCap(await capState(q, await capRow(q, auth, id), Date.now())) };
   });
 }
@@ -221,4 +227,43 @@ export async function openLeases(db: Db, auth: Auth): Promise<{ protocol: number
   const now = Date.now();
   const rows = await db.all('SELECT * FROM leases WHERE account_id = ? AND device_id = ? AND returned_at IS NULL ORDER BY granted_at, id', [auth.accountId, auth.deviceId]);
   return { protocol: PROTOCOL, leases: rows.map((r) => leaseOut(r, now)) };
+}
+
+/**
+ * Record every alert threshold the account's caps have now crossed, once per cap, period and
+ * threshold (the unique key decides, whichever process gets there first). Runs inside the push
+ * transaction, under the account's lock.
+ */
+export async function fireAlerts(q: Query, accountIdValue: string, now: number): Promise<void> {
+  const caps = await q.all("SELECT * FROM caps WHERE account_id = ? AND deleted_at IS NULL AND alerts <> '[]'", [accountIdValue]);
+  for (const cap of caps) {
+    const st = await capState(q, cap, now);
+    for (const t of st.alerts) {
+      if (st.spentNano * 100n < BigInt(t) * st.limitNano) continue;
+      await q.run(
+        'INSERT INTO cap_alerts (account_id, cap_id, period_start, threshold, spent_nano, limit_nano, fired_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cap_id, period_start, threshold) DO NOTHING',
+        [accountIdValue, st.id, st.period_start, t, st.spentNano, st.limitNano, now],
+      );
+    }
+  }
+}
+
+export interface CapAlert {
+  id: number;
+  cap: string;
+  threshold: number;
+  period_start: number;
+  spent: string;
+  limit: string;
+  fired_at: number;
+}
+
+/** The account's fired alerts after `after`, oldest first: every device shows each one once. */
+export async function listAlerts(db: Db, auth: Auth, after: number, limit: number): Promise<{ protocol: number; alerts: CapAlert[]; next: number; has_more: boolean }> {
+  const rows = await db.all('SELECT * FROM cap_alerts WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?', [auth.accountId, after, limit + 1]);
+  const alerts = rows.slice(0, limit).map((r) => ({
+    id: num(r.id), cap: String(r.cap_id), threshold: num(r.threshold), period_start: num(r.period_start),
+    spent: nanoToUsd(big(r.spent_nano)), limit: nanoToUsd(big(r.limit_nano)), fired_at: num(r.fired_at),
+  }));
+  return { protocol: PROTOCOL, alerts, next: alerts.length ? alerts[alerts.length - 1]!.id : after, has_more: rows.length > limit };
 }

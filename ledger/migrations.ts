@@ -87,6 +87,20 @@ export const SQLITE_MIGRATIONS: string[] = [
      returned_at INTEGER
    );
    CREATE INDEX leases_cap ON leases(cap_id, period_start);`,
+  // 3: alert thresholds on service caps, fired once per cap, period and threshold for all devices
+  `ALTER TABLE caps ADD COLUMN alerts TEXT NOT NULL DEFAULT '[]';
+   CREATE TABLE cap_alerts (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     cap_id TEXT NOT NULL REFERENCES caps(id),
+     period_start INTEGER NOT NULL,
+     threshold INTEGER NOT NULL,
+     spent_nano INTEGER NOT NULL,
+     limit_nano INTEGER NOT NULL,
+     fired_at INTEGER NOT NULL,
+     UNIQUE (cap_id, period_start, threshold)
+   );
+   CREATE INDEX cap_alerts_account ON cap_alerts(account_id, id);`,
 ];
 
 export const PG_MIGRATIONS: string[] = [
@@ -171,4 +185,18 @@ export const PG_MIGRATIONS: string[] = [
      returned_at BIGINT
    );
    CREATE INDEX leases_cap ON leases(cap_id, period_start);`,
+  // 3: alert thresholds on service caps, fired once per cap, period and threshold for all devices
+  `ALTER TABLE caps ADD COLUMN alerts TEXT NOT NULL DEFAULT '[]';
+   CREATE TABLE cap_alerts (
+     id BIGSERIAL PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     cap_id TEXT NOT NULL REFERENCES caps(id),
+     period_start BIGINT NOT NULL,
+     threshold BIGINT NOT NULL,
+     spent_nano BIGINT NOT NULL,
+     limit_nano BIGINT NOT NULL,
+     fired_at BIGINT NOT NULL,
+     UNIQUE (cap_id, period_start, threshold)
+   );
+   CREATE INDEX cap_alerts_account ON cap_alerts(account_id, id);`,
 ];

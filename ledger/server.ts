@@ -12,7 +12,7 @@ import pino from 'pino';
 import type { Db } from './db.ts';
 import { ACCEPTED_PROTOCOLS, DEFAULT_PULL_LIMIT, LedgerError, MAX_BODY_BYTES, MAX_PULL_LIMIT, PROTOCOL, checkProtocol, validatePush } from './protocol.ts';
 import { authenticate, enrol, listDevices, pull, push, totals } from './store.ts';
-import { createCap, deleteCap, grantLease, listCaps, openLeases, returnLease } from './leases.ts';
+import { createCap, deleteCap, grantLease, listAlerts, listCaps, openLeases, returnLease } from './leases.ts';
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -130,6 +130,12 @@ export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
       case 'DELETE /v1/caps/:id': {
         const auth = await authenticate(db, bearer(req));
         return [200, await deleteCap(db, auth, id![2]!), auth.deviceId];
+      }
+      case 'GET /v1/alerts': {
+        const auth = await authenticate(db, bearer(req));
+        const after = intParam(url, 'after', 0, Number.MAX_SAFE_INTEGER);
+        const limit = intParam(url, 'limit', DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT);
+        return [200, await listAlerts(db, auth, after, Math.max(1, limit)), auth.deviceId];
       }
       case 'GET /v1/leases': {
         const auth = await authenticate(db, bearer(req));

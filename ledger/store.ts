@@ -9,6 +9,7 @@ import {
   ENROL_CODE_TTL_MS, LedgerError, MAX_PULL_LIMIT, PROTOCOL, sha256,
   type DeviceInfo, type PullResponse, type PushResponse, type PushResult, type ValidCall,
 } from './protocol.ts';
+import { fireAlerts } from './leases.ts';
 
 export interface Auth {
   deviceId: string;
@@ -181,7 +182,10 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
     for (const rows of chunks(conflicts, 100)) {
       await q.run(`INSERT INTO conflicts (account_id, call_id, device_id, content_hash, body, received_at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, rows.flat());
     }
-    if (seq !== num(acc.last_seq)) await q.run('UPDATE accounts SET last_seq = ? WHERE id = ?', [seq, auth.accountId]);
+    if (seq !== num(acc.last_seq)) {
+      await q.run('UPDATE accounts SET last_seq = ? WHERE id = ?', [seq, auth.accountId]);
+      await fireAlerts(q, auth.accountId, now);
+    }
 
     const count = (s: string) => results.filter((r) => r.status === s).length;
     return { protocol: PROTOCOL, results, stored: count('stored'), duplicates: count('duplicate'), conflicts: count('conflict') };

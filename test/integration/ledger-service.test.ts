@@ -223,6 +223,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       try {
         const d1 = await join('shared', 'one');
         const d2 = await join('shared', 'two');
+        const alerting = (await request(svc.url, 'POST', '/v1/caps', { token: d1.token, body: { protocol: 1, scope: 'global', period: 'month', limit: '0.036', alerts: [25, 50, 100] } })).body.cap;
         const batches = Array.from({ length: 8 }, () => Array.from({ length: 50 }, () => makeCall()));
         // every batch goes to both processes at once, from both devices: each call must land exactly once
         const results = await Promise.all(batches.flatMap((batch, i) => [
@@ -239,6 +240,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         assert.deepEqual(new Set(viaFirst.map((p) => p.call.id)), new Set(batches.flat().map((c) => c.id)));
         const totals = await request(second.url, 'GET', '/v1/totals', { token: d1.token });
         assert.equal(totals.body.calls, 400);
+        const alerts = (await request(second.url, 'GET', '/v1/alerts', { token: d2.token })).body.alerts;
+        assert.deepEqual(alerts.map((x: any) => [x.cap, x.threshold]), [[alerting.id, 25], [alerting.id, 50], [alerting.id, 100]], 'each threshold once, whichever process saw it');
         assert.equal(BigInt(totals.body.cost_nano), sum(totals.body.devices.map((x: any) => BigInt(x.cost_nano))));
         assert.equal(totals.body.cost_nano, (400n * 180000n).toString());
 
@@ -326,6 +329,26 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       ]);
       const caps = (await request(svc.url, 'GET', '/v1/caps', { token: d.token })).body.caps;
       assert.deepEqual(caps.map((c: any) => [c.id, c.spent, c.available]), [[project.id, '0.300000007', '0.699999993'], [model.id, '0.3', '0.7']]);
+    });
+
+    test('alert thresholds fire once per cap and period, for every device of the account', async () => {
+      const a = await join('alerts');
+      const b2 = await join('alerts');
+      const other = await join('alerts-other');
+      const cap = (await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'global', period: 'day', limit: '0.001', alerts: [100, 50, 80] } })).body.cap;
+      assert.deepEqual(cap.alerts, [50, 80, 100]);
+      await pushCalls(svc.url, a.token, [makeCall({ cost: '0.0004' })]);
+      await pushCalls(svc.url, b2.token, [makeCall({ cost: '0.0001' })]); // exactly 50 %
+      const second = makeCall({ cost: '0.0004' });
+      await pushCalls(svc.url, a.token, [second]);
+      await pushCalls(svc.url, a.token, [second]); // a duplicate fires nothing
+      await pushCalls(svc.url, b2.token, [makeCall({ cost: '0.0002' })]);
+      await pushCalls(svc.url, b2.token, [makeCall({ cost: '0.0002' })]);
+      const seenByA = (await request(svc.url, 'GET', '/v1/alerts', { token: a.token })).body;
+      assert.deepEqual(seenByA.alerts.map((x: any) => [x.threshold, x.spent]), [[50, '0.0005'], [80, '0.0009'], [100, '0.0011']]);
+      const seenByB = await request(svc.url, 'GET', `/v1/alerts?after=${seenByA.alerts[0].id}&limit=1`, { token: b2.token });
+      assert.deepEqual([seenByB.body.alerts.map((x: any) => x.threshold), seenByB.body.has_more], [[80], true]);
+      assert.deepEqual((await request(svc.url, 'GET', '/v1/alerts', { token: other.token })).body.alerts, []);
     });
 
     test('an expired lease that was never returned keeps holding what it may have spent', async () => {
