@@ -237,6 +237,10 @@ export async function openLeases(db: Db, auth: Auth): Promise<{ protocol: number
 export async function fireAlerts(q: Query, accountIdValue: string, now: number): Promise<void> {
   const caps = await q.all("SELECT * FROM caps WHERE account_id = ? AND deleted_at IS NULL AND alerts <> '[]'", [accountIdValue]);
   for (const cap of caps) {
+    const thresholds = JSON.parse(String(cap.alerts)) as number[];
+    const start = periodBounds(cap.period as CapPeriod, now, String(cap.tz)).start;
+    const fired = num((await q.get('SELECT COUNT(*) AS n FROM cap_alerts WHERE cap_id = ? AND period_start = ?', [cap.id, start]))?.n);
+    if (fired >= thresholds.length) continue; // all fired this period: skip summing the spend
     const st = await capState(q, cap, now);
     for (const t of st.alerts) {
       if (st.spentNano * 100n < BigInt(t) * st.limitNano) continue;

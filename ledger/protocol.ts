@@ -75,10 +75,18 @@ export interface ValidCall {
 /** JSON with object keys sorted at every depth, so the same content always has the same bytes. */
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + (v[i] === undefined ? 'null' : canonicalJson(v[i]));
+    return s + ']';
+  }
   const obj = v as Record<string, unknown>;
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  let s = '{';
+  for (const k of Object.keys(obj).sort()) {
+    if (obj[k] === undefined) continue;
+    s += (s.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + canonicalJson(obj[k]);
+  }
+  return s + '}';
 }
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
