@@ -368,6 +368,31 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(freed.body.granted, '0.003');
     });
 
+    test('killed with kill -9 in the middle of batches: each batch is all there or not at all', async () => {
+      const victim = await startLedger(b, ['--quiet']);
+      const d = await join('crash');
+      const batches = Array.from({ length: 6 }, () => Array.from({ length: 1000 }, () => makeCall()));
+      const inflight = batches.map((batch) => pushCalls(victim.url, d.token, batch, { gzip: true }).catch(() => null));
+      // kill it as soon as the first batch has committed, while the others are being written
+      for (let i = 0; i < 2000; i++) {
+        if ((await request(svc.url, 'GET', '/v1/totals', { token: d.token })).body.calls > 0) break;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      victim.child.kill('SIGKILL');
+      await Promise.all(inflight);
+      await victim.stop();
+      const pulled = await pullAll(svc.url, d.token);
+      const ids = new Set(pulled.map((p) => p.call.id));
+      const present = batches.map((batch) => batch.filter((c) => ids.has(c.id)).length);
+      for (const n of present) assert.ok(n === 0 || n === 1000, `a batch was half-written: ${present.join(', ')}`);
+      assert.ok(present.includes(1000));
+      assert.deepEqual(pulled.map((p) => p.seq), Array.from({ length: pulled.length }, (_, i) => i + 1));
+      // the client retries everything; what was stored is a duplicate, the rest is stored now
+      const retried = await Promise.all(batches.map((batch) => pushCalls(svc.url, d.token, batch)));
+      assert.deepEqual(retried.map((r) => r.body.duplicates), present);
+      assert.equal((await pullAll(svc.url, d.token)).length, 6000);
+    });
+
     test('tokens and enrolment codes never appear in the logs or the database in clear', async () => {
       assert.ok(tokens.length >= 10);
       const logs = svc.output();
