@@ -14,7 +14,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import Database from 'better-sqlite3';
 import { PG_MIGRATIONS, SQLITE_MIGRATIONS } from '../../ledger/migrations.ts';
 import { uuidv7 } from 'uuidv7';
-import { tempDir } from '../fixtures/engine.ts';
+import { eventually, tempDir } from '../fixtures/engine.ts';
 import { usdToNanoExact } from '../../shared/money.ts';
 import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
 import {
@@ -79,7 +79,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const pulled = await pullAll(svc.url, d.token);
       assert.equal(pulled.length, 2);
       assert.equal(pulled[0]!.call.cost, '0.00018', 'the original is kept');
-      assert.match(svc.output(), /conflicting content/);
+      await eventually(() => /conflicting content/.test(svc.output()), 'the conflict warning in the log');
     });
 
     test('a batch is all in or all out', async () => {
@@ -394,7 +394,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     test('tokens and enrolment codes never appear in the logs or the database in clear', async () => {
-      assert.ok(tokens.length >= 10);
+      await join('leak-check'); // plus every token the tests before this one got
       const logs = svc.output();
       let stored: string;
       if (kind === 'sqlite') {
@@ -420,29 +420,30 @@ describe('forward-only migrations', () => {
   for (const kind of ['sqlite', 'postgres'] as const) {
     test(`a version 1 database on ${kind} is upgraded in place at start, its calls kept and read by the new cap columns`, async () => {
       const pgdb = kind === 'postgres' ? await startPostgres() : undefined;
-      const b: LedgerBackend = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
-      const call = makeCall({ project: 'old', cost: '0.25' });
-      const v1 = [
-        `INSERT INTO accounts (id, name, last_seq, created_at) VALUES ('acc', 'default', 1, 0)`,
-        `INSERT INTO devices (id, account_id, name, token_hash, created_at) VALUES ('dev', 'acc', 'old-device', '${'0'.repeat(64)}', 0)`,
-        `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, received_at) VALUES ('acc', '${call.id}', 1, 'dev', 'h', '${JSON.stringify(call)}', 0, 250000000, ${Date.now()})`,
-        `INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)`,
-      ];
-      const schema = 'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL);';
-      if (pgdb) {
-        const c = new pg.Client({ connectionString: pgdb.url });
-        await c.connect();
-        await c.query(schema + PG_MIGRATIONS[0]!);
-        for (const sql of v1) await c.query(sql);
-        await c.end();
-      } else {
-        const raw = new Database(path.join(b.dataDir, 'ledger.db'));
-        raw.exec(schema + SQLITE_MIGRATIONS[0]!);
-        for (const sql of v1) raw.exec(sql);
-        raw.close();
-      }
-      const svc = await startLedger(b);
+      let svc: LedgerProcess | undefined;
       try {
+        const b: LedgerBackend = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
+        const call = makeCall({ project: 'old', cost: '0.25' });
+        const v1 = [
+          `INSERT INTO accounts (id, name, last_seq, created_at) VALUES ('acc', 'default', 1, 0)`,
+          `INSERT INTO devices (id, account_id, name, token_hash, created_at) VALUES ('dev', 'acc', 'old-device', '${'0'.repeat(64)}', 0)`,
+          `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, received_at) VALUES ('acc', '${call.id}', 1, 'dev', 'h', '${JSON.stringify(call)}', 0, 250000000, ${Date.now()})`,
+          `INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)`,
+        ];
+        const schema = 'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL);';
+        if (pgdb) {
+          const c = new pg.Client({ connectionString: pgdb.url });
+          await c.connect();
+          await c.query(schema + PG_MIGRATIONS[0]!);
+          for (const sql of v1) await c.query(sql);
+          await c.end();
+        } else {
+          const raw = new Database(path.join(b.dataDir, 'ledger.db'));
+          raw.exec(schema + SQLITE_MIGRATIONS[0]!);
+          for (const sql of v1) raw.exec(sql);
+          raw.close();
+        }
+        svc = await startLedger(b);
         const d = await joinDevice(b, svc.url);
         const cap = await request(svc.url, 'POST', '/v1/caps', { token: d.token, body: { protocol: 1, scope: 'project', scope_value: 'old', period: 'month', limit: '1' } });
         assert.equal(cap.body.cap.spent, '0.25', 'the old call was backfilled into the scope columns');
@@ -450,7 +451,7 @@ describe('forward-only migrations', () => {
         assert.deepEqual(pulled.map((p) => [p.seq, p.call.id]), [[1, call.id]]);
         assert.equal((await pushCalls(svc.url, d.token, [makeCall()])).body.results[0].seq, 2);
       } finally {
-        await svc.stop();
+        await svc?.stop();
         await pgdb?.close();
       }
     });
