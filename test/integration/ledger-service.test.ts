@@ -182,6 +182,10 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(reused.body.error.code, 'code_used');
       const unknown = await request(svc.url, 'POST', '/v1/enrol', { body: { protocol: 1, code: 'AAAA-BBBB-CCCC-DDDD' } });
       assert.equal(unknown.body.error.code, 'invalid_code');
+      const { code: raced } = JSON.parse((await ledgerCli(b, ['enroll', '--account', 'codes', '--json'])).stdout);
+      const racers = await Promise.all(Array.from({ length: 6 }, () => request(svc.url, 'POST', '/v1/enrol', { body: { protocol: 1, code: raced } })));
+      assert.deepEqual(racers.map((x) => x.status).sort(), [200, 401, 401, 401, 401, 401], 'a code used at once by several devices still enrols one');
+      tokens.push(racers.find((x) => x.status === 200)!.body.token);
       const human = await ledgerCli(b, ['enroll']);
       assert.match(human.stdout, /Enrolment code for account "default": [A-Z0-9-]{19}/);
     });
