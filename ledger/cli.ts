@@ -48,8 +48,7 @@ async function open(o: DbOpts): Promise<Db> {
   }
 }
 
-const dataDirOption = () => new Option('--data-dir <dir>', 'where the embedded SQLite database lives (ignored when DATABASE_URL is set)')
-  .default(undefined, `$TOLLGATE_LEDGER_DATA_DIR or ${defaultLedgerDir({ XDG_DATA_HOME: '$XDG_DATA_HOME' })}`);
+const dataDirOption = () => new Option('--data-dir <dir>', 'where the embedded SQLite database lives; ignored when DATABASE_URL is set (default: $TOLLGATE_LEDGER_DATA_DIR, else $XDG_DATA_HOME/tollgate-ledger or ~/.local/share/tollgate-ledger)');
 
 function intArg(name: string, min: number, max: number) {
   return (v: string): number => {
