@@ -8,7 +8,9 @@ import { MoneyError, usdToNanoExact } from '../shared/money.ts';
 
 /** The current protocol version. The service accepts this one and the one before it (when there is one). */
 export const PROTOCOL = 1;
-export const ACCEPTED_PROTOCOLS: readonly number[] = PROTOCOL > 1 ? [PROTOCOL - 1, PROTOCOL] : [PROTOCOL];
+/** A service speaking `current` accepts it and the version before it, so old and new clients share a ledger. */
+export const acceptedProtocols = (current: number): number[] => (current > 1 ? [current - 1, current] : [current]);
+export const ACCEPTED_PROTOCOLS: readonly number[] = acceptedProtocols(PROTOCOL);
 
 export const MAX_BATCH_CALLS = 1000;
 /** Largest request body, after gzip is undone. */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { uuidv7 } from 'uuidv7';
 import {
-  ACCEPTED_PROTOCOLS, LedgerError, MAX_BATCH_CALLS, PROTOCOL, canonicalJson, checkProtocol, validateCall, validatePush,
+  ACCEPTED_PROTOCOLS, LedgerError, acceptedProtocols, MAX_BATCH_CALLS, PROTOCOL, canonicalJson, checkProtocol, validateCall, validatePush,
 } from '../../../ledger/protocol.ts';
 import { isLoopback } from '../../../ledger/server.ts';
 
@@ -56,6 +56,7 @@ test('calls the service refuses, each naming its index', () => {
 test('batches: protocol checked, at most MAX_BATCH_CALLS calls, any invalid call refuses the whole batch', () => {
   assert.equal(PROTOCOL, 1);
   assert.deepEqual(ACCEPTED_PROTOCOLS, [1]);
+  assert.deepEqual(acceptedProtocols(3), [2, 3], 'the current version and the one before');
   assert.equal(checkProtocol(1), 1);
   for (const bad of [undefined, 0, 2, '1', null]) assert.equal(code(() => checkProtocol(bad)), '400 unsupported_protocol');
   assert.equal(validatePush({ protocol: 1, calls: [call(), call()], extra: 'kept' }).calls.length, 2);
