@@ -1,0 +1,169 @@
+/**
+ * The sync protocol's types and rules (documented in ledger/README.md). Pure: no I/O.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { CallRecord } from '../shared/api.ts';
+import { MoneyError, usdToNanoExact } from '../shared/money.ts';
+
+/** The current protocol version. The service accepts this one and the one before it (when there is one). */
+export const PROTOCOL = 1;
+/** A service speaking `current` accepts it and the version before it, so old and new clients share a ledger. */
+export const acceptedProtocols = (current: number): number[] => (current > 1 ? [current - 1, current] : [current]);
+export const ACCEPTED_PROTOCOLS: readonly number[] = acceptedProtocols(PROTOCOL);
+
+export const MAX_BATCH_CALLS = 1000;
+/** Largest request body, after gzip is undone. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+export const MAX_PULL_LIMIT = 1000;
+export const DEFAULT_PULL_LIMIT = 500;
+/** Costs are stored as signed 64-bit nano-USD. */
+const MAX_NANO = 2n ** 63n;
+export const ENROL_CODE_TTL_MS = 15 * 60 * 1000;
+
+/** Every error the service returns: `{"error": {"code", "message", ...details}}` with an HTTP status. */
+export class LedgerError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details: Record<string, unknown> = {}) {
+    super(message);
+  }
+  toJSON(): { error: Record<string, unknown> } {
+    return { error: { code: this.code, message: this.message, ...this.details } };
+  }
+}
+
+export function checkProtocol(v: unknown): number {
+  if (v === undefined) throw new LedgerError(400, 'unsupported_protocol', `missing "protocol"; this service speaks ${ACCEPTED_PROTOCOLS.join(' or ')}`, { supported: ACCEPTED_PROTOCOLS });
+  if (typeof v !== 'number' || !ACCEPTED_PROTOCOLS.includes(v)) {
+    throw new LedgerError(400, 'unsupported_protocol', `protocol ${JSON.stringify(v)} is not supported; this service speaks ${ACCEPTED_PROTOCOLS.join(' or ')}`, { supported: ACCEPTED_PROTOCOLS });
+  }
+  return v;
+}
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DECIMAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+const nullableText = z.string().max(1000).nullable().optional();
+
+/**
+ * A finished call as pushed: the engine's CallRecord (shared/api.ts). Only the fields the service
+ * reads are checked; every other field, known or not, is kept as sent.
+ * `corrects`: the id of an earlier call of the account that this record corrects.
+ * `leases`: the ids of the leases this call was spent from (caps across devices).
+ */
+export const pushedCallSchema = z.looseObject({
+  id: z.string().regex(UUID_V7, 'must be a UUIDv7'),
+  ts: z.number().int().nonnegative(),
+  status: z.string().min(1).refine((s) => s !== 'pending', 'pending calls are pushed only once final'),
+  cost: z.string().regex(DECIMAL, 'must be a decimal string'),
+  provider: z.string().min(1).max(200),
+  model: nullableText,
+  project: nullableText,
+  workflow: nullableText,
+  keyFingerprint: nullableText,
+  corrects: z.string().regex(UUID_V7, 'must be a UUIDv7').nullable().optional(),
+  leases: z.array(z.string().regex(UUID, 'must be a lease id')).max(32).optional(),
+});
+
+export type PushedCall = z.infer<typeof pushedCallSchema> & Partial<CallRecord>;
+
+export interface ValidCall {
+  call: PushedCall;
+  /** Canonical JSON of the call: what is stored and compared. */
+  body: string;
+  hash: string;
+  costNano: bigint;
+}
+
+/** JSON with object keys sorted at every depth, so the same content always has the same bytes. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + (v[i] === undefined ? 'null' : canonicalJson(v[i]));
+    return s + ']';
+  }
+  const obj = v as Record<string, unknown>;
+  let s = '{';
+  for (const k of Object.keys(obj).sort()) {
+    if (obj[k] === undefined) continue;
+    s += (s.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + canonicalJson(obj[k]);
+  }
+  return s + '}';
+}
+
+export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+/** Validate one pushed call; throws a LedgerError naming the call's index and what is wrong. */
+export function validateCall(raw: unknown, index: number): ValidCall {
+  const r = pushedCallSchema.safeParse(raw);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(call)'}: ${i.message}`);
+    throw new LedgerError(400, 'invalid_call', `calls[${index}] is not a valid finished call: ${issues.join('; ')}`, { index });
+  }
+  const call = r.data as PushedCall;
+  let costNano: bigint;
+  try {
+    costNano = usdToNanoExact(call.cost);
+  } catch (e) {
+    if (!(e instanceof MoneyError)) throw e;
+    throw new LedgerError(400, 'invalid_call', `calls[${index}].cost: ${e.message}`, { index });
+  }
+  if (costNano >= MAX_NANO || costNano <= -MAX_NANO) throw new LedgerError(400, 'invalid_call', `calls[${index}].cost is out of range`, { index });
+  if (costNano < 0n && !call.corrects) throw new LedgerError(400, 'invalid_call', `calls[${index}].cost is negative; only a correction (with "corrects") may be`, { index });
+  if (call.corrects === call.id) throw new LedgerError(400, 'invalid_call', `calls[${index}] cannot correct itself`, { index });
+  const body = canonicalJson(call);
+  return { call, body, hash: sha256(body), costNano };
+}
+
+/** Validate a push request body (already parsed JSON). Nothing is written unless all of it is valid. */
+export function validatePush(body: unknown): { protocol: number; calls: ValidCall[] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new LedgerError(400, 'malformed', 'the body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  const protocol = checkProtocol(b.protocol);
+  if (!Array.isArray(b.calls)) throw new LedgerError(400, 'malformed', '"calls" must be an array of finished calls');
+  if (b.calls.length > MAX_BATCH_CALLS) {
+    throw new LedgerError(413, 'batch_too_large', `a batch holds at most ${MAX_BATCH_CALLS} calls, this one has ${b.calls.length}`, { max_calls: MAX_BATCH_CALLS });
+  }
+  return { protocol, calls: b.calls.map(validateCall) };
+}
+
+export type PushStatus = 'stored' | 'duplicate' | 'conflict';
+
+export interface PushResult {
+  id: string;
+  status: PushStatus;
+  /** The server's sequence number of the stored record (the original's for a duplicate or conflict). */
+  seq: number;
+}
+
+export interface PushResponse {
+  protocol: number;
+  results: PushResult[];
+  stored: number;
+  duplicates: number;
+  conflicts: number;
+}
+
+export interface PulledCall {
+  seq: number;
+  device: string;
+  received_at: number;
+  call: PushedCall;
+}
+
+export interface PullResponse {
+  protocol: number;
+  calls: PulledCall[];
+  /** Pass as `after` for the next page. */
+  next: number;
+  has_more: boolean;
+}
+
+export interface DeviceInfo {
+  id: string;
+  name: string;
+  account: string;
+  created_at: number;
+  last_seen_at: number | null;
+  revoked_at: number | null;
+}

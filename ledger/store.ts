@@ -1,0 +1,222 @@
+/**
+ * What the ledger service does, over either database. Every query that serves a device is scoped
+ * to that device's account. The service keeps no state of its own between requests, so any number
+ * of processes may share one PostgreSQL.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { big, num, type Db, type Query } from './db.ts';
+import {
+  ENROL_CODE_TTL_MS, LedgerError, MAX_PULL_LIMIT, PROTOCOL, sha256,
+  type DeviceInfo, type PullResponse, type PushResponse, type PushResult, type ValidCall,
+} from './protocol.ts';
+import { fireAlerts } from './leases.ts';
+
+export interface Auth {
+  deviceId: string;
+  deviceName: string;
+  accountId: string;
+}
+
+const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTVWXYZ23456789'; // no 0/O, 1/I/L, U
+
+/** A readable one-time code, 16 symbols (~78 bits), e.g. "K7QM-3XWD-PZ9A-HT4R". */
+function newCode(): string {
+  const bytes = randomBytes(16);
+  let s = '';
+  for (let i = 0; i < 16; i++) {
+    if (i && i % 4 === 0) s += '-';
+    s += CODE_ALPHABET[bytes[i]! % CODE_ALPHABET.length];
+  }
+  return s;
+}
+const normalizeCode = (code: string): string => code.toUpperCase().replace(/[^A-Z0-9]/g, '');
+const hashCode = (code: string): string => sha256(`enrol:${normalizeCode(code)}`);
+export const hashToken = (token: string): string => sha256(token);
+
+async function accountId(q: Query, name: string, create: boolean): Promise<string | null> {
+  const row = await q.get('SELECT id FROM accounts WHERE name = ?', [name]);
+  if (row) return String(row.id);
+  if (!create) return null;
+  const id = randomUUID();
+  await q.run('INSERT INTO accounts (id, name, last_seq, created_at) VALUES (?, ?, 0, ?) ON CONFLICT (name) DO NOTHING', [id, name, Date.now()]);
+  return String((await q.get('SELECT id FROM accounts WHERE name = ?', [name]))!.id);
+}
+
+/** A one-time enrolment code for the account (created if new). Only its hash is stored. */
+export async function createEnrolCode(db: Db, account: string, ttlMs = ENROL_CODE_TTL_MS): Promise<{ code: string; account: string; expires_at: number }> {
+  const code = newCode();
+  const now = Date.now();
+  const expires_at = now + ttlMs;
+  await db.tx(async (q) => {
+    const acc = (await accountId(q, account, true))!;
+    await q.run('INSERT INTO enrol_codes (code_hash, account_id, expires_at, used_at, created_at) VALUES (?, ?, ?, NULL, ?)', [hashCode(code), acc, expires_at, now]);
+  });
+  return { code, account, expires_at };
+}
+
+/** Exchange an enrolment code for a device token. The code works once, before it expires. */
+export async function enrol(db: Db, code: string, name: string | undefined): Promise<{ token: string; device: { id: string; name: string }; account: string }> {
+  const token = `tgl_${randomBytes(32).toString('base64url')}`;
+  return db.tx(async (q) => {
+    const row = await q.get(
+      `SELECT c.account_id, c.expires_at, c.used_at, a.name FROM enrol_codes c JOIN accounts a ON a.id = c.account_id WHERE c.code_hash = ?${q.forUpdate}`,
+      [hashCode(code)],
+    );
+    const now = Date.now();
+    if (!row) throw new LedgerError(401, 'invalid_code', 'this enrolment code is not known; ask for a new one (tollgate-ledger enroll)');
+    if (row.used_at !== null) throw new LedgerError(401, 'code_used', 'this enrolment code has already been used; ask for a new one (tollgate-ledger enroll)');
+    if (num(row.expires_at) <= now) throw new LedgerError(401, 'code_expired', 'this enrolment code has expired; ask for a new one (tollgate-ledger enroll)');
+    const changed = await q.run('UPDATE enrol_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL', [now, hashCode(code)]);
+    if (changed !== 1) throw new LedgerError(401, 'code_used', 'this enrolment code has already been used; ask for a new one (tollgate-ledger enroll)');
+    const accountIdValue = String(row.account_id);
+    const count = num((await q.get('SELECT COUNT(*) AS n FROM devices WHERE account_id = ?', [accountIdValue]))?.n);
+    const deviceName = name?.trim() || `device-${count + 1}`;
+    const id = randomUUID();
+    await q.run('INSERT INTO devices (id, account_id, name, token_hash, created_at, last_seen_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)',
+      [id, accountIdValue, deviceName, hashToken(token), now, now]);
+    return { token, device: { id, name: deviceName }, account: String(row.name) };
+  });
+}
+
+/** The device a bearer token belongs to; 401 for an unknown or revoked one. */
+export async function authenticate(db: Db, token: string | undefined): Promise<Auth> {
+  if (!token) throw new LedgerError(401, 'unauthorized', 'send the device token as "Authorization: Bearer <token>"');
+  const row = await db.get('SELECT id, name, account_id, revoked_at, last_seen_at FROM devices WHERE token_hash = ?', [hashToken(token)]);
+  if (!row) throw new LedgerError(401, 'unauthorized', 'this token is not known to the ledger');
+  if (row.revoked_at !== null) throw new LedgerError(401, 'revoked', 'this device has been revoked; join again with a new enrolment code');
+  const now = Date.now();
+  if (now - num(row.last_seen_at) > 5000) await db.run('UPDATE devices SET last_seen_at = ? WHERE id = ?', [now, row.id]);
+  return { deviceId: String(row.id), deviceName: String(row.name), accountId: String(row.account_id) };
+}
+
+const deviceInfo = (r: Record<string, unknown>): DeviceInfo => ({
+  id: String(r.id), name: String(r.name), account: String(r.account),
+  created_at: num(r.created_at),
+  last_seen_at: r.last_seen_at === null ? null : num(r.last_seen_at),
+  revoked_at: r.revoked_at === null ? null : num(r.revoked_at),
+});
+
+/** Devices of one account (for a device) or of every account (for the operator's CLI). */
+export async function listDevices(db: Db, accountIdValue?: string): Promise<DeviceInfo[]> {
+  const sql = 'SELECT d.id, d.name, a.name AS account, d.created_at, d.last_seen_at, d.revoked_at FROM devices d JOIN accounts a ON a.id = d.account_id';
+  const rows = accountIdValue
+    ? await db.all(`${sql} WHERE d.account_id = ? ORDER BY d.created_at, d.id`, [accountIdValue])
+    : await db.all(`${sql} ORDER BY a.name, d.created_at, d.id`);
+  return rows.map(deviceInfo);
+}
+
+/** Revoke a device by id (or by name when that name is unique). Its next request gets 401. */
+export async function revokeDevice(db: Db, idOrName: string): Promise<DeviceInfo> {
+  return db.tx(async (q) => {
+    let rows = await q.all('SELECT id FROM devices WHERE id = ?', [idOrName]);
+    if (rows.length === 0) rows = await q.all('SELECT id FROM devices WHERE name = ?', [idOrName]);
+    if (rows.length === 0) throw new LedgerError(404, 'no_such_device', `no device "${idOrName}" (see tollgate-ledger devices)`);
+    if (rows.length > 1) throw new LedgerError(409, 'ambiguous_device', `several devices are named "${idOrName}"; revoke by id`);
+    const id = String(rows[0]!.id);
+    await q.run('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [Date.now(), id]);
+    const r = await q.get('SELECT d.id, d.name, a.name AS account, d.created_at, d.last_seen_at, d.revoked_at FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.id = ?', [id]);
+    return deviceInfo(r!);
+  });
+}
+
+const chunks = <T>(xs: T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, i * n + n));
+
+/**
+ * Store a batch in one transaction: all of it or none of it. Keyed by (account, call id) forever:
+ * the same content again is a `duplicate`, other content under a known id is a `conflict` (kept in
+ * `conflicts` for the operator, never merged). Sequence numbers come from the account's row,
+ * locked for the transaction, so they are gap-free and committed in order.
+ */
+export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<PushResponse> {
+  const now = Date.now();
+  return db.tx(async (q) => {
+    const acc = await q.get(`SELECT last_seq FROM accounts WHERE id = ?${q.forUpdate}`, [auth.accountId]);
+    if (!acc) throw new LedgerError(401, 'unauthorized', 'this device has no account');
+    let seq = num(acc.last_seq);
+
+    const known = new Map<string, { seq: number; hash: string }>();
+    const wanted = [...new Set(calls.flatMap((c) => (c.call.corrects ? [c.call.id, c.call.corrects] : [c.call.id])))];
+    for (const ids of chunks(wanted, 500)) {
+      const rows = await q.all(`SELECT id, seq, content_hash FROM calls WHERE account_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [auth.accountId, ...ids]);
+      for (const r of rows) known.set(String(r.id), { seq: num(r.seq), hash: String(r.content_hash) });
+    }
+
+    const results: PushResult[] = [];
+    const conflicts: unknown[][] = [];
+    const spentFromLeases = new Map<string, bigint>();
+    let inserts: unknown[][] = [];
+    const flush = async () => {
+      if (!inserts.length) return;
+      await q.run(
+        `INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, corrects, received_at, provider, model, project, workflow, key_fp) VALUES ${inserts.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        inserts.flat(),
+      );
+      inserts = [];
+    };
+    for (const [index, c] of calls.entries()) {
+      const id = c.call.id;
+      const prior = known.get(id);
+      if (prior) {
+        const same = prior.hash === c.hash;
+        results.push({ id, status: same ? 'duplicate' : 'conflict', seq: prior.seq });
+        if (!same) conflicts.push([auth.accountId, id, auth.deviceId, c.hash, c.body, now]);
+        continue;
+      }
+      // a failure here rolls back the rows of this batch already written
+      if (c.call.corrects && !known.has(c.call.corrects)) {
+        throw new LedgerError(400, 'unknown_original', `calls[${index}] corrects ${c.call.corrects}, which this account does not have; push the original first`, { index });
+      }
+      seq += 1;
+      known.set(id, { seq, hash: c.hash });
+      results.push({ id, status: 'stored', seq });
+      const k = c.call;
+      inserts.push([auth.accountId, id, seq, auth.deviceId, c.hash, c.body, k.ts, c.costNano, k.corrects ?? null, now, k.provider, k.model ?? null, k.project ?? null, k.workflow ?? null, k.keyFingerprint ?? null]);
+      for (const lease of new Set(k.leases ?? [])) spentFromLeases.set(lease, (spentFromLeases.get(lease) ?? 0n) + c.costNano);
+      if (inserts.length === 100) await flush();
+    }
+    await flush();
+    // what a lease's device has pushed moves from the lease's hold into the cap's spend, in this same transaction
+    for (const [lease, nano] of spentFromLeases) {
+      await q.run('UPDATE leases SET pushed_nano = pushed_nano + ? WHERE id = ? AND account_id = ?', [nano, lease, auth.accountId]);
+    }
+    for (const rows of chunks(conflicts, 100)) {
+      await q.run(`INSERT INTO conflicts (account_id, call_id, device_id, content_hash, body, received_at) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, rows.flat());
+    }
+    if (seq !== num(acc.last_seq)) {
+      await q.run('UPDATE accounts SET last_seq = ? WHERE id = ?', [seq, auth.accountId]);
+      await fireAlerts(q, auth.accountId, now);
+    }
+
+    const count = (s: string) => results.filter((r) => r.status === s).length;
+    return { protocol: PROTOCOL, results, stored: count('stored'), duplicates: count('duplicate'), conflicts: count('conflict') };
+  });
+}
+
+/** Calls of the account after `after`, in sequence order, at most `limit` of them. */
+export async function pull(db: Db, auth: Auth, after: number, limit: number): Promise<PullResponse> {
+  const n = Math.min(Math.max(1, limit), MAX_PULL_LIMIT);
+  const rows = await db.all(
+    'SELECT c.seq, c.device_id, d.name AS device_name, c.received_at, c.body FROM calls c JOIN devices d ON d.id = c.device_id WHERE c.account_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?',
+    [auth.accountId, after, n + 1],
+  );
+  const page = rows.slice(0, n);
+  const calls = page.map((r) => ({
+    seq: num(r.seq), device: String(r.device_id), device_name: String(r.device_name), received_at: num(r.received_at),
+    call: JSON.parse(String(r.body)),
+  }));
+  return { protocol: PROTOCOL, calls, next: calls.length ? calls[calls.length - 1]!.seq : after, has_more: rows.length > n };
+}
+
+/** The account's totals as the service sees them: calls and exact spend, per device. */
+export async function totals(db: Db, auth: Auth): Promise<{ protocol: number; calls: number; cost_nano: string; last_seq: number; devices: { device: string; calls: number; cost_nano: string }[] }> {
+  const rows = await db.all('SELECT device_id, COUNT(*) AS n, SUM(cost_nano) AS cost FROM calls WHERE account_id = ? GROUP BY device_id ORDER BY device_id', [auth.accountId]);
+  const acc = await db.get('SELECT last_seq FROM accounts WHERE id = ?', [auth.accountId]);
+  const devices = rows.map((r) => ({ device: String(r.device_id), calls: num(r.n), cost_nano: big(r.cost).toString() }));
+  return {
+    protocol: PROTOCOL,
+    calls: devices.reduce((s, d) => s + d.calls, 0),
+    cost_nano: devices.reduce((s, d) => s + BigInt(d.cost_nano), 0n).toString(),
+    last_seq: num(acc?.last_seq),
+    devices,
+  };
+}
