@@ -12,6 +12,10 @@
  * Money crosses the bridge as decimal-string USD ("0.00045"), never as a number.
  */
 
+import type { Usage } from './usage.ts';
+
+export type { Usage };
+
 export const CONTROL_PREFIX = '/_tollgate';
 export const TOKEN_HEADER = 'x-tollgate-token';
 
@@ -56,7 +60,8 @@ export interface CallRecord {
   stream: boolean;
   durationMs: number | null;
   ttfbMs: number | null;
-  usage: Record<string, number | string>;
+  /** Canonical usage (shared/usage.ts): every field a leaf, so input + cache reads = all input. */
+  usage: Usage;
   items: LineItem[];
   cost: Usd;
   reserved: Usd;

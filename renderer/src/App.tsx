@@ -168,7 +168,7 @@ function Shell() {
           ) : null}
           <div className="conn" data-testid="connection">
             <span className={`dot dot-${transport === 'http' ? connection : 'open'}`} aria-hidden="true" />
-            {transport === 'mock' ? 'Demo data (mock)' : transport === 'ipc' ? 'Connected' : connection === 'open' ? 'Live' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+            {transport === 'ipc' ? 'Connected' : connection === 'open' ? 'Live' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
           </div>
           {version ? <div className="muted small">v{version}</div> : null}
         </div>

@@ -26,7 +26,7 @@ export interface PriceDraft {
 
 interface AppState {
   bridge: TollgateBridge | null;
-  transport: 'ipc' | 'http' | 'mock' | null;
+  transport: 'ipc' | 'http' | null;
   view: ViewId;
   settings: Settings | null;
   overview: Overview | null;
@@ -41,7 +41,7 @@ interface AppState {
   priceDraft: PriceDraft | null;
   locale: string | undefined;
 
-  init(bridge: TollgateBridge, transport: 'ipc' | 'http' | 'mock'): () => void;
+  init(bridge: TollgateBridge, transport: 'ipc' | 'http'): () => void;
   setView(view: ViewId): void;
   setGroupBy(g: GroupBy): void;
   setGranularity(g: Granularity): void;

@@ -1,9 +1,9 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { CallRecord, CallsQuery, CallStatus, RunSummary } from '../../../shared/api.ts';
+import type { CallRecord, CallsQuery, CallStatus, RunSummary, Usage } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, Card, Empty, ErrorNote, Loading, Money, PageHeader, Tabs, useAsync, useLocale } from '../components/ui.tsx';
-import { formatCount, formatDateTime, formatMs, formatPercent, formatQuantity, formatTime, formatUnitPrice, formatUsd, percentChange, subUsd } from '../format.ts';
+import { formatCount, formatDateTime, formatMs, formatPercent, formatQuantity, formatTime, formatUnitPrice, formatUsageSummary, formatUsd, percentChange, subUsd, USAGE_LABELS } from '../format.ts';
 import { useApp, useBridge } from '../store.ts';
 
 const PAGE = 200;
@@ -309,14 +309,7 @@ export function StatusBadge({ call, bare }: { call: CallRecord; bare?: boolean }
 }
 
 function usageSummary(c: CallRecord, locale?: string): string {
-  const u = c.usage;
-  const n = (v: number | string | undefined) => (typeof v === 'number' ? formatCount(v, locale) : String(v ?? ''));
-  if (u.input_tokens !== undefined || u.output_tokens !== undefined) return `${n(u.input_tokens ?? 0)} in / ${n(u.output_tokens ?? 0)} out`;
-  if (u.output_megapixels !== undefined) return `${n(u.images ?? 1)} × ${u.output_megapixels} MP`;
-  if (u.seconds !== undefined) return `${u.seconds} s video`;
-  if (u.images !== undefined) return `${n(u.images)} image${u.images === 1 ? '' : 's'}${u.quality ? ` · ${u.quality}` : ''}`;
-  const keys = Object.keys(u);
-  return keys.length ? keys.map((k) => `${k} ${n(u[k])}`).join(', ') : '—';
+  return formatUsageSummary(c.usage, locale);
 }
 
 function CallDetail({ id, initial, onClose }: { id: string; initial: CallRecord | undefined; onClose: () => void }) {
@@ -451,9 +444,9 @@ function CallDetail({ id, initial, onClose }: { id: string; initial: CallRecord 
           </dl>
           <h3>Usage</h3>
           <dl className="kv" data-testid="detail-usage">
-            {Object.entries(c.usage).map(([k, v]) => (
+            {(Object.entries(c.usage) as [keyof Usage, number | string][]).map(([k, v]) => (
               <div key={k} className="kv-row">
-                <dt className="mono small">{k}</dt>
+                <dt>{USAGE_LABELS[k] ?? k}</dt>
                 <dd>{typeof v === 'number' ? formatCount(v, locale) : v}</dd>
               </div>
             ))}
