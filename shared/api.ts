@@ -136,7 +136,9 @@ export interface Overview {
   week: SpendPeriod;
   month: SpendPeriod;
   burnRatePerHour: Usd;       // average over the last 24 h
-  projectedMonth: Usd;
+  projectedMonth: Usd;        // projection.monthSoFar + projection.ratePerHour × projection.hoursLeft
+  /** What the month-end projection is based on, so the UI can say it (and it agrees with the burn rate). */
+  projection: { basis: 'last24h'; monthSoFar: Usd; ratePerHour: Usd; hoursLeft: number; monthEnd: number };
   caps: CapStatus[];
   series: { granularity: 'hour' | 'day'; groupBy: 'model' | 'provider' | 'project'; points: SeriesPoint[] };
   topModels: ReportGroup[];

@@ -18,6 +18,7 @@ import type {
 import { VERSION } from './control.ts';
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 export class NotFoundError extends Error {
   readonly code = 'E_NOT_FOUND';
@@ -64,10 +65,11 @@ export class EngineApi implements TollgateApi {
     const month = this.period('month', now);
     const last24 = L.spend({ from: now - DAY, to: now + 1 });
     const monthSpend = L.spend({ from: month.start, to: now + 1 }).cost;
-    const remaining = BigInt(Math.max(0, (month.end ?? now) - now));
-    const elapsed = BigInt(Math.max(1, now - month.start));
-    // projection: this month so far, plus the rest of the month at the month's average rate
-    const projected = monthSpend + (monthSpend * remaining) / elapsed;
+    const remainingMs = Math.max(0, (month.end ?? now) - now);
+    // projection: this month so far, plus the rest of the month at the burn rate shown beside it
+    // (the last 24 h average), so the two numbers on screen always agree
+    const burnPerHour = last24.cost / 24n;
+    const projected = monthSpend + (burnPerHour * BigInt(remainingMs)) / BigInt(HOUR);
     const granularity = arg.granularity ?? 'hour';
     const groupBy = arg.groupBy ?? 'model';
     const from = granularity === 'hour' ? now - DAY : month.start;
@@ -88,7 +90,8 @@ export class EngineApi implements TollgateApi {
     const grp = (g: { key: string; calls: number; cost: bigint }[]): ReportGroup[] => g.map((x) => ({ key: x.key || '(none)', calls: x.calls, cost: nanoToUsd(x.cost) }));
     return {
       today: sp('day'), week: sp('week'), month: sp('month'),
-      burnRatePerHour: nanoToUsd(last24.cost / 24n), projectedMonth: nanoToUsd(projected),
+      burnRatePerHour: nanoToUsd(burnPerHour), projectedMonth: nanoToUsd(projected),
+      projection: { basis: 'last24h', monthSoFar: nanoToUsd(monthSpend), ratePerHour: nanoToUsd(burnPerHour), hoursLeft: remainingMs / HOUR, monthEnd: month.end ?? now },
       caps: this.e.capStatuses(),
       series: { granularity, groupBy, points: series },
       topModels: grp(L.group('model', { from: month.start, to: now + 1 }, 5)),

@@ -61,14 +61,15 @@ let overviewSeq = 0;
 /** The newest request whose answer is on screen: older answers never overwrite newer ones. */
 let overviewShown = 0;
 
+/** Each view has its own URL: `#/calls`, `#/prices` … (Back, Forward and bookmarks work). */
+export function viewFromHash(hash: string): ViewId | null {
+  const m = /^#\/([a-z]+)/.exec(hash);
+  const v = m ? VIEWS.find((x) => x.id === m[1]) : undefined;
+  return v ? v.id : null;
+}
+
 function initialView(): ViewId {
-  try {
-    const v = sessionStorage.getItem('tollgate.view');
-    if (v && VIEWS.some((x) => x.id === v)) return v as ViewId;
-  } catch {
-    /* ignore */
-  }
-  return 'overview';
+  return (typeof window !== 'undefined' ? viewFromHash(window.location.hash) : null) ?? 'overview';
 }
 
 export const useApp = create<AppState>()((set, get) => ({
@@ -120,11 +121,8 @@ export const useApp = create<AppState>()((set, get) => ({
 
   setView(view) {
     set({ view });
-    try {
-      sessionStorage.setItem('tollgate.view', view);
-    } catch {
-      /* ignore */
-    }
+    // a new history entry per view change, so Back returns to the previous view
+    if (typeof window !== 'undefined' && viewFromHash(window.location.hash) !== view) window.location.hash = `/${view}`;
   },
   setGroupBy(groupBy) {
     set({ groupBy });
