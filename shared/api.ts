@@ -120,6 +120,14 @@ export interface LocalKey {
   revokedAt: number | null;
 }
 
+/** Spend and last use of one local key (`key` = key id) or one project (`key` = project name). */
+export interface UsageSummary {
+  key: string;
+  calls: number;              // calls that reached the upstream (not blocked)
+  cost: Usd;
+  lastUsed: number | null;    // UTC ms of the newest call, blocked or not
+}
+
 export interface SpendPeriod {
   current: Usd;
   previous: Usd;
@@ -181,6 +189,12 @@ export interface CallsQuery {
   project?: string;
   status?: CallStatus;
   workflow?: string;
+  /** case-insensitive substring of the model id / project name (exact `model` / `project` still work) */
+  modelContains?: string;
+  projectContains?: string;
+  /** date range, like ReportQuery: "2026-11-01" (local midnight in the engine's time zone) or an ISO datetime; `to` is inclusive */
+  from?: string;
+  to?: string;
 }
 
 export interface RunNode {
@@ -301,6 +315,8 @@ export interface CompareResult {
   workload: Workload;
   description: string;        // "10,000 chat calls of 1,200 in / 400 out tokens"
   rows: CompareRow[];
+  /** replay workloads: what those calls actually cost (perUnit of each row is then per call) */
+  replay?: { calls: number; actual: Usd; actualPerCall: Usd | null; unpricedCalls: number; from: number; to: number };
 }
 
 export interface Settings {
@@ -344,6 +360,7 @@ export interface TollgateApi {
   pause(arg: Record<string, never>): Promise<{ paused: boolean }>;
   resume(arg: Record<string, never>): Promise<{ paused: boolean }>;
   keys(arg: Record<string, never>): Promise<LocalKey[]>;
+  usageBy(arg: { by: 'key' | 'project' }): Promise<UsageSummary[]>;
   addKey(arg: { name: string; provider: string; project?: string | null; secret: string }): Promise<{ key: LocalKey; token: string }>;
   revokeKey(arg: { id: string }): Promise<{ revoked: boolean }>;
   prices(arg: { provider?: string; search?: string; limit?: number }): Promise<PriceRow[]>;
@@ -374,7 +391,7 @@ export interface TollgateBridge extends TollgateApi {
 
 export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
-  'keys', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
+  'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
 ] as const satisfies readonly ApiMethod[];
 

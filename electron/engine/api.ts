@@ -3,7 +3,7 @@
  * Arguments arrive validated (shared/schemas.ts); money leaves as decimal strings.
  */
 import crypto from 'node:crypto';
-import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
+import { divHalfEven, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import { periodBounds, previousPeriod } from '../../shared/caps.ts';
 import { quoteRequest, quoteUsage } from '../../shared/quote.ts';
 import { parseWorkflow, quoteWorkflow } from '../../shared/workflow.ts';
@@ -13,7 +13,7 @@ import { addUsage, type Usage } from '../../shared/usage.ts';
 import { toCallRecord } from './ledger.ts';
 import { fingerprint, tokenHash, type Engine } from './engine.ts';
 import type {
-  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, TollgateApi, VolumeTierPlan,
+  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, TollgateApi, UsageSummary, VolumeTierPlan,
 } from '../../shared/api.ts';
 import { VERSION } from './control.ts';
 
@@ -102,7 +102,10 @@ export class EngineApi implements TollgateApi {
 
   async calls(arg: ApiArg<'calls'>) {
     this.e.flushQuietly();
-    return this.e.ledger.calls(arg).map(toCallRecord);
+    const range = arg.from || arg.to
+      ? { from: arg.from ? parseDate(arg.from, this.e.timeZone) : 0, to: arg.to ? parseDate(arg.to, this.e.timeZone, true) : Number.MAX_SAFE_INTEGER }
+      : undefined;
+    return this.e.ledger.calls(arg, range).map(toCallRecord);
   }
 
   async call(arg: ApiArg<'call'>) {
@@ -196,6 +199,11 @@ export class EngineApi implements TollgateApi {
 
   async keys() {
     return this.e.ledger.keys();
+  }
+
+  async usageBy(arg: ApiArg<'usageBy'>): Promise<UsageSummary[]> {
+    this.e.flushQuietly();
+    return this.e.ledger.usageBy(arg.by).map((u) => ({ key: u.key, calls: u.calls, cost: nanoToUsd(u.cost), lastUsed: u.lastUsed }));
   }
 
   async addKey(arg: ApiArg<'addKey'>): Promise<{ key: LocalKey; token: string }> {
@@ -312,12 +320,24 @@ export class EngineApi implements TollgateApi {
       this.e.flushQuietly();
       let total: Usage = {};
       let calls = 0;
+      let actual = 0n;
+      let unpriced = 0;
       for (const c of this.e.ledger.iterateCalls(b.start, b.end)) {
         if (c.status === 'blocked' || !c.usage || c.usage.images !== undefined || c.usage.videoSeconds !== undefined) continue;
         total = addUsage(total, c.usage as Usage);
         calls++;
+        actual += c.costNano;
+        if (c.unpriced) unpriced++;
       }
       replay = calls ? [{ usage: total, calls }] : [];
+      const r = compare(this.e.catalog, arg.workload, arg.models, replay, new Date(this.e.now()));
+      // per call, not per replay: the replay prices all calls as one line
+      for (const row of r.rows) row.perUnit = row.cost === null || calls === 0 ? null : nanoToUsd(divHalfEven(usdToNanoExact(row.cost), BigInt(calls)));
+      return {
+        ...r,
+        description: `${calls.toLocaleString('en-US')} call${calls === 1 ? '' : 's'} of ${r.description}`,
+        replay: { calls, actual: nanoToUsd(actual), actualPerCall: calls ? nanoToUsd(divHalfEven(actual, BigInt(calls))) : null, unpricedCalls: unpriced, from: b.start, to: b.end },
+      };
     }
     return compare(this.e.catalog, arg.workload, arg.models, replay, new Date(this.e.now()));
   }
