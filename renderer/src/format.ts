@@ -283,3 +283,27 @@ export function formatUsageSummary(u: Usage, locale?: string): string {
   if (u.webSearches) parts.push(`${n(u.webSearches)} web search${u.webSearches === 1 ? '' : 'es'}`);
   return parts.length ? parts.join(' · ') : '—';
 }
+
+const PRICE_WORDS: Record<string, string> = {
+  input_mtok: 'Input',
+  output_mtok: 'Output',
+  cache_read_mtok: 'Cache reads',
+  cache_write_mtok: 'Cache writes',
+  cache_write_1h_mtok: 'Cache writes (1 h)',
+  input_audio_mtok: 'Audio input',
+  output_audio_mtok: 'Audio output',
+  cache_audio_read_mtok: 'Cached audio input',
+  input_image_mtok: 'Image input',
+  output_image_mtok: 'Image output',
+  web_searches_kcount: 'Web searches',
+  storage_searches_kcount: 'File searches',
+  requests_kcount: 'Requests',
+};
+
+/** A catalog price key in plain words: "input_mtok" → "Input", "cache_read_mtok" → "Cache reads". */
+export function priceLabel(key: string): string {
+  const known = PRICE_WORDS[key];
+  if (known) return known;
+  const words = key.replace(/_(mtok|kcount)$/, '').replace(/_/g, ' ').trim();
+  return words ? words[0]!.toUpperCase() + words.slice(1) : key;
+}

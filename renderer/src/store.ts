@@ -40,6 +40,9 @@ interface AppState {
   lastEventAt: number | null;
   priceDraft: PriceDraft | null;
   locale: string | undefined;
+  /** Compare's model picks per model kind, kept while the user visits other views */
+  comparePicks: Partial<Record<string, string[]>>;
+  setComparePicks(kind: string, picks: string[]): void;
 
   init(bridge: TollgateBridge, transport: 'ipc' | 'http'): () => void;
   setView(view: ViewId): void;
@@ -87,6 +90,10 @@ export const useApp = create<AppState>()((set, get) => ({
   unauthorized: false,
   lastEventAt: null,
   priceDraft: null,
+  comparePicks: {},
+  setComparePicks(kind, picks) {
+    set({ comparePicks: { ...get().comparePicks, [kind]: picks } });
+  },
   locale: typeof navigator !== 'undefined' ? navigator.language : undefined,
 
   init(bridge, transport) {

@@ -256,7 +256,7 @@ export function BudgetsView() {
                   <option value="day">Day</option>
                   <option value="week">Week</option>
                   <option value="month">Month</option>
-                  <option value="total">All time</option>
+                  <option value="total">Total (never resets)</option>
                 </select>
               </label>
               <label>
