@@ -245,7 +245,7 @@ export function BudgetsView() {
                   data-testid="cap-scope-value"
                 />
                 {errs.scopeValue ? (
-                  <span className="field-error" id="err-scope" role="alert">
+                  <span className="field-error" id="err-scope" role="alert" data-testid="cap-scope-value-error">
                     {errs.scopeValue}
                   </span>
                 ) : null}
