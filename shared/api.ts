@@ -125,6 +125,7 @@ export interface UsageSummary {
   key: string;
   calls: number;              // calls that reached the upstream (not blocked)
   cost: Usd;
+  unpriced: number;           // calls that could not be priced (not in `cost`)
   lastUsed: number | null;    // UTC ms of the newest call, blocked or not
 }
 
@@ -161,6 +162,8 @@ export interface ReportGroup {
   key: string;
   calls: number;
   cost: Usd;
+  /** calls in the group that could not be priced (their cost is not in `cost`) */
+  unpriced?: number;
 }
 
 export interface Report {

@@ -87,7 +87,7 @@ export class EngineApi implements TollgateApi {
     const series: SeriesPoint[] = [...points.entries()].sort((a, b) => a[0] - b[0]).map(([bucket, v]) => ({
       bucket, values: Object.fromEntries(Object.entries(v).map(([k, c]) => [k, nanoToUsd(c)])),
     }));
-    const grp = (g: { key: string; calls: number; cost: bigint }[]): ReportGroup[] => g.map((x) => ({ key: x.key || '(none)', calls: x.calls, cost: nanoToUsd(x.cost) }));
+    const grp = (g: { key: string; calls: number; cost: bigint; unpriced: number }[]): ReportGroup[] => g.map((x) => ({ key: x.key || '(none)', calls: x.calls, cost: nanoToUsd(x.cost), unpriced: x.unpriced }));
     return {
       today: sp('day'), week: sp('week'), month: sp('month'),
       burnRatePerHour: nanoToUsd(burnPerHour), projectedMonth: nanoToUsd(projected),
@@ -203,7 +203,7 @@ export class EngineApi implements TollgateApi {
 
   async usageBy(arg: ApiArg<'usageBy'>): Promise<UsageSummary[]> {
     this.e.flushQuietly();
-    return this.e.ledger.usageBy(arg.by).map((u) => ({ key: u.key, calls: u.calls, cost: nanoToUsd(u.cost), lastUsed: u.lastUsed }));
+    return this.e.ledger.usageBy(arg.by).map((u) => ({ key: u.key, calls: u.calls, cost: nanoToUsd(u.cost), unpriced: u.unpriced, lastUsed: u.lastUsed }));
   }
 
   async addKey(arg: ApiArg<'addKey'>): Promise<{ key: LocalKey; token: string }> {

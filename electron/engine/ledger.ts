@@ -525,12 +525,12 @@ export class Ledger {
     return { cost: BigInt(r.cost as bigint), calls: Number(r.calls), unpriced: Number(r.unpriced) };
   }
 
-  group(by: 'model' | 'provider' | 'project' | 'key_fp' | 'workflow' | 'bucket', f: RollupFilter, limit = 1000): { key: string; calls: number; cost: bigint }[] {
+  group(by: 'model' | 'provider' | 'project' | 'key_fp' | 'workflow' | 'bucket', f: RollupFilter, limit = 1000): { key: string; calls: number; cost: bigint; unpriced: number }[] {
     const w = this.rollupWhere(f);
     const keyExpr = by === 'model' ? `provider || ':' || model` : by;
-    const rows = this.db.prepare(`SELECT ${keyExpr} AS k, SUM(calls) AS calls, SUM(cost_nano) AS cost FROM rollups WHERE ${w.sql} GROUP BY k ORDER BY cost DESC LIMIT ${limit}`)
+    const rows = this.db.prepare(`SELECT ${keyExpr} AS k, SUM(calls) AS calls, SUM(cost_nano) AS cost, COALESCE(SUM(unpriced), 0) AS unpriced FROM rollups WHERE ${w.sql} GROUP BY k ORDER BY cost DESC LIMIT ${limit}`)
       .safeIntegers(true).all(...w.args) as Row[];
-    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint) }));
+    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), unpriced: Number(r.unpriced) }));
   }
 
   series(by: 'model' | 'provider' | 'project', f: RollupFilter): { bucket: number; key: string; cost: bigint }[] {
@@ -618,11 +618,11 @@ export class Ledger {
   // ---- keys ----
 
   /** Spend, call count and last call per local key (by key id) or per project, from the calls themselves. */
-  usageBy(by: 'key' | 'project'): { key: string; calls: number; cost: bigint; lastUsed: number }[] {
+  usageBy(by: 'key' | 'project'): { key: string; calls: number; cost: bigint; unpriced: number; lastUsed: number }[] {
     const col = by === 'key' ? 'key_id' : 'project';
-    const rows = this.db.prepare(`SELECT ${col} AS k, SUM(status NOT IN ('blocked', 'pending')) AS calls, COALESCE(SUM(cost_nano), 0) AS cost, MAX(ts) AS last FROM calls WHERE ${col} IS NOT NULL GROUP BY ${col}`)
+    const rows = this.db.prepare(`SELECT ${col} AS k, SUM(status NOT IN ('blocked', 'pending')) AS calls, COALESCE(SUM(cost_nano), 0) AS cost, SUM(unpriced = 1 AND status NOT IN ('blocked', 'pending')) AS unpriced, MAX(ts) AS last FROM calls WHERE ${col} IS NOT NULL GROUP BY ${col}`)
       .safeIntegers(true).all() as Row[];
-    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), lastUsed: Number(r.last) }));
+    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), unpriced: Number(r.unpriced), lastUsed: Number(r.last) }));
   }
 
   keys(): LocalKey[] {

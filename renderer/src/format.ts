@@ -210,6 +210,7 @@ export function formatDateTime(ts: number, timeZone?: string, locale?: string): 
     hour: '2-digit',
     minute: '2-digit',
     second: '2-digit',
+    hourCycle: 'h23', // one time format everywhere (as in the Calls table and the CLI)
   }).format(ts);
 }
 

@@ -303,7 +303,7 @@ function CallsTable() {
         <ErrorNote error={error} />
         <div className="vtable" role="table" aria-label="Calls" aria-rowcount={hasMore ? -1 : rows.length + 1}>
           <div className="vrow vhead" role="row">
-            <span role="columnheader">Time</span>
+            <span role="columnheader">Time{tz ? ` (${tz})` : ''}</span>
             <span role="columnheader">Model</span>
             <span role="columnheader">Project</span>
             <span role="columnheader">Status</span>
@@ -371,6 +371,10 @@ function CallsTable() {
                     <span role="cell" className="num">
                       {c.unpriced ? (
                         <Badge tone="warn">unpriced</Badge>
+                      ) : c.status === 'blocked' ? (
+                        <span className="muted" title="Refused before it reached the provider: nothing to pay">
+                          —
+                        </span>
                       ) : (
                         <>
                           {c.estimated ? <span className="est" title="Part of the usage was estimated">~</span> : null}

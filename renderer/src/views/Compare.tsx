@@ -102,7 +102,9 @@ export function CompareView() {
   }, [rows, mine.data]);
   const pickKey = KIND_OF_MODEL[kind];
   const chosen = picks[pickKey] ?? defaults[kind];
-  const visible = rows.filter((r) => (showAll || r.kind === KIND_OF_MODEL[kind]) && (!search.trim() || `${idOf(r)} ${r.name}`.toLowerCase().includes(search.trim().toLowerCase())));
+  const matching = rows.filter((r) => (showAll || r.kind === KIND_OF_MODEL[kind]) && (!search.trim() || `${idOf(r)} ${r.name}`.toLowerCase().includes(search.trim().toLowerCase())));
+  // the picked models first (in pick order), then the rest of the catalog
+  const visible = [...chosen.map((id) => matching.find((r) => idOf(r) === id)).filter((r): r is PriceRow => !!r), ...matching.filter((r) => !chosen.includes(idOf(r)))];
   const built = buildWorkload(kind, form);
 
   const toggle = (id: string) => {

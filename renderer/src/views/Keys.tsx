@@ -182,7 +182,10 @@ export function KeysView() {
                     <tr key={u.key} data-testid="project-row">
                       <td>{u.key}</td>
                       <td className="num">{formatCount(u.calls, locale)}</td>
-                      <td className="num">{formatUsd(u.cost, locale)}</td>
+                      <td className="num">
+                        {u.unpriced && u.unpriced >= u.calls ? <Badge tone="warn">unpriced</Badge> : formatUsd(u.cost, locale)}
+                        {u.unpriced && u.unpriced < u.calls ? <div className="muted small">+ {formatCount(u.unpriced, locale)} unpriced</div> : null}
+                      </td>
                       <td className="small">{u.lastUsed ? formatDateTime(u.lastUsed, tz, locale) : '—'}</td>
                     </tr>
                   ))}

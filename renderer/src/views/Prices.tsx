@@ -61,7 +61,7 @@ function SourceCell({ row }: { row: PriceRow }) {
   );
 }
 
-const PAGE_SIZE = 100;
+const PAGE_SIZE = 50;
 
 function Catalog() {
   const bridge = useBridge();
