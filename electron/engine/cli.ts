@@ -18,6 +18,7 @@ import { defaultDataDir, defaultPort } from './paths.ts';
 import { Engine, runningEngine, startEngine } from './engine.ts';
 import { readToken } from './control.ts';
 import { toCallRecord } from './ledger.ts';
+import { openSignedIn, signedInUrl } from './browser.ts';
 
 export const EXIT = { OK: 0, ERROR: 1, INPUT: 2, UNPRICED: 3, LEDGER: 4 } as const;
 
@@ -90,20 +91,23 @@ function int(name: string) {
 const program = new Command();
 program
   .name('tollgate')
-  .description('Tollgate: see and cap what your AI API calls cost, on your own machine.\n\nRoute your SDKs through the local proxy (`tollgate serve`), then use reports, caps and quotes.')
+  .description('Tollgate: see and cap what your AI API calls cost, on your own machine.\n\nRoute your SDKs through the local proxy (`npx tollgate serve`), then use reports, caps and quotes.')
   .option('--data-dir <dir>', 'where the ledger, keys and settings live (default: per-OS config dir, or $TOLLGATE_DATA_DIR)')
   .showHelpAfterError('(run with --help for usage)')
+  .exitOverride() // before the subcommands, which inherit it: a bad option value exits 2, not commander's 1
   .addHelpText('after', `
 Exit codes: 0 ok, 1 error, 2 bad input, 3 unpriced model in a quote/compare, 4 ledger unavailable.
 
-Examples:
-  tollgate serve                                  # proxy on http://127.0.0.1:7411
-  tollgate quote --model openai:gpt-4o-mini --input-tokens 1000 --output-tokens 500
-  tollgate compare --models openai:gpt-4o-mini,anthropic:claude-sonnet-4-5 --calls 10000 --input-tokens 1200 --output-tokens 400
-  tollgate cap set --scope project:acme --period month --limit 50 --hard
-  tollgate report --by model --period month --json`);
+Run from a checkout as \`npx tollgate …\` (or \`npm run tollgate -- …\`).
 
-/** The running engine's URL, or where `tollgate serve` will listen by default. */
+Examples:
+  npx tollgate serve                              # proxy on http://127.0.0.1:7411, prints the signed-in UI link
+  npx tollgate quote --model openai:gpt-4o-mini --input-tokens 1000 --output-tokens 500
+  npx tollgate compare --models openai:gpt-4o-mini,anthropic:claude-sonnet-4-5 --calls 10000 --input-tokens 1200 --output-tokens 400
+  npx tollgate cap set --scope project:acme --period month --limit 50 --hard
+  npx tollgate report --by model --period month --json`);
+
+/** The running engine's URL, or where `npx tollgate serve` will listen by default. */
 const proxyUrl = () => runningEngine(dataDir())?.url ?? `http://127.0.0.1:${defaultPort()}`;
 const dataDir = () => (program.opts().dataDir as string | undefined) ?? defaultDataDir();
 
@@ -126,42 +130,54 @@ program.command('serve')
       upstreams[u.slice(0, i)] = u.slice(i + 1);
     }
     const uiDir = o.ui ? path.resolve(import.meta.dirname, '../../dist/renderer') : null;
-    let engine: Engine;
+    // Signals are handled from the start: a SIGTERM while starting or opening a browser still
+    // stops the engine cleanly (and releases the data dir) instead of killing the process.
+    let engine: Engine | null = null;
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await engine?.stop();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop());
+    process.on('SIGTERM', () => void stop());
     try {
       engine = await startEngine({ dataDir: dataDir(), port: o.port ?? defaultPort(), upstreams, uiDir: uiDir && fs.existsSync(uiDir) ? uiDir : null });
     } catch (e) {
       const err = e as Error & { code?: string };
       throw new CliError(err.code === 'EADDRINUSE' ? `port ${o.port ?? defaultPort()} is in use (is Tollgate already running? try --port)` : err.message, EXIT.LEDGER);
     }
+    if (stopping) return void (await engine.stop(), process.exit(0));
     const url = engine.url;
     print(`Tollgate is metering on ${url}  (data: ${engine.dataDir})`);
     print(`  OpenAI SDK:     baseURL = "${url}/openai/v1"`);
     print(`  Anthropic SDK:  baseURL = "${url}/anthropic"   (Claude Code: ANTHROPIC_BASE_URL=${url}/anthropic)`);
     print(`  Gemini SDK:     httpOptions.baseUrl = "${url}/gemini"`);
-    if (uiDir && !fs.existsSync(uiDir)) print('  (the web UI is not built: run `npm run build:renderer`)');
-    else if (o.ui) print(`  UI: run \`tollgate open\` (it opens ${url}/ already signed in)`);
-    if (o.open) openBrowser(`${url}/#token=${engine.token}`);
-    const stop = async () => {
-      await engine.stop();
-      process.exit(0);
-    };
-    process.on('SIGINT', () => void stop());
-    process.on('SIGTERM', () => void stop());
+    if (uiDir && !fs.existsSync(uiDir)) print('  The web UI is not built here: run `npm run build:renderer` (or start with `npm start`, which builds it).');
+    else if (o.ui) {
+      print(`  UI, signed in:  ${signedInUrl(url, engine.token)}`);
+      print('                  (the part after # stays in your browser; keep this link to yourself)');
+    }
+    if (o.open && o.ui && uiDir && fs.existsSync(uiDir)) {
+      const r = await openSignedIn(engine.dataDir, url, engine.token);
+      print(r.opened ? '  Opened the UI in your browser.' : `  Did not open a browser (${r.reason}): open the link above yourself.`);
+    }
+    if (stopping) await stop();
   });
 
 program.command('open')
-  .description('Open the UI of the running engine in your browser, already authorised (the token travels in the URL fragment, never a query string).')
-  .option('--print-url', 'print the URL instead of opening it')
-  .action((o: { printUrl?: boolean }) => {
+  .description('Open the UI of the running engine in your browser, already signed in (the token travels in the URL fragment, never a query string or a command line).')
+  .option('--print-url', 'print the signed-in URL instead of opening it')
+  .action(async (o: { printUrl?: boolean }) => {
     const running = runningEngine(dataDir());
     const token = readToken(dataDir());
-    if (!running || !token) throw new CliError('Tollgate is not running: start it with `tollgate serve` (or `npm start`).', EXIT.LEDGER);
-    const url = `${running.url}/#token=${token}`;
-    if (o.printUrl) print(url);
-    else {
-      openBrowser(url);
-      print(`Opened ${running.url}/ in your browser.`);
-    }
+    if (!running || !token) throw new CliError('Tollgate is not running: start it with `npm start` or `npx tollgate serve`.', EXIT.LEDGER);
+    if (o.printUrl) return print(signedInUrl(running.url, token));
+    const r = await openSignedIn(dataDir(), running.url, token);
+    if (r.opened) return print(`Opened ${running.url}/ in your browser.`);
+    print(`Could not open a browser (${r.reason}). Open this link yourself:\n  ${signedInUrl(running.url, token)}`);
+    process.exitCode = EXIT.ERROR;
   });
 
 const prices = program.command('prices').description('List what is priced and from which source; set or remove your own prices.')
@@ -354,25 +370,34 @@ program.command('compare')
 program.command('report')
   .description('Spend grouped by model, provider, project, key, workflow or day.')
   .addOption(new Option('--by <dim>', 'grouping').choices(['model', 'provider', 'project', 'key', 'workflow', 'day']).default('model'))
-  .addOption(new Option('--period <p>', 'period').choices(['today', 'week', 'month', 'all']).default('month'))
+  .addOption(new Option('--period <p>', 'period: day (today), week, month or total (all time); the same words as caps').choices(['day', 'today', 'week', 'month', 'total', 'all']).default('month'))
   .option('--from <date>', 'start date (YYYY-MM-DD, your time zone)')
   .option('--to <date>', 'end date, inclusive')
   .option('--json', 'machine-readable output: { total, calls, unpriced_calls, groups: [{ key, calls, cost }] }')
-  .action(async (o: { by: ApiArg<'report'>['by']; period: 'today' | 'week' | 'month' | 'all'; from?: string; to?: string; json?: boolean }) => {
+  .action(async (o: { by: ApiArg<'report'>['by']; period: 'day' | 'today' | 'week' | 'month' | 'total' | 'all'; from?: string; to?: string; json?: boolean }) => {
     const c = await connect(dataDir());
     try {
-      const r = await c.call('report', { by: o.by, period: o.period, from: o.from, to: o.to });
+      const period = o.period === 'day' ? 'today' : o.period === 'total' ? 'all' : o.period;
+      const r = await c.call('report', { by: o.by, period, from: o.from, to: o.to });
       if (o.json) return asJson({ total: r.total, calls: r.calls, unpriced_calls: r.unpriced_calls, from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), groups: r.groups });
-      if (!r.groups.length) return print(`No spend in this period yet (${new Date(r.from).toISOString().slice(0, 10)} to ${new Date(r.to).toISOString().slice(0, 10)}).`);
+      if (!r.groups.length) return print(`No spend in this period yet (${localTime(r.from, false)} to ${localTime(r.to, false)}, ${ZONE}).`);
       print(table([o.by, 'calls', 'cost'], r.groups.map((g) => [g.key, g.calls, money(g.cost)])));
-      print(`Total ${money(r.total)} over ${r.calls} call(s)${r.unpriced_calls ? ` — ${r.unpriced_calls} unpriced call(s): see \`tollgate calls\`` : ''}`);
+      print(`Total ${money(r.total)} over ${r.calls} call(s)${r.unpriced_calls ? ` — ${r.unpriced_calls} unpriced call(s): see \`npx tollgate calls\`` : ''}`);
     } finally {
       await c.close();
     }
   });
 
+/** One time format for every CLI table: local time, with the zone named in the column header. */
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+const localFmt = new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+function localTime(ts: number, seconds = true): string {
+  const p = Object.fromEntries(localFmt.formatToParts(ts).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${seconds ? `:${p.second}` : ''}`;
+}
+
 function callLine(x: CallRecord): (string | number)[] {
-  return [new Date(x.ts).toISOString().replace('T', ' ').slice(0, 19), `${x.provider}:${x.model ?? '?'}`, x.project ?? '', x.status + (x.estimated ? ' (est.)' : ''), x.unpriced ? 'unpriced' : money(x.cost), x.durationMs === null ? '' : `${x.durationMs} ms`];
+  return [localTime(x.ts), `${x.provider}:${x.model ?? '?'}`, x.project ?? '', x.status + (x.estimated ? ' (est.)' : ''), x.unpriced ? 'unpriced' : money(x.cost), x.durationMs === null ? '' : `${x.durationMs} ms`];
 }
 
 program.command('calls')
@@ -385,7 +410,7 @@ program.command('calls')
       const rows = await c.call('calls', { limit: o.limit });
       if (o.json) return asJson(rows);
       if (!rows.length) return print(`No calls yet. Point an SDK at the proxy: e.g. the OpenAI SDK with baseURL "${proxyUrl()}/openai/v1".`);
-      print(table(['time (UTC)', 'model', 'project', 'status', 'cost', 'duration'], rows.map(callLine)));
+      print(table([`time (${ZONE})`, 'model', 'project', 'status', 'cost', 'duration'], rows.map(callLine)));
       for (const x of rows.slice(0, 5)) {
         print(`${x.id}  ${x.provider}:${x.model ?? '?'}${x.unpricedReason ? `  — ${x.unpricedReason}` : ''}${x.error ? `  — ${x.error}` : ''}`);
         for (const it of x.items) print(`    ${it.label}: ${it.quantity} ${it.unit} × $${it.unitPrice}${it.per > 1 ? `/${it.per}` : ''} = ${money(it.cost)}`);
@@ -459,11 +484,13 @@ cap.command('set')
   .requiredOption('--scope <scope>', 'global, or provider:NAME, project:NAME, key:NAME, model:PROVIDER:MODEL, workflow:NAME')
   .addOption(new Option('--period <p>', 'period (in your time zone; weeks are ISO weeks)').choices(['day', 'week', 'month', 'total']).default('month'))
   .requiredOption('--limit <usd>', 'limit in USD, e.g. 50 or 12.50')
-  .option('--hard', 'block calls that would go over the limit (default: alert only)')
+  .option('--hard', 'block calls that would go over the limit (the default, as in the UI)')
+  .option('--alert-only', 'only alert at the thresholds; never block')
   .option('--alerts <list>', 'alert thresholds in percent', '50,80,100')
   .option('--id <id>', 'change an existing cap')
   .option('--json', 'machine-readable output')
-  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alerts: string; id?: string; json?: boolean }) => {
+  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alertOnly?: boolean; alerts: string; id?: string; json?: boolean }) => {
+    if (o.hard && o.alertOnly) throw new CliError('--hard and --alert-only contradict each other: give one');
     const i = o.scope.indexOf(':');
     const scope = (i < 0 ? o.scope : o.scope.slice(0, i)) as ApiArg<'setCap'>['scope'];
     const scopeValue = i < 0 ? null : o.scope.slice(i + 1);
@@ -473,7 +500,7 @@ cap.command('set')
     });
     const c = await connect(dataDir());
     try {
-      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !!o.hard, id: o.id });
+      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !o.alertOnly, id: o.id });
       if (o.json) return asJson(r);
       print(`Cap ${r.id}: ${r.scope}${r.scopeValue ? ':' + r.scopeValue : ''} ${money(r.limit)} per ${r.period}, ${r.hard ? 'hard block at the limit' : 'alerts only'} (alerts at ${r.alerts.join('/')} %).`);
     } finally {
@@ -485,10 +512,10 @@ cap.command('list').description('Caps with spend, reservations and reset time.')
   try {
     const caps = await c.call('caps', {});
     if (o.json) return asJson(caps);
-    if (!caps.length) return print('No caps. Add one: tollgate cap set --scope global --period month --limit 50 --hard');
-    print(table(['id', 'scope', 'period', 'limit', 'spent', 'reserved', '%', 'mode', 'resets'], caps.map((s) => [
+    if (!caps.length) return print('No caps. Add one: npx tollgate cap set --scope global --period month --limit 50 --hard');
+    print(table(['id', 'scope', 'period', 'limit', 'spent', 'reserved', '%', 'mode', `resets (${ZONE})`], caps.map((s) => [
       s.cap.id, s.cap.scope + (s.cap.scopeValue ? ':' + s.cap.scopeValue : ''), s.cap.period, money(s.cap.limit), money(s.spent), money(s.reserved), `${s.percent}%`,
-      s.cap.hard ? (s.blocked ? 'BLOCKED' : 'hard') : 'alert', s.resetsAt ? new Date(s.resetsAt).toISOString().slice(0, 16).replace('T', ' ') : 'never',
+      s.cap.hard ? (s.blocked ? 'BLOCKED' : 'hard') : 'alert', s.resetsAt ? localTime(s.resetsAt, false) : 'never',
     ])));
   } finally {
     await c.close();
@@ -498,20 +525,20 @@ cap.command('rm <id>').description('Remove a cap.').action(async (id: string) =>
   const c = await connect(dataDir());
   try {
     const r = await c.call('removeCap', { id });
-    if (!r.removed) throw new CliError(`no cap ${id} (see \`tollgate cap list\`)`);
+    if (!r.removed) throw new CliError(`no cap ${id} (see \`npx tollgate cap list\`)`);
     print(`Removed cap ${id}.`);
   } finally {
     await c.close();
   }
 });
 
-for (const [name, desc] of [['pause', 'Block every call at once (the kill switch).'], ['resume', 'Allow calls again after `tollgate pause`.']] as const) {
+for (const [name, desc] of [['pause', 'Block every call at once (the kill switch).'], ['resume', 'Allow calls again after `npx tollgate pause`.']] as const) {
   program.command(name).description(desc).option('--json', 'machine-readable output').action(async (o: { json?: boolean }) => {
     const c = await connect(dataDir());
     try {
       const r = await c.call(name, {});
       if (o.json) return asJson(r);
-      print(r.paused ? 'Paused: every call through Tollgate is blocked until `tollgate resume`.' : 'Resumed: calls flow again.');
+      print(r.paused ? 'Paused: every call through Tollgate is blocked until `npx tollgate resume`.' : 'Resumed: calls flow again.');
     } finally {
       await c.close();
     }
@@ -528,7 +555,7 @@ key.command('add')
   .action(async (o: { name: string; provider: string; project?: string; json?: boolean }) => {
     if (process.stdin.isTTY) process.stderr.write(`Paste the ${o.provider} API key, then press Enter and Ctrl-D:\n`);
     const secret = fs.readFileSync(0, 'utf8').trim();
-    if (!secret) throw new CliError('no key on stdin (e.g. `printf %s "$OPENAI_API_KEY" | tollgate key add --name laptop --provider openai`)');
+    if (!secret) throw new CliError('no key on stdin (e.g. `printf %s "$OPENAI_API_KEY" | npx tollgate key add --name laptop --provider openai`)');
     const c = await connect(dataDir());
     try {
       const r = await c.call('addKey', { name: o.name, provider: o.provider, project: o.project ?? null, secret });
@@ -544,7 +571,7 @@ key.command('list').description('Local keys (never their secrets).').option('--j
   try {
     const keys = await c.call('keys', {});
     if (o.json) return asJson(keys);
-    if (!keys.length) return print('No local keys. Add one: printf %s "$OPENAI_API_KEY" | tollgate key add --name laptop --provider openai');
+    if (!keys.length) return print('No local keys. Add one: printf %s "$OPENAI_API_KEY" | npx tollgate key add --name laptop --provider openai');
     print(table(['id', 'name', 'provider', 'project', 'prefix', 'fingerprint', 'status'], keys.map((k) => [k.id, k.name, k.provider, k.project ?? '', k.prefix + '…', k.fingerprint, k.revokedAt ? 'revoked' : 'active'])));
   } finally {
     await c.close();
@@ -554,30 +581,19 @@ key.command('revoke <idOrName>').description('Revoke a local key: it stops worki
   const c = await connect(dataDir());
   try {
     const r = await c.call('revokeKey', { id });
-    if (!r.revoked) throw new CliError(`no active key ${id} (see \`tollgate key list\`)`);
+    if (!r.revoked) throw new CliError(`no active key ${id} (see \`npx tollgate key list\`)`);
     print(`Revoked ${id}.`);
   } finally {
     await c.close();
   }
 });
 
-function openBrowser(url: string): void {
-  void import('node:child_process').then(({ spawn }) => {
-    const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'cmd' : 'xdg-open';
-    const args = process.platform === 'win32' ? ['/c', 'start', '', url] : [url];
-    const child = spawn(cmd, args, { stdio: 'ignore', detached: true });
-    child.on('error', () => process.stderr.write('Could not open a browser here; run `tollgate open --print-url` and open the URL yourself.\n'));
-    child.unref();
-  });
-}
-
-// `tollgate … | head` closes stdout early: that is the reader's choice, not an error.
+// `npx tollgate … | head` closes stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw e;
 });
 
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
