@@ -94,17 +94,15 @@ ${proxyUrl}/p/acme/anthropic`;
 }
 
 /**
- * Every CLI command the UI shows, in one place, as plain literal strings (a test extracts and runs
+ * Every CLI command the UI shows, in one place, as plain literal strings (test/integration/shown-commands.test.ts extracts and runs
  * each one: every string here must be a real `tollgate` command, written as it runs from a checkout).
  */
 export const COMMANDS = {
   serve: 'npx tollgate serve --port 7411',
-  serveDataDir: 'npx tollgate --data-dir ./tollgate-data serve',
+  serveDataDir: 'TOLLGATE_DATA_DIR=./tollgate-data npx tollgate serve --port 7412',
   open: 'npx tollgate open',
   openPrintUrl: 'npx tollgate open --print-url',
   exportCsv: 'npx tollgate export --format csv > tollgate-calls.csv',
   exportJsonl: 'npx tollgate export --format jsonl --from 2026-11-01 --to 2026-11-30 > november.jsonl',
   reportByProject: 'npx tollgate report --by project --period month',
-  pricesSet: 'npx tollgate prices set openai:my-finetune input_mtok=0.30 output_mtok=1.20',
-  capSet: 'npx tollgate cap set --scope project:acme --period month --limit 50 --hard',
 } as const;

@@ -521,7 +521,7 @@ describe('UI against the real engine', () => {
     const exp = await page.getByTestId('settings-export-commands').locator('code').innerText();
     assert.equal(start, `${COMMANDS.serve}\n${COMMANDS.serveDataDir}`);
     assert.equal(exp, [COMMANDS.exportCsv, COMMANDS.exportJsonl, COMMANDS.reportByProject].join('\n'));
-    for (const cmd of Object.values(COMMANDS)) assert.match(cmd, /^npx tollgate /);
+    for (const cmd of Object.values(COMMANDS)) assert.match(cmd, /^(TOLLGATE_DATA_DIR=\S+ )?npx tollgate /);
     const all = await page.getByTestId('view-settings').innerText();
     assert.doesNotMatch(all, /tollgate start|--format json\b/);
   });
