@@ -18,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
+import { startRig, eventually, tempDir, type Rig } from '../fixtures/engine.ts';
+import { Ledger, type CallRow } from '../../electron/engine/ledger.ts';
+import { newCallId } from '../../electron/engine/ids.ts';
 import { formatUsd } from '../../renderer/src/format.ts';
 import { COMMANDS } from '../../renderer/src/snippets.ts';
 
@@ -339,6 +341,12 @@ describe('UI against the real engine', () => {
       return r.length === 1 && r[0]!.includes('acme-support');
     }, 'project contains "support"', 15_000);
     await page.getByTestId('filter-project').fill('');
+    await page.getByTestId('filter-status').selectOption('blocked');
+    await eventually(async () => {
+      const r = await rowsText();
+      return r.length === (await rig.engine.api.calls({ status: 'blocked' })).length && r.every((x) => /blocked|auth error/.test(x));
+    }, 'status filter', 15_000);
+    await page.getByTestId('filter-status').selectOption('');
 
     const today = new Intl.DateTimeFormat('en-CA', { timeZone: (await rig.engine.api.settings({})).timeZone }).format(Date.now());
     const tomorrow = new Date(Date.parse(today + 'T12:00:00Z') + 86_400_000).toISOString().slice(0, 10);
@@ -562,6 +570,112 @@ describe('UI against the real engine', () => {
   });
 
   test('no page errors during the run', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
+
+/** A fixture ledger: `n` finished calls written through the engine's own Ledger (as the proxy books them). */
+function seededDataDir(n: number): string {
+  const dir = tempDir('tollgate-ui-big-');
+  const L = new Ledger(dir, { writerThread: false });
+  const now = Date.now();
+  for (let i = 0; i < n; i++) {
+    const row: CallRow = {
+      id: newCallId(), ts: now - (n - i) * 1000, provider: i % 3 ? 'openai' : 'anthropic', model: i % 3 ? MODEL : CLAUDE, endpoint: i % 3 ? 'chat.completions' : 'messages',
+      project: `project-${i % 4}`, workflow: null, run: null, node: null, keyId: null, keyFingerprint: null, keyName: null, status: 'ok', httpStatus: 200,
+      stream: false, durationMs: 120, ttfbMs: 60, usage: { inputTokens: 1000, outputTokens: 500 }, items: [], costNano: 450_000n, reservedNano: 0n,
+      quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null, priceSource: null, error: null, blockedBy: null, prompt: null,
+    };
+    L.recordEnd(row);
+  }
+  L.flush(true);
+  L.close();
+  return dir;
+}
+
+describe('special states, each on its own real engine', () => {
+  test('an empty ledger teaches how to route a first call, with this engine\'s proxy URL', async () => {
+    const empty = await startRig(['openai'], { uiDir: DIST });
+    const c = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    try {
+      const p = await c.newPage();
+      watch(p);
+      await p.goto(`${empty.url}/#token=${empty.engine.token}`);
+      await p.getByTestId('empty-overview').waitFor(WAIT);
+      assert.ok((await p.getByTestId('empty-snippet').innerText()).includes(`baseURL: '${empty.url}/openai/v1'`));
+      await p.screenshot({ path: join(VIEW_SHOTS, 'overview-empty-light.png'), fullPage: true });
+    } finally {
+      await c.close();
+      await empty.close();
+    }
+  });
+
+  test('a wrong token shows the not-authorised page', async () => {
+    const c = await browser.newContext();
+    try {
+      const p = await c.newPage();
+      expectedHttpErrors.push(/\/_tollgate\//); // the engine refuses the wrong token: that is the point
+      await p.goto(`${rig.url}/#token=wrong-token`);
+      await p.getByTestId('no-token').waitFor(WAIT);
+    } finally {
+      await c.close();
+      expectedHttpErrors.pop();
+    }
+  });
+
+  test('Calls copes with thousands of rows: keyset pages as you scroll, only visible rows in the DOM', async () => {
+    const big = await startRig(['openai'], { uiDir: DIST, dataDir: seededDataDir(3000) });
+    const c = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    try {
+      const p = await c.newPage();
+      watch(p);
+      await p.goto(`${big.url}/#token=${big.engine.token}`);
+      await p.getByTestId('spend-today').waitFor(WAIT);
+      await gotoView('calls', p);
+      await p.getByTestId('calls-row').first().waitFor(WAIT);
+      const loaded = async () => Number((await p.getByTestId('calls-count').innerText()).replace(/[^\d]/g, ''));
+      assert.equal(await loaded(), 200, 'the first page');
+      await eventually(async () => {
+        await p.getByTestId('calls-scroll').evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+        return (await loaded()) >= 1000;
+      }, 'scrolling loads older pages', 30_000);
+      const domRows = await p.getByTestId('calls-row').count();
+      assert.ok(domRows < 120, `only visible rows are in the DOM (${domRows})`);
+      // a filter is applied by the engine over all 3,000, not over what was loaded
+      await p.getByTestId('filter-project').fill('project-3');
+      await eventually(async () => {
+        const rows = await p.getByTestId('calls-row').allInnerTexts();
+        return rows.length > 0 && rows.every((r) => r.includes('project-3'));
+      }, 'project filter', 15_000);
+    } finally {
+      await c.close();
+      await big.close();
+    }
+  });
+
+  test('200 % zoom stays readable: no horizontal scroll on Overview and Budgets', async () => {
+    const c = await browser.newContext({ viewport: { width: 680, height: 450 }, deviceScaleFactor: 2 });
+    try {
+      const p = await c.newPage();
+      watch(p);
+      await p.goto(`${rig.url}/#token=${rig.engine.token}`);
+      await p.getByTestId('spend-today').waitFor(WAIT);
+      const overflow = () => p.evaluate(() => {
+        const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+        return d.scrollWidth - d.clientWidth;
+      });
+      assert.ok((await overflow()) <= 1, `no horizontal scroll on Overview (${await overflow()} px)`);
+      await p.screenshot({ path: join(VIEW_SHOTS, 'overview-zoom200-light.png') });
+      await gotoView('budgets', p);
+      await p.getByTestId('pause-switch').waitFor(WAIT);
+      assert.ok((await overflow()) <= 1, `no horizontal scroll on Budgets (${await overflow()} px)`);
+      await p.screenshot({ path: join(VIEW_SHOTS, 'budgets-zoom200-light.png') });
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('no page errors in these states', () => {
     assert.deepEqual(pageErrors, []);
   });
 });
