@@ -149,7 +149,7 @@ export class EngineApi implements TollgateApi {
     } else {
       const col = arg.by === 'key' ? 'key_fp' : arg.by;
       const names = arg.by === 'key' ? new Map(L.keys().map((k) => [k.fingerprint, k.name])) : null;
-      groups = L.group(col, { from, to }).map((g) => ({ key: names?.get(g.key) ?? (g.key || '(none)'), calls: g.calls, cost: nanoToUsd(g.cost) }));
+      groups = L.group(col, { from, to }).map((g) => ({ key: names?.get(g.key) ?? (g.key || '(none)'), calls: g.calls, cost: nanoToUsd(g.cost), unpriced: g.unpriced }));
     }
     return { total: nanoToUsd(total.cost), calls: total.calls, unpriced_calls: total.unpriced, from, to, groups };
   }
