@@ -335,7 +335,7 @@ export class EngineApi implements TollgateApi {
       for (const row of r.rows) row.perUnit = row.cost === null || calls === 0 ? null : nanoToUsd(divHalfEven(usdToNanoExact(row.cost), BigInt(calls)));
       return {
         ...r,
-        description: `${calls.toLocaleString('en-US')} call${calls === 1 ? '' : 's'} of ${r.description}`,
+        description: `Your ${calls.toLocaleString('en-US')} chat call${calls === 1 ? '' : 's'} of ${arg.workload.from ? `${arg.workload.from} to ${arg.workload.to ?? 'now'}` : `the last ${arg.workload.period === 'day' ? '24 hours' : arg.workload.period === 'week' ? '7 days' : '30 days'}`}, re-priced`,
         replay: { calls, actual: nanoToUsd(actual), actualPerCall: calls ? nanoToUsd(divHalfEven(actual, BigInt(calls))) : null, unpricedCalls: unpriced, from: b.start, to: b.end },
       };
     }

@@ -156,7 +156,7 @@ export function CompareView() {
               { value: 'image', label: 'Image' },
               { value: 'video', label: 'Video' },
               { value: 'upscale', label: 'Upscale' },
-              { value: 'replay', label: 'My last 30 days' },
+              { value: 'replay', label: 'My calls' },
             ]}
           />
           <div className="form-grid">
