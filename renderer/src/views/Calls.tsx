@@ -443,6 +443,10 @@ function CallDetail({ id, initial, onClose }: { id: string; initial: CallRecord 
               <span className="money tone-warn" data-testid="detail-cost">
                 unpriced
               </span>
+            ) : c.status === 'blocked' ? (
+              <span className="money muted" data-testid="detail-cost" title="Refused before it reached the provider">
+                not charged
+              </span>
             ) : (
               <Money usd={c.cost} testId="detail-cost" />
             )}
