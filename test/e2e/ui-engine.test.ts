@@ -366,6 +366,22 @@ describe('UI against the real engine', () => {
     assert.ok(csv.some((l) => l.startsWith(first.id + ',') && l.includes(',1000,500,0.00045,false,')), 'a call with its usage and exact cost');
     assert.ok(csv.some((l) => l.includes(`,${UNPRICED},`) && l.includes(',,true,')), 'an unpriced call has no cost, not 0');
     assert.ok(csv.some((l) => l.includes(',auth error,401,')), 'the revoked key\'s call');
+    await page.getByTestId('filter-from').fill('');
+    await page.getByTestId('filter-to').fill('');
+  });
+
+  test('Calls → Runs: a workflow run\'s calls are summed per run and node', async () => {
+    const run = new OpenAI({ apiKey: 'sk-test', baseURL: rig.url + '/openai/v1', maxRetries: 0, defaultHeaders: { 'x-tollgate-workflow': 'thumbs', 'x-tollgate-run': 'run-42' } });
+    for (const node of ['prompt', 'caption']) {
+      rig.fakes.openai!.next({ usage: { prompt_tokens: 1000, completion_tokens: 500 } });
+      await run.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'x-tollgate-node': node } });
+    }
+    await gotoView('calls');
+    await page.getByTestId('calls-tab-runs').click();
+    const row = page.getByTestId('runs-row').filter({ hasText: 'run-42' });
+    await row.waitFor(WAIT);
+    assert.match(await row.innerText(), /thumbs[\s\S]*run-42[\s\S]*2[\s\S]*\$0\.0009\b/);
+    await page.getByTestId('calls-tab-calls').click();
   });
 
   test('Compare: defaults to the models in the ledger, keeps picks across views, and prices 10,000 × 1,200/400 on gpt-4o-mini at $4.20', async () => {
