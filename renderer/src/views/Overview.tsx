@@ -92,10 +92,12 @@ export function OverviewView() {
           <div className="stat-sub">
             Month-end projection <Money usd={overview.projectedMonth} testId="projected-month" />
           </div>
-          <div className="stat-sub muted small" data-testid="projection-basis">
-            {formatUsd(overview.projection.monthSoFar, locale)} so far + {formatUsd(overview.projection.ratePerHour, locale)}/h ×{' '}
-            {formatCount(Math.round(overview.projection.hoursLeft), locale)} h left in the month
-          </div>
+          {isZeroUsd(overview.projection.monthSoFar) && isZeroUsd(overview.projection.ratePerHour) ? null : (
+            <div className="stat-sub muted small" data-testid="projection-basis">
+              {formatUsd(overview.projection.monthSoFar, locale)} so far + {formatUsd(overview.projection.ratePerHour, locale)}/h ×{' '}
+              {formatCount(Math.round(overview.projection.hoursLeft), locale)} h left in the month
+            </div>
+          )}
         </div>
       </div>
 
