@@ -248,7 +248,8 @@ export function CompareView() {
               </label>
             </div>
             {catalog.error ? <ErrorNote error={catalog.error} /> : null}
-            {!catalog.data ? (
+            {!catalog.data || (!mine.data && !mine.error) ? (
+              // the defaults come from the ledger: no list (and no flicker of other picks) before it answers
               <Loading />
             ) : (
               <ul className="model-list" aria-label="Models to compare">
