@@ -2,7 +2,7 @@
  * Cap math, pure: period boundaries in the user's time zone, which caps a call falls under,
  * admission against spend + open reservations, and which alert threshold a spend crosses.
  */
-import type { Cap, CapPeriod } from './api.ts';
+import type { Cap, CapPeriod, LocalKey } from './api.ts';
 
 export interface CallScope {
   provider: string;
@@ -10,7 +10,25 @@ export interface CallScope {
   project: string | null;
   keyFingerprint: string | null;
   keyId: string | null;
+  /** The local key's name (caps name keys as the UI and CLI show them). */
+  keyName?: string | null;
   workflow: string | null;
+}
+
+/**
+ * A `key:VALUE` cap names a key by id, name or fingerprint (the UI and CLI ask for its name). The
+ * ids and fingerprints it covers: every local key whose id, name or fingerprint is VALUE (a name
+ * reused after a revocation covers both keys), plus VALUE itself (a provider key's fingerprint).
+ */
+export function keyCapMatcher(value: string, keys: readonly Pick<LocalKey, 'id' | 'name' | 'fingerprint'>[]): Set<string> {
+  const out = new Set<string>([value]);
+  for (const k of keys) {
+    if (k.id === value || k.name === value || k.fingerprint === value) {
+      out.add(k.id);
+      out.add(k.fingerprint);
+    }
+  }
+  return out;
 }
 
 export function capApplies(cap: Pick<Cap, 'scope' | 'scopeValue'>, c: CallScope): boolean {
@@ -19,7 +37,7 @@ export function capApplies(cap: Pick<Cap, 'scope' | 'scopeValue'>, c: CallScope)
     case 'provider': return c.provider === cap.scopeValue;
     case 'project': return c.project === cap.scopeValue;
     case 'model': return c.model === cap.scopeValue || (c.model !== null && `${c.provider}:${c.model}` === cap.scopeValue);
-    case 'key': return c.keyId === cap.scopeValue || c.keyFingerprint === cap.scopeValue;
+    case 'key': return c.keyId === cap.scopeValue || c.keyFingerprint === cap.scopeValue || (c.keyName != null && c.keyName === cap.scopeValue);
     case 'workflow': return c.workflow === cap.scopeValue;
   }
 }

@@ -15,7 +15,7 @@ import { parseApiArg } from '../../shared/schemas.ts';
 import { formatUsd } from '../../shared/money.ts';
 import { bundledCatalog } from '../../shared/catalog.ts';
 import { defaultDataDir, defaultPort } from './paths.ts';
-import { Engine, runningEngine, startEngine } from './engine.ts';
+import { Engine, EngineRunningError, runningEngine, startEngine } from './engine.ts';
 import { readToken } from './control.ts';
 import { toCallRecord } from './ledger.ts';
 import { openSignedIn, signedInUrl } from './browser.ts';
@@ -52,7 +52,8 @@ async function connect(dataDir: string): Promise<Client> {
   }
   let engine: Engine;
   try {
-    engine = new Engine({ dataDir, quiet: true });
+    // offline: never recovers calls that a live engine (holding the data dir's lock) owns
+    engine = new Engine({ dataDir, quiet: true, offline: true });
   } catch (e) {
     throw new CliError((e as Error).message, EXIT.LEDGER);
   }
@@ -60,7 +61,7 @@ async function connect(dataDir: string): Promise<Client> {
     const parsed = parseApiArg(m, arg ?? {});
     return (engine.api[m] as (a: unknown) => Promise<ApiResult<typeof m>>).call(engine.api, parsed);
   };
-  return { call, close: async () => engine.ledger.close(), offline: engine };
+  return { call, close: async () => engine.closeQuietly(), offline: engine };
 }
 
 const money = (usd: string) => formatUsd(usd);
@@ -146,6 +147,7 @@ program.command('serve')
       engine = await startEngine({ dataDir: dataDir(), port: o.port ?? defaultPort(), upstreams, uiDir: uiDir && fs.existsSync(uiDir) ? uiDir : null });
     } catch (e) {
       const err = e as Error & { code?: string };
+      if (e instanceof EngineRunningError) throw new CliError(e.message, EXIT.ERROR);
       throw new CliError(err.code === 'EADDRINUSE' ? `port ${o.port ?? defaultPort()} is in use (is Tollgate already running? try --port)` : err.message, EXIT.LEDGER);
     }
     if (stopping) return void (await engine.stop(), process.exit(0));

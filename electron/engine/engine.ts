@@ -15,14 +15,15 @@ import { DEFAULT_UPSTREAMS, handleProxy, internalError, type BeginInput, type Be
 import { ProxyError } from './errors.ts';
 import { isBillable } from './extract.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
-import { defaultDataDir, defaultPort } from './paths.ts';
+import { defaultDataDir, defaultPort, ensurePrivateDir } from './paths.ts';
+import { DataDirLock } from './lock.ts';
 import { handleControl, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
 import { priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
 import { analyzeRequest, quoteNano } from '../../shared/quote.ts';
-import { usdToNanoExact, nanoToUsd } from '../../shared/money.ts';
-import { admits, capApplies, capLabel, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
+import { usdToNanoExact, nanoToUsd, formatUsd } from '../../shared/money.ts';
+import { admits, capApplies, capLabel, keyCapMatcher, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
 import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
 import type { Usage } from '../../shared/usage.ts';
 
@@ -40,6 +41,14 @@ export interface EngineOptions {
   /** An upstream silent for this long (no headers, no bytes) is cut and its reservation released. */
   upstreamIdleMs?: number;
   quiet?: boolean;
+  /**
+   * A CLI command using the ledger directly (no engine serves this data dir): it needs no lock,
+   * and recovers calls left pending by a crash only when it can take the lock for that moment, so
+   * it never touches calls a live engine owns.
+   */
+  offline?: boolean;
+  /** Where messages are shown: the desktop app (tray, notifications) or headless (`tollgate serve`). */
+  surface?: 'desktop' | 'headless';
 }
 
 interface CapState {
@@ -47,7 +56,23 @@ interface CapState {
   limitNano: bigint;
   bounds: PeriodBounds;
   spent: bigint;
+  /** The sum of the open reservations counted on this cap (see Reservation). */
   reserved: bigint;
+  /** For a key cap: the keys' ids and fingerprints its value names (by id, name or fingerprint). */
+  keys: ReadonlySet<string> | null;
+}
+
+/**
+ * A call's reservation, owned by the call (not by a cap): created in `begin`, released exactly once
+ * in `finish`. `on` lists the cap states it is counted on now; when the caps are reloaded (a cap
+ * set, edited or removed) every open reservation is counted again on the new cap states, so an
+ * edit, a removal or a new cap can neither leak a reservation nor release it twice.
+ */
+interface Reservation {
+  amount: bigint;
+  scope: CallScope;
+  on: CapState[];
+  released: boolean;
 }
 
 const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
@@ -97,12 +122,32 @@ export class Engine implements ProxyHost {
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private readonly keyCache = new Map<string, { id: string; name: string; provider: string; project: string | null; revoked: boolean; secret: string; fp: string }>();
   private readonly quiet: boolean;
+  readonly surface: 'desktop' | 'headless';
+  /** The data dir's lock (see lock.ts): held for the engine's life; null for an offline CLI. */
+  private lock: DataDirLock | null;
+  /** Calls in flight, with what they reserved. */
+  private readonly inflight = new Set<Reservation>();
+  /**
+   * Alerts fire from a serving engine only: an offline CLI command that sets a cap past a
+   * threshold leaves it to the engine, which alerts when it starts (or at once when it runs).
+   */
+  private alerting = false;
 
   constructor(opts: EngineOptions = {}) {
     this.dataDir = opts.dataDir ?? defaultDataDir();
     this.now = opts.now ?? Date.now;
     this.quiet = opts.quiet ?? false;
-    this.ledger = new Ledger(this.dataDir);
+    this.surface = opts.surface ?? (process.versions.electron ? 'desktop' : 'headless');
+    ensurePrivateDir(this.dataDir);
+    // One engine per data dir: taken before the ledger is even opened, so a second engine touches nothing.
+    this.lock = DataDirLock.tryAcquire(this.dataDir) ?? (opts.offline ? null : waitForLock(this.dataDir, 2000));
+    if (!this.lock && !opts.offline) throw alreadyRunning(this.dataDir);
+    try {
+      this.ledger = new Ledger(this.dataDir);
+    } catch (e) {
+      this.releaseLock();
+      throw e;
+    }
     this.secrets = opts.secretStore ?? createFileSecretStore(this.dataDir);
     this.token = ensureToken(this.dataDir);
     this.upstreams = new Map(Object.entries({ ...DEFAULT_UPSTREAMS, ...this.storedHosts(), ...fromEnv(), ...(opts.upstreams ?? {}) }));
@@ -116,10 +161,24 @@ export class Engine implements ProxyHost {
     this.uiDir = opts.uiDir === undefined ? null : opts.uiDir;
     this.timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     this.catalog = bundledCatalog();
-    const recovered = this.ledger.recoverInterrupted();
-    if (recovered && !this.quiet) console.error(`tollgate: ${recovered} call(s) were in flight when Tollgate last stopped; recorded as interrupted.`);
+    // Pending calls are recovered only by whoever holds the lock: nobody else can own them.
+    if (this.lock) {
+      const recovered = this.ledger.recoverInterrupted();
+      if (recovered) this.log(`${recovered} call(s) were in flight when Tollgate last stopped; recorded as interrupted.`);
+    }
+    if (opts.offline) this.releaseLock();
     this.reload(true);
     this.api = new EngineApi(this);
+  }
+
+  private releaseLock(): void {
+    this.lock?.release();
+    this.lock = null;
+  }
+
+  /** A human-readable line on stderr (headless: the terminal running `tollgate serve`; desktop: its log). */
+  log(message: string): void {
+    if (!this.quiet) console.error(`tollgate: ${message}`);
   }
 
   get port(): number {
@@ -166,6 +225,8 @@ export class Engine implements ProxyHost {
       else k.revoked = r;
     }
     this.loadCaps();
+    // A cap created, lowered or re-armed past a threshold alerts now, not at the next call.
+    if (this.alerting) this.checkThresholdsQuietly();
   }
 
   /** Settings or data changed from inside this process (API calls): refresh at once. */
@@ -177,14 +238,25 @@ export class Engine implements ProxyHost {
   private loadCaps(): void {
     this.flushQuietly();
     const now = this.now();
-    const old = new Map(this.caps.map((c) => [c.cap.id, c.reserved]));
+    const keys = this.ledger.keys();
     this.caps = this.ledger.caps().map((cap) => {
       const bounds = periodBounds(cap.period, now, this.timeZone, this.weekStart);
-      return { cap, limitNano: usdToNanoExact(cap.limit), bounds, spent: this.spendFor(cap, bounds), reserved: old.get(cap.id) ?? 0n };
+      const matcher = cap.scope === 'key' ? keyCapMatcher(cap.scopeValue ?? '', keys) : null;
+      return { cap, limitNano: usdToNanoExact(cap.limit), bounds, spent: this.spendFor(cap, bounds, matcher), reserved: 0n, keys: matcher };
     });
+    // Count every open reservation on the new cap states (and only there).
+    for (const r of this.inflight) {
+      r.on = this.caps.length ? this.caps.filter((c) => this.applies(c, r.scope)) : NO_CAPS;
+      for (const c of r.on) c.reserved += r.amount;
+    }
   }
 
-  private spendFor(cap: Cap, b: PeriodBounds): bigint {
+  private applies(c: CapState, scope: CallScope): boolean {
+    if (c.keys) return (scope.keyId !== null && c.keys.has(scope.keyId)) || (scope.keyFingerprint !== null && c.keys.has(scope.keyFingerprint));
+    return capApplies(c.cap, scope);
+  }
+
+  private spendFor(cap: Cap, b: PeriodBounds, keys: ReadonlySet<string> | null = null): bigint {
     const f: Parameters<Ledger['spend']>[0] = { from: b.start, to: b.end ?? Number.MAX_SAFE_INTEGER };
     const v = cap.scopeValue ?? '';
     switch (cap.scope) {
@@ -197,9 +269,10 @@ export class Engine implements ProxyHost {
         break;
       }
       case 'key': {
-        const k = this.ledger.keys().find((x) => x.id === v || x.name === v);
-        f.keyFp = k?.fingerprint ?? v;
-        break;
+        // rollups are kept per key fingerprint: sum over the fingerprints the cap names
+        let sum = 0n;
+        for (const fp of keys ?? [v]) if (fp.startsWith('fp_')) sum += this.ledger.spend({ ...f, keyFp: fp }).cost;
+        return sum;
       }
       default: break;
     }
@@ -211,7 +284,7 @@ export class Engine implements ProxyHost {
       if (c.bounds.end !== null && now >= c.bounds.end) {
         this.flushQuietly();
         c.bounds = periodBounds(c.cap.period, now, this.timeZone, this.weekStart);
-        c.spent = this.spendFor(c.cap, c.bounds);
+        c.spent = this.spendFor(c.cap, c.bounds, c.keys);
       }
     }
   }
@@ -286,7 +359,7 @@ export class Engine implements ProxyHost {
       secret = await this.secrets.decrypt(row.secret);
     } catch (e) {
       // e.g. a key the desktop app stored in the OS keychain, seen by a headless `tollgate serve`
-      throw new ProxyError('E_KEY_UNREADABLE', `Tollgate cannot decrypt the real key behind "${row.name}" here (${(e as Error).message}). Use it through the desktop app that stored it, or add it again with \`tollgate key add\`.`);
+      throw new ProxyError('E_KEY_UNREADABLE', `Tollgate cannot decrypt the real key behind "${row.name}" here (${(e as Error).message}). Use it through the desktop app that stored it, or add it again with \`npx tollgate key add\`.`);
     }
     this.keyCache.set(h, { id: row.id, name: row.name, provider: row.provider, project: row.project, revoked: row.revokedAt !== null, secret, fp: row.fingerprint });
   }
@@ -303,7 +376,12 @@ export class Engine implements ProxyHost {
     this.rollCaps(now);
     const provider = input.route.provider;
     const cp = canonicalProvider(provider);
-    if (this.ledger.failure && !this.failOpen) throw new ProxyError('E_LEDGER_WRITE', `Tollgate cannot write its ledger (${this.ledger.failure.message}); calls are refused so that nothing runs unrecorded. Free disk space or fix ${this.ledger.file}, or enable fail-open in Settings.`);
+    const failure = this.ledger.failure;
+    if (failure && !this.failOpen) {
+      throw new ProxyError('E_LEDGER_WRITE', failure === this.ledger.lostFile
+        ? `Tollgate's ledger is unavailable: ${failure.message}. Calls are refused so that nothing runs unrecorded; restart Tollgate (or restore ${this.ledger.file}).`
+        : `Tollgate cannot write its ledger (${failure.message}); calls are refused so that nothing runs unrecorded. Free disk space or fix ${this.ledger.file}, or enable fail-open in Settings.`);
+    }
 
     // Key: a local tgk_ key is swapped for the real one; a real key is only fingerprinted.
     const ck = this.findClientKey(input);
@@ -312,8 +390,8 @@ export class Engine implements ProxyHost {
     let keyId: string | null = null, keyName: string | null = null, fp: string | null = null, keyProject: string | null = null;
     if (ck?.token) {
       const k = this.localKey(ck.token);
-      if (!k) throw new ProxyError('E_KEY_UNKNOWN', 'This Tollgate key (tgk_…) is not known to this install. Create one with `tollgate key add`.');
-      if (k.revoked) throw new ProxyError('E_KEY_REVOKED', `The Tollgate key "${k.name}" was revoked. Create a new one with \`tollgate key add\`.`);
+      if (!k) throw new ProxyError('E_KEY_UNKNOWN', 'This Tollgate key (tgk_…) is not known to this install. Create one with `npx tollgate key add`.');
+      if (k.revoked) throw new ProxyError('E_KEY_REVOKED', `The Tollgate key "${k.name}" was revoked. Create a new one with \`npx tollgate key add\`.`);
       if (canonicalProvider(k.provider) !== cp && !(k.provider === 'fal' && provider === 'fal-queue')) throw new ProxyError('E_KEY_PROVIDER', `The Tollgate key "${k.name}" is for ${k.provider}, not ${provider}.`);
       keyId = k.id; keyName = k.name; fp = k.fp; keyProject = k.project;
       if (ck.header === '?key') {
@@ -322,13 +400,20 @@ export class Engine implements ProxyHost {
         query = '?' + params.toString();
       } else authHeaders = { [ck.header]: ck.scheme + k.secret };
     } else if (ck) fp = fingerprint(ck.value);
+    // A key bound to a project spends for that project only: a header or /p/ naming another
+    // project is refused (never silently moved out of the project's caps).
+    const asked = input.attribution.project;
+    if (keyProject !== null && asked !== null && asked !== keyProject) {
+      throw new ProxyError('E_KEY_PROJECT', `The Tollgate key "${keyName}" is bound to project "${keyProject}", so its calls count for "${keyProject}"; this call asked for project "${asked}" (x-tollgate-project header or /p/ path). Drop the project from the call, or use a key for "${asked}".`);
+    }
 
     const scope: CallScope = {
-      provider: cp, model: null, project: input.attribution.project ?? keyProject, keyFingerprint: fp, keyId, workflow: input.attribution.workflow,
+      provider: cp, model: null, project: keyProject ?? asked, keyFingerprint: fp, keyId, keyName, workflow: input.attribution.workflow,
     };
     // Quote before forwarding: the worst case is what a hard cap reserves.
     let model: string | null = null;
     let quoteMax: bigint | null = null, quoteExpected: bigint | null = null, inputTokens = 0;
+    let unreadable: string | null = null;
     const billable = isBillable(input.endpoint);
     if (billable) {
       try {
@@ -340,8 +425,9 @@ export class Engine implements ProxyHost {
           quoteMax = q.max;
           quoteExpected = q.expected;
         }
-      } catch {
+      } catch (e) {
         model = typeof input.json?.model === 'string' ? input.json.model : null;
+        unreadable = (e as Error).message;
       }
     }
     scope.model = model;
@@ -353,26 +439,53 @@ export class Engine implements ProxyHost {
       unpricedReason: null, priceSource: null, error: null, blockedBy: null, prompt: this.storePrompts && input.body.length < 1_000_000 ? input.body.toString('utf8') : null,
     };
 
-    if (this.paused) throw new ProxyError('E_PAUSED', 'Tollgate is paused: every call is blocked until you resume (`tollgate resume`, or Resume in the tray).', { 'x-tollgate-blocked-by': 'pause' });
+    if (this.paused) throw new ProxyError('E_PAUSED', `Tollgate is paused: every call is blocked until you resume (\`npx tollgate resume\`${this.surface === 'desktop' ? ', or Resume in the tray' : ', or Resume in the UI'}).`, { 'x-tollgate-blocked-by': 'pause' });
     // Admission: check every hard cap first, then reserve on all matching caps. This runs
     // synchronously on the event loop, so no other call can interleave between check and reserve.
     // 10 % headroom over the quote's max: input counts for non-OpenAI models are approximations.
     const reservation = quoteMax === null ? 0n : quoteMax + quoteMax / 10n;
-    const matching = this.caps.length ? this.caps.filter((c) => capApplies(c.cap, scope)) : NO_CAPS;
+    const matching = this.caps.length ? this.caps.filter((c) => this.applies(c, scope)) : NO_CAPS;
     for (const c of matching) {
+      // Fail closed: a call whose cost cannot be bounded (no price, or no model to price) is not
+      // let past a hard cap with nothing reserved. Fail-open (Settings) lets it through unmetered.
+      if (c.cap.hard && quoteMax === null && billable && !this.failOpen) {
+        const name = `${row.provider}:${model ?? '(no model in the request)'}`;
+        const example = MEDIA_ENDPOINTS.has(input.endpoint) ? 'image=… (or second=…, megapixel=…, request=…)' : 'input_mtok=… output_mtok=…';
+        const priced = model !== null && unreadable === null && (() => { const r = this.catalog.resolve(row.provider, model, new Date(now)); return !!(r.token || r.media); })();
+        const message = unreadable !== null || model === null
+          ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): Tollgate could not read this request's model and size (${unreadable ?? 'no model in the request'}), so its cost cannot be bounded under a hard cap. Send a JSON body (content-type: application/json) naming the model, or allow such calls with fail-open in Settings.`
+          : priced
+          ? `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} is priced by what the request asks for (e.g. image size, resolution or duration), and this request does not say it, so its cost cannot be bounded under a hard cap. Add it to the request (e.g. image_size), or allow such calls with fail-open in Settings.`
+          : `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): ${name} has no price, so this call's cost cannot be bounded under a hard cap. Set a price with \`npx tollgate prices set ${name} ${example}\`, or allow unpriced calls with fail-open in Settings.`;
+        this.logOnce(`unbounded:${c.cap.id}:${name}`, `blocked: ${message.replace(/^Blocked by Tollgate /, '')}`);
+        throw new ProxyError('E_CAP_BLOCKED', message, { 'x-tollgate-blocked-by': c.cap.id });
+      }
       if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {
         this.blockedAlert(c);
         const resets = c.bounds.end ? new Date(c.bounds.end).toISOString() : 'never (a total cap)';
         throw new ProxyError('E_CAP_BLOCKED',
-          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): limit $${c.cap.limit}, spent $${nanoToUsd(c.spent)}, reserved by calls in flight $${nanoToUsd(c.reserved)}, this call could cost up to $${nanoToUsd(reservation)}. It resets at ${resets}. Raise it with \`tollgate cap set\` or in Budgets.`,
+          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}): limit $${c.cap.limit}, spent $${nanoToUsd(c.spent)}, reserved by calls in flight $${nanoToUsd(c.reserved)}, this call could cost up to $${nanoToUsd(reservation)}. It resets at ${resets}. Raise it with \`npx tollgate cap set\` or in Budgets.`,
           { 'x-tollgate-blocked-by': c.cap.id });
       }
     }
-    for (const c of matching) c.reserved += reservation;
     row.reservedNano = reservation;
     this.ledger.recordStart(row);
-    // the caps reserved on travel with the call, to be settled when it ends
-    return { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input, reservedOn: matching };
+    // The reservation travels with the call and is released exactly once, in `finish`.
+    const r: Reservation = { amount: reservation, scope, on: matching, released: false };
+    for (const c of matching) c.reserved += reservation;
+    this.inflight.add(r);
+    return { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input, reservedOn: r };
+  }
+
+  /** Release a call's reservation (once, whatever happened to its caps since) and book its cost. */
+  private settle(r: Reservation, row: CallRow): void {
+    if (r.released) return;
+    r.released = true;
+    this.inflight.delete(r);
+    for (const c of r.on) {
+      c.reserved -= r.amount;
+      if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
+    }
   }
 
   private readonly observed = new Map<string, { at: number; value: number | null }>();
@@ -404,7 +517,7 @@ export class Engine implements ProxyHost {
   }
 
   finish(b: Begun, o: Outcome): void {
-    const caps = (b.reservedOn as CapState[] | undefined) ?? [];
+    const r = b.reservedOn as Reservation;
     const row = b.row;
     this.ledger.ending(row);
     row.status = o.status;
@@ -412,12 +525,15 @@ export class Engine implements ProxyHost {
     row.ttfbMs = o.ttfbMs;
     row.durationMs = o.durationMs;
     row.error = o.error;
-    this.price(b, o);
-    // settle: release the reservation, book the actual cost
-    for (const c of caps) {
-      c.reserved -= b.reservation;
-      if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
+    try {
+      this.price(b, o);
+    } catch (e) {
+      row.unpriced = true;
+      row.unpricedReason = `could not price this call: ${(e as Error).message}`;
     }
+    // settle: release the reservation, book the actual cost
+    const caps = r.on;
+    this.settle(r, row);
     try {
       this.ledger.recordEnd(row);
     } catch (e) {
@@ -517,8 +633,32 @@ export class Engine implements ProxyHost {
       };
       // Lower thresholds count as fired too: only the highest crossed one notifies.
       for (const lower of c.cap.alerts) if (lower < t && !fired.has(lower)) this.ledger.insertAlert({ ...alert, id: newCallId(), threshold: lower, kind: 'threshold' }, 'skipped');
-      if (this.ledger.insertAlert(alert)) this.emit({ type: 'alert', alert });
+      if (this.ledger.insertAlert(alert)) {
+        this.log(`alert: cap "${capLabel(c.cap)}" (${c.cap.id}) reached ${t} % of its limit: spent ${formatUsd(alert.spent)} of ${formatUsd(c.cap.limit)}${this.resetText(c)}.${c.cap.hard ? ' It is a hard cap: calls that could go over the limit are blocked.' : ''}`);
+        this.emit({ type: 'alert', alert });
+      }
     }
+  }
+
+  private checkThresholdsQuietly(): void {
+    try {
+      this.checkThresholds(this.caps);
+    } catch (e) {
+      this.log(`could not check alert thresholds: ${(e as Error).message}`);
+    }
+  }
+
+  private readonly loggedOnce = new Set<string>();
+  /** Log a line once per key (a refusal that repeats on every call must not flood the log). */
+  private logOnce(key: string, message: string): void {
+    if (this.loggedOnce.has(key)) return;
+    if (this.loggedOnce.size > 1000) this.loggedOnce.clear();
+    this.loggedOnce.add(key);
+    this.log(message);
+  }
+
+  private resetText(c: CapState): string {
+    return c.bounds.end === null ? ' (a total cap, it never resets)' : ` this ${c.cap.period} (resets ${new Date(c.bounds.end).toISOString().slice(0, 16).replace('T', ' ')} UTC)`;
   }
 
   private blockedAlert(c: CapState): void {
@@ -527,7 +667,11 @@ export class Engine implements ProxyHost {
       spent: nanoToUsd(c.spent), limit: c.cap.limit, ts: this.now(), kind: 'blocked',
     };
     // once per block episode: per cap, period and limit (raising the limit starts a new episode)
-    if (this.ledger.insertAlert(alert, `limit:${c.cap.limit}`)) this.emit({ type: 'alert', alert });
+    if (this.ledger.insertAlert(alert, `limit:${c.cap.limit}`)) {
+      const cmd = `tollgate cap set --id ${c.cap.id} --scope ${c.cap.scope}${c.cap.scopeValue ? ':' + c.cap.scopeValue : ''} --period ${c.cap.period} --limit NEW_LIMIT${c.cap.hard ? ' --hard' : ''}`;
+      this.log(`blocked: cap "${capLabel(c.cap)}" (${c.cap.id}) refused a call: limit ${formatUsd(c.cap.limit)}, spent ${formatUsd(alert.spent)}, reserved by calls in flight ${formatUsd(nanoToUsd(c.reserved))}${this.resetText(c)}. Calls it covers are refused until ${c.bounds.end === null ? 'the limit is raised' : 'it resets or the limit is raised'}: \`${cmd}\`${this.surface === 'desktop' ? ', Budgets, or the tray' : ' or Budgets in the UI'}.`);
+      this.emit({ type: 'alert', alert });
+    }
   }
 
   // ---- lifecycle ----
@@ -560,7 +704,17 @@ export class Engine implements ProxyHost {
     this._port = (server.address() as { port: number }).port;
     this.server = server;
     // Lets the CLI find the running engine (and use its API instead of opening the ledger itself).
-    fs.writeFileSync(path.join(this.dataDir, RUNNING_FILE), JSON.stringify({ pid: process.pid, port: this._port, url: this.url }) + '\n', { mode: 0o600 });
+    const running = path.join(this.dataDir, RUNNING_FILE);
+    fs.writeFileSync(running, JSON.stringify({ pid: process.pid, port: this._port, url: this.url }) + '\n', { mode: 0o600 });
+    fs.chmodSync(running, 0o600);
+    // A ledger file deleted or replaced under the running engine: refuse calls (fail closed).
+    this.ledger.watchFile((e) => this.log(`${e.message}. Calls are refused until Tollgate is restarted (it then starts a new ledger, or uses the file you restore).`));
+    this.alerting = true;
+    // caps already past a threshold that never alerted (set while no engine ran): once, after the
+    // caller of start() has subscribed to events
+    setTimeout(() => {
+      if (this.server) this.checkThresholdsQuietly();
+    }, 0).unref();
     return this;
   }
 
@@ -576,17 +730,30 @@ export class Engine implements ProxyHost {
     }
     await this.upstreamClient.destroy().catch(() => {});
     try {
-      const info = JSON.parse(fs.readFileSync(path.join(this.dataDir, RUNNING_FILE), 'utf8')) as { pid: number };
-      if (info.pid === process.pid) fs.rmSync(path.join(this.dataDir, RUNNING_FILE), { force: true });
+      // only the lock holder's own file: never another engine's
+      const info = JSON.parse(fs.readFileSync(path.join(this.dataDir, RUNNING_FILE), 'utf8')) as { pid: number; port: number };
+      if (this.lock && info.pid === process.pid && info.port === this._port) fs.rmSync(path.join(this.dataDir, RUNNING_FILE), { force: true });
     } catch { /* not there */ }
-    this.ledger.close();
+    try {
+      this.ledger.close();
+    } finally {
+      this.releaseLock();
+    }
+  }
+
+  /** Close without having started (a failed start, or an engine used only for its API). */
+  closeQuietly(): void {
+    try {
+      this.ledger.close();
+    } finally {
+      this.releaseLock();
+    }
   }
 }
 
 export const RUNNING_FILE = 'engine.json';
 
-/** The running engine for a data dir, if any (pid alive). */
-export function runningEngine(dataDir: string): { pid: number; port: number; url: string } | null {
+function readRunning(dataDir: string): { pid: number; port: number; url: string } | null {
   try {
     const info = JSON.parse(fs.readFileSync(path.join(dataDir, RUNNING_FILE), 'utf8')) as { pid: number; port: number; url: string };
     process.kill(info.pid, 0);
@@ -594,6 +761,43 @@ export function runningEngine(dataDir: string): { pid: number; port: number; url
   } catch {
     return null;
   }
+}
+
+/** The running engine for a data dir, if any: its engine.json names a live pid and the data dir's lock is held. */
+export function runningEngine(dataDir: string): { pid: number; port: number; url: string } | null {
+  const info = readRunning(dataDir);
+  return info && DataDirLock.isHeld(dataDir) ? info : null;
+}
+
+export class EngineRunningError extends Error {
+  readonly code = 'E_RUNNING';
+  constructor(message: string, readonly running: { pid: number; port: number; url: string } | null) {
+    super(message);
+  }
+}
+
+function alreadyRunning(dataDir: string): EngineRunningError {
+  // the holder may still be starting: give it a moment to write engine.json
+  let info = readRunning(dataDir);
+  for (let i = 0; !info && i < 20; i++) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    info = readRunning(dataDir);
+  }
+  return new EngineRunningError(info
+    ? `Tollgate is already running on this data dir (${dataDir}) at ${info.url} (pid ${info.pid}). Use that one, stop it first, or give this one another --data-dir.`
+    : `Tollgate is already running on this data dir (${dataDir}): another process holds its lock (${path.join(dataDir, 'engine.lock')}). Stop it first, or give this one another --data-dir.`, info);
+}
+
+/** Wait a little for the data dir's lock (a CLI command may hold it for a moment to recover calls). */
+function waitForLock(dataDir: string, ms: number): DataDirLock | null {
+  const end = Date.now() + ms;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < end) {
+    Atomics.wait(sleeper, 0, 0, 50);
+    const l = DataDirLock.tryAcquire(dataDir);
+    if (l) return l;
+  }
+  return null;
 }
 
 function fromEnv(): Record<string, string> {
@@ -631,7 +835,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
   try {
     return await e.start();
   } catch (err) {
-    e.ledger.close();
+    e.closeQuietly();
     throw err;
   }
 }

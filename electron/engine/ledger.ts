@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { MIGRATIONS } from './migrations.ts';
+import { ensurePrivateDir, makePrivate } from './paths.ts';
 import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import type { Alert, Cap, CallRecord, CallStatus, CallsQuery, LineItem, LocalKey, PriceOverride, RateLock, ReportGroup, RunSummary, UnpricedModel, VolumeTierPlan } from '../../shared/api.ts';
 
@@ -230,13 +231,20 @@ export class Ledger {
   private posted = 0;
 
   constructor(dataDir: string, opts: { readonly?: boolean; writerThread?: boolean } = {}) {
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(dataDir);
     this.file = path.join(dataDir, 'ledger.sqlite');
     try {
+      // 0600: SQLite creates the -wal and -shm files with the database file's own mode
+      if (!opts.readonly && !fs.existsSync(this.file)) fs.closeSync(fs.openSync(this.file, 'a', 0o600));
+      for (const f of [this.file, this.file + '-wal', this.file + '-shm']) makePrivate(f);
       this.db = new Database(this.file, { readonly: opts.readonly ?? false });
     } catch (e) {
       throw new LedgerError('E_LEDGER_OPEN', `cannot open the ledger ${this.file}: ${(e as Error).message}`);
     }
+    try {
+      const st = fs.statSync(this.file);
+      this.identity = { dev: st.dev, ino: st.ino };
+    } catch { /* checked by watchFile */ }
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit is durable across a process crash (kill -9); only an OS crash
     // or power loss can lose the last commits.
@@ -290,6 +298,34 @@ export class Ledger {
 
   private writerFailed = false;
 
+  /** The ledger file as opened (device and inode), to notice it being deleted or replaced. */
+  private identity: { dev: number; ino: number } | null = null;
+  /** Set, for good, once the file was deleted or replaced while open: everything written since is lost. */
+  private lost: LedgerError | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Check the ledger file every `everyMs` (a timer, never on the request path): when it is gone or
+   * replaced, `failure` reports it from then on (the engine refuses calls) and `onLost` is called once.
+   */
+  watchFile(onLost: (e: LedgerError) => void, everyMs = 1000): void {
+    if (this.watchTimer || this.db.readonly) return;
+    this.watchTimer = setInterval(() => {
+      if (this.lost) return;
+      let why: string | null = null;
+      try {
+        const st = fs.statSync(this.file);
+        if (this.identity && (st.ino !== this.identity.ino || st.dev !== this.identity.dev)) why = 'was replaced by another file';
+      } catch (e) {
+        why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'was deleted' : `cannot be checked (${(e as Error).message})`;
+      }
+      if (!why) return;
+      this.lost = new LedgerError('E_LEDGER_WRITE', `the ledger file ${this.file} ${why} while Tollgate was running: calls recorded since then would be lost`);
+      onLost(this.lost);
+    }, everyMs);
+    this.watchTimer.unref();
+  }
+
   private checkVersion(): number {
     const v = this.db.pragma('user_version', { simple: true }) as number;
     if (v > MIGRATIONS.length) {
@@ -320,7 +356,13 @@ export class Ledger {
   }
 
   /** The last write error, or null when the ledger is writing fine. */
+  /** The error set when the ledger file was deleted or replaced while open (see watchFile), or null. */
+  get lostFile(): LedgerError | null {
+    return this.lost;
+  }
+
   get failure(): Error | null {
+    if (this.lost) return this.lost;
     // the writer thread flags a failed commit in shared memory before its message arrives
     if (!this.failed && this.writer && Atomics.load(this.writerState, 1) === 1) return new LedgerError('E_LEDGER_WRITE', `cannot write the ledger ${this.file}`);
     return this.failed;
@@ -461,6 +503,8 @@ export class Ledger {
   }
 
   close(): void {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = null;
     try {
       this.flush(true);
     } finally {

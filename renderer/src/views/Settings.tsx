@@ -119,7 +119,7 @@ export function SettingsView() {
           <Switch checked={settings.failOpen} onChange={(v) => void update({ failOpen: v }, v ? 'fail open' : 'fail closed')} label="Fail open" testId="settings-fail-open" />
           <p className={`small explain ${settings.failOpen ? 'tone-bad' : 'muted'}`}>
             {settings.failOpen ? <strong>Risk: </strong> : null}
-            When a call cannot be priced or checked against caps (unknown model, ledger error), <strong>fail closed</strong> (default) refuses it.{' '}
+            When a call cannot be checked against a hard cap (a model with no price, so its cost has no bound) or the ledger cannot record it, <strong>fail closed</strong> (default) refuses it; with no hard cap, an unpriced call runs and is listed as unpriced.{' '}
             <strong>Fail open</strong> lets it through unmetered, so your caps can be exceeded by calls Tollgate could not count. Use it only if an outage of
             your tools is worse than an overspend.
           </p>
