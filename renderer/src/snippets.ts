@@ -99,7 +99,6 @@ ${proxyUrl}/p/acme/anthropic`;
  */
 export const COMMANDS = {
   serve: 'npx tollgate serve --port 7411',
-  serveDataDir: 'TOLLGATE_DATA_DIR=./tollgate-data npx tollgate serve --port 7412',
   open: 'npx tollgate open',
   openPrintUrl: 'npx tollgate open --print-url',
   exportCsv: 'npx tollgate export --format csv > tollgate-calls.csv',

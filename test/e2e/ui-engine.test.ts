@@ -544,9 +544,9 @@ describe('UI against the real engine', () => {
     await gotoView('settings');
     const start = await page.getByTestId('settings-start-commands').locator('code').innerText();
     const exp = await page.getByTestId('settings-export-commands').locator('code').innerText();
-    assert.equal(start, `${COMMANDS.serve}\n${COMMANDS.serveDataDir}`);
+    assert.equal(start, COMMANDS.serve);
     assert.equal(exp, [COMMANDS.exportCsv, COMMANDS.exportJsonl, COMMANDS.reportByProject].join('\n'));
-    for (const cmd of Object.values(COMMANDS)) assert.match(cmd, /^(TOLLGATE_DATA_DIR=\S+ )?npx tollgate /);
+    for (const cmd of Object.values(COMMANDS)) assert.match(cmd, /^npx tollgate /);
     const all = await page.getByTestId('view-settings').innerText();
     assert.doesNotMatch(all, /tollgate start|--format json\b/);
   });

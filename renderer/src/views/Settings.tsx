@@ -68,8 +68,10 @@ export function SettingsView() {
             <dt>Currency</dt>
             <dd>{settings.currencyDisplay}</dd>
           </dl>
-          <p className="muted small">These are set when the engine starts:</p>
-          <CodeBlock label="Terminal" code={`${COMMANDS.serve}\n${COMMANDS.serveDataDir}`} testId="settings-start-commands" />
+          <p className="muted small">
+            These are set when the engine starts (another data directory: set <code>TOLLGATE_DATA_DIR</code> first):
+          </p>
+          <CodeBlock label="Terminal" code={COMMANDS.serve} testId="settings-start-commands" />
         </Card>
 
         <Card title="Time" testId="settings-time">
