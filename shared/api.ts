@@ -12,6 +12,10 @@
  * Money crosses the bridge as decimal-string USD ("0.00045"), never as a number.
  */
 
+import type { Usage } from './usage.ts';
+
+export type { Usage };
+
 export const CONTROL_PREFIX = '/_tollgate';
 export const TOKEN_HEADER = 'x-tollgate-token';
 
@@ -56,7 +60,8 @@ export interface CallRecord {
   stream: boolean;
   durationMs: number | null;
   ttfbMs: number | null;
-  usage: Record<string, number | string>;
+  /** Canonical usage (shared/usage.ts): every field a leaf, so input + cache reads = all input. */
+  usage: Usage;
   items: LineItem[];
   cost: Usd;
   reserved: Usd;
@@ -115,6 +120,15 @@ export interface LocalKey {
   revokedAt: number | null;
 }
 
+/** Spend and last use of one local key (`key` = key id) or one project (`key` = project name). */
+export interface UsageSummary {
+  key: string;
+  calls: number;              // calls that reached the upstream (not blocked)
+  cost: Usd;
+  unpriced: number;           // calls that could not be priced (not in `cost`)
+  lastUsed: number | null;    // UTC ms of the newest call, blocked or not
+}
+
 export interface SpendPeriod {
   current: Usd;
   previous: Usd;
@@ -131,7 +145,9 @@ export interface Overview {
   week: SpendPeriod;
   month: SpendPeriod;
   burnRatePerHour: Usd;       // average over the last 24 h
-  projectedMonth: Usd;
+  projectedMonth: Usd;        // projection.monthSoFar + projection.ratePerHour × projection.hoursLeft
+  /** What the month-end projection is based on, so the UI can say it (and it agrees with the burn rate). */
+  projection: { basis: 'last24h'; monthSoFar: Usd; ratePerHour: Usd; hoursLeft: number; monthEnd: number };
   caps: CapStatus[];
   series: { granularity: 'hour' | 'day'; groupBy: 'model' | 'provider' | 'project'; points: SeriesPoint[] };
   topModels: ReportGroup[];
@@ -146,6 +162,8 @@ export interface ReportGroup {
   key: string;
   calls: number;
   cost: Usd;
+  /** calls in the group that could not be priced (their cost is not in `cost`) */
+  unpriced?: number;
 }
 
 export interface Report {
@@ -174,6 +192,12 @@ export interface CallsQuery {
   project?: string;
   status?: CallStatus;
   workflow?: string;
+  /** case-insensitive substring of the model id / project name (exact `model` / `project` still work) */
+  modelContains?: string;
+  projectContains?: string;
+  /** date range, like ReportQuery: "2026-11-01" (local midnight in the engine's time zone) or an ISO datetime; `to` is inclusive */
+  from?: string;
+  to?: string;
 }
 
 export interface RunNode {
@@ -294,6 +318,8 @@ export interface CompareResult {
   workload: Workload;
   description: string;        // "10,000 chat calls of 1,200 in / 400 out tokens"
   rows: CompareRow[];
+  /** replay workloads: what those calls actually cost (perUnit of each row is then per call) */
+  replay?: { calls: number; actual: Usd; actualPerCall: Usd | null; unpricedCalls: number; from: number; to: number };
 }
 
 export interface Settings {
@@ -337,6 +363,7 @@ export interface TollgateApi {
   pause(arg: Record<string, never>): Promise<{ paused: boolean }>;
   resume(arg: Record<string, never>): Promise<{ paused: boolean }>;
   keys(arg: Record<string, never>): Promise<LocalKey[]>;
+  usageBy(arg: { by: 'key' | 'project' }): Promise<UsageSummary[]>;
   addKey(arg: { name: string; provider: string; project?: string | null; secret: string }): Promise<{ key: LocalKey; token: string }>;
   revokeKey(arg: { id: string }): Promise<{ revoked: boolean }>;
   prices(arg: { provider?: string; search?: string; limit?: number }): Promise<PriceRow[]>;
@@ -367,7 +394,7 @@ export interface TollgateBridge extends TollgateApi {
 
 export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
-  'keys', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
+  'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
 ] as const satisfies readonly ApiMethod[];
 

@@ -354,6 +354,10 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
     project: nameSchema.optional(),
     status: callStatus.optional(),
     workflow: nameSchema.optional(),
+    modelContains: searchSchema.optional(),
+    projectContains: searchSchema.optional(),
+    from: isoDateOrDateTime.optional(),
+    to: isoDateOrDateTime.optional(),
   }),
   call: z.strictObject({ id: idSchema }),
   runs: optionalObject({ limit: listLimit.optional() }),
@@ -365,6 +369,7 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
   pause: emptyArg,
   resume: emptyArg,
   keys: emptyArg,
+  usageBy: z.strictObject({ by: z.enum(['key', 'project']) }),
   addKey: z.strictObject({
     name: nameSchema,
     provider: nameSchema,

@@ -3,7 +3,7 @@
  * Arguments arrive validated (shared/schemas.ts); money leaves as decimal strings.
  */
 import crypto from 'node:crypto';
-import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
+import { divHalfEven, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import { periodBounds, previousPeriod } from '../../shared/caps.ts';
 import { quoteRequest, quoteUsage } from '../../shared/quote.ts';
 import { parseWorkflow, quoteWorkflow } from '../../shared/workflow.ts';
@@ -13,11 +13,12 @@ import { addUsage, type Usage } from '../../shared/usage.ts';
 import { toCallRecord } from './ledger.ts';
 import { fingerprint, tokenHash, type Engine } from './engine.ts';
 import type {
-  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, TollgateApi, VolumeTierPlan,
+  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, TollgateApi, UsageSummary, VolumeTierPlan,
 } from '../../shared/api.ts';
 import { VERSION } from './control.ts';
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 export class NotFoundError extends Error {
   readonly code = 'E_NOT_FOUND';
@@ -64,10 +65,11 @@ export class EngineApi implements TollgateApi {
     const month = this.period('month', now);
     const last24 = L.spend({ from: now - DAY, to: now + 1 });
     const monthSpend = L.spend({ from: month.start, to: now + 1 }).cost;
-    const remaining = BigInt(Math.max(0, (month.end ?? now) - now));
-    const elapsed = BigInt(Math.max(1, now - month.start));
-    // projection: this month so far, plus the rest of the month at the month's average rate
-    const projected = monthSpend + (monthSpend * remaining) / elapsed;
+    const remainingMs = Math.max(0, (month.end ?? now) - now);
+    // projection: this month so far, plus the rest of the month at the burn rate shown beside it
+    // (the last 24 h average), so the two numbers on screen always agree
+    const burnPerHour = last24.cost / 24n;
+    const projected = monthSpend + (burnPerHour * BigInt(remainingMs)) / BigInt(HOUR);
     const granularity = arg.granularity ?? 'hour';
     const groupBy = arg.groupBy ?? 'model';
     const from = granularity === 'hour' ? now - DAY : month.start;
@@ -85,10 +87,11 @@ export class EngineApi implements TollgateApi {
     const series: SeriesPoint[] = [...points.entries()].sort((a, b) => a[0] - b[0]).map(([bucket, v]) => ({
       bucket, values: Object.fromEntries(Object.entries(v).map(([k, c]) => [k, nanoToUsd(c)])),
     }));
-    const grp = (g: { key: string; calls: number; cost: bigint }[]): ReportGroup[] => g.map((x) => ({ key: x.key || '(none)', calls: x.calls, cost: nanoToUsd(x.cost) }));
+    const grp = (g: { key: string; calls: number; cost: bigint; unpriced: number }[]): ReportGroup[] => g.map((x) => ({ key: x.key || '(none)', calls: x.calls, cost: nanoToUsd(x.cost), unpriced: x.unpriced }));
     return {
       today: sp('day'), week: sp('week'), month: sp('month'),
-      burnRatePerHour: nanoToUsd(last24.cost / 24n), projectedMonth: nanoToUsd(projected),
+      burnRatePerHour: nanoToUsd(burnPerHour), projectedMonth: nanoToUsd(projected),
+      projection: { basis: 'last24h', monthSoFar: nanoToUsd(monthSpend), ratePerHour: nanoToUsd(burnPerHour), hoursLeft: remainingMs / HOUR, monthEnd: month.end ?? now },
       caps: this.e.capStatuses(),
       series: { granularity, groupBy, points: series },
       topModels: grp(L.group('model', { from: month.start, to: now + 1 }, 5)),
@@ -99,7 +102,10 @@ export class EngineApi implements TollgateApi {
 
   async calls(arg: ApiArg<'calls'>) {
     this.e.flushQuietly();
-    return this.e.ledger.calls(arg).map(toCallRecord);
+    const range = arg.from || arg.to
+      ? { from: arg.from ? parseDate(arg.from, this.e.timeZone) : 0, to: arg.to ? parseDate(arg.to, this.e.timeZone, true) : Number.MAX_SAFE_INTEGER }
+      : undefined;
+    return this.e.ledger.calls(arg, range).map(toCallRecord);
   }
 
   async call(arg: ApiArg<'call'>) {
@@ -143,7 +149,7 @@ export class EngineApi implements TollgateApi {
     } else {
       const col = arg.by === 'key' ? 'key_fp' : arg.by;
       const names = arg.by === 'key' ? new Map(L.keys().map((k) => [k.fingerprint, k.name])) : null;
-      groups = L.group(col, { from, to }).map((g) => ({ key: names?.get(g.key) ?? (g.key || '(none)'), calls: g.calls, cost: nanoToUsd(g.cost) }));
+      groups = L.group(col, { from, to }).map((g) => ({ key: names?.get(g.key) ?? (g.key || '(none)'), calls: g.calls, cost: nanoToUsd(g.cost), unpriced: g.unpriced }));
     }
     return { total: nanoToUsd(total.cost), calls: total.calls, unpriced_calls: total.unpriced, from, to, groups };
   }
@@ -193,6 +199,11 @@ export class EngineApi implements TollgateApi {
 
   async keys() {
     return this.e.ledger.keys();
+  }
+
+  async usageBy(arg: ApiArg<'usageBy'>): Promise<UsageSummary[]> {
+    this.e.flushQuietly();
+    return this.e.ledger.usageBy(arg.by).map((u) => ({ key: u.key, calls: u.calls, cost: nanoToUsd(u.cost), unpriced: u.unpriced, lastUsed: u.lastUsed }));
   }
 
   async addKey(arg: ApiArg<'addKey'>): Promise<{ key: LocalKey; token: string }> {
@@ -309,12 +320,24 @@ export class EngineApi implements TollgateApi {
       this.e.flushQuietly();
       let total: Usage = {};
       let calls = 0;
+      let actual = 0n;
+      let unpriced = 0;
       for (const c of this.e.ledger.iterateCalls(b.start, b.end)) {
         if (c.status === 'blocked' || !c.usage || c.usage.images !== undefined || c.usage.videoSeconds !== undefined) continue;
         total = addUsage(total, c.usage as Usage);
         calls++;
+        actual += c.costNano;
+        if (c.unpriced) unpriced++;
       }
       replay = calls ? [{ usage: total, calls }] : [];
+      const r = compare(this.e.catalog, arg.workload, arg.models, replay, new Date(this.e.now()));
+      // per call, not per replay: the replay prices all calls as one line
+      for (const row of r.rows) row.perUnit = row.cost === null || calls === 0 ? null : nanoToUsd(divHalfEven(usdToNanoExact(row.cost), BigInt(calls)));
+      return {
+        ...r,
+        description: `Your ${calls.toLocaleString('en-US')} chat call${calls === 1 ? '' : 's'} of ${arg.workload.from ? `${arg.workload.from} to ${arg.workload.to ?? 'now'}` : `the last ${arg.workload.period === 'day' ? '24 hours' : arg.workload.period === 'week' ? '7 days' : '30 days'}`}, re-priced`,
+        replay: { calls, actual: nanoToUsd(actual), actualPerCall: calls ? nanoToUsd(divHalfEven(actual, BigInt(calls))) : null, unpricedCalls: unpriced, from: b.start, to: b.end },
+      };
     }
     return compare(this.e.catalog, arg.workload, arg.models, replay, new Date(this.e.now()));
   }

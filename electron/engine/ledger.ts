@@ -530,10 +530,14 @@ export class Ledger {
     return r ? fromDb(r) : null;
   }
 
-  calls(q: CallsQuery): CallRow[] {
+  calls(q: CallsQuery, range?: { from: number; to: number }): CallRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.beforeId) { where.push('id < ?'); args.push(q.beforeId); }
+    if (range) { where.push('ts >= ? AND ts < ?'); args.push(range.from, range.to); }
+    const like = (v: string) => '%' + v.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+    if (q.modelContains) { where.push(`model LIKE ? ESCAPE '\\'`); args.push(like(q.modelContains)); }
+    if (q.projectContains) { where.push(`project LIKE ? ESCAPE '\\'`); args.push(like(q.projectContains)); }
     for (const [k, col] of [['provider', 'provider'], ['model', 'model'], ['project', 'project'], ['status', 'status'], ['workflow', 'workflow']] as const) {
       const v = q[k];
       if (v) { where.push(`${col} = ?`); args.push(v); }
@@ -565,12 +569,12 @@ export class Ledger {
     return { cost: BigInt(r.cost as bigint), calls: Number(r.calls), unpriced: Number(r.unpriced) };
   }
 
-  group(by: 'model' | 'provider' | 'project' | 'key_fp' | 'workflow' | 'bucket', f: RollupFilter, limit = 1000): { key: string; calls: number; cost: bigint }[] {
+  group(by: 'model' | 'provider' | 'project' | 'key_fp' | 'workflow' | 'bucket', f: RollupFilter, limit = 1000): { key: string; calls: number; cost: bigint; unpriced: number }[] {
     const w = this.rollupWhere(f);
     const keyExpr = by === 'model' ? `provider || ':' || model` : by;
-    const rows = this.db.prepare(`SELECT ${keyExpr} AS k, SUM(calls) AS calls, SUM(cost_nano) AS cost FROM rollups WHERE ${w.sql} GROUP BY k ORDER BY cost DESC LIMIT ${limit}`)
+    const rows = this.db.prepare(`SELECT ${keyExpr} AS k, SUM(calls) AS calls, SUM(cost_nano) AS cost, COALESCE(SUM(unpriced), 0) AS unpriced FROM rollups WHERE ${w.sql} GROUP BY k ORDER BY cost DESC LIMIT ${limit}`)
       .safeIntegers(true).all(...w.args) as Row[];
-    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint) }));
+    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), unpriced: Number(r.unpriced) }));
   }
 
   series(by: 'model' | 'provider' | 'project', f: RollupFilter): { bucket: number; key: string; cost: bigint }[] {
@@ -656,6 +660,14 @@ export class Ledger {
   }
 
   // ---- keys ----
+
+  /** Spend, call count and last call per local key (by key id) or per project, from the calls themselves. */
+  usageBy(by: 'key' | 'project'): { key: string; calls: number; cost: bigint; unpriced: number; lastUsed: number }[] {
+    const col = by === 'key' ? 'key_id' : 'project';
+    const rows = this.db.prepare(`SELECT ${col} AS k, SUM(status NOT IN ('blocked', 'pending')) AS calls, COALESCE(SUM(cost_nano), 0) AS cost, SUM(unpriced = 1 AND status NOT IN ('blocked', 'pending')) AS unpriced, MAX(ts) AS last FROM calls WHERE ${col} IS NOT NULL GROUP BY ${col}`)
+      .safeIntegers(true).all() as Row[];
+    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), unpriced: Number(r.unpriced), lastUsed: Number(r.last) }));
+  }
 
   keys(): LocalKey[] {
     return (this.db.prepare('SELECT * FROM keys ORDER BY created_at').all() as Row[]).map(keyFromDb);

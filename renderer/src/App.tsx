@@ -1,6 +1,7 @@
 import { lazy, Suspense, useEffect, useRef, useState } from 'react';
 import { chooseBridge, forgetToken } from './bridge/index.ts';
-import { useApp, VIEWS, type ViewId } from './store.ts';
+import { COMMANDS } from './snippets.ts';
+import { useApp, viewFromHash, VIEWS, type ViewId } from './store.ts';
 import { OverviewView } from './views/Overview.tsx';
 
 type Boot = { state: 'loading' } | { state: 'no-token' } | { state: 'ready' } | { state: 'error'; message: string };
@@ -48,10 +49,10 @@ function NotAuthorised({ reason }: { reason?: string }) {
         <h1>This page is not authorised</h1>
         {reason ? <p>{reason}</p> : null}
         <p>
-          Open Tollgate with <code>tollgate open</code> (or <code>tollgate open --print-url</code>) so this page is authorised.
+          Open Tollgate with <code>{COMMANDS.open}</code> (or <code>{COMMANDS.openPrintUrl}</code>) so this page is authorised.
         </p>
         <p className="muted">
-          The control API only answers requests that carry the local session token. The link printed by <code>tollgate open</code> hands it to this page once, in
+          The control API only answers requests that carry the local session token. The link printed by <code>{COMMANDS.openPrintUrl}</code> hands it to this page once, in
           the URL fragment; it is kept for this tab only and removed from the address bar.
         </p>
       </div>
@@ -111,6 +112,17 @@ function Shell() {
     mainRef.current?.querySelector<HTMLElement>('h1')?.focus();
   }, [view]);
 
+  useEffect(() => {
+    const onHash = () => {
+      const v = viewFromHash(window.location.hash);
+      if (v && v !== useApp.getState().view) useApp.setState({ view: v });
+    };
+    // the address bar names the view from the start (the token fragment was just scrubbed)
+    if (!viewFromHash(window.location.hash)) history.replaceState(history.state, '', `${window.location.pathname}${window.location.search}#/${useApp.getState().view}`);
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+
   useEffect(
     () =>
       window.tollgateDesktop?.onNavigate((req) => {
@@ -168,7 +180,7 @@ function Shell() {
           ) : null}
           <div className="conn" data-testid="connection">
             <span className={`dot dot-${transport === 'http' ? connection : 'open'}`} aria-hidden="true" />
-            {transport === 'mock' ? 'Demo data (mock)' : transport === 'ipc' ? 'Connected' : connection === 'open' ? 'Live' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+            {transport === 'ipc' ? 'Connected' : connection === 'open' ? 'Live' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
           </div>
           {version ? <div className="muted small">v{version}</div> : null}
         </div>

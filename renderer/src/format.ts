@@ -6,9 +6,12 @@
  */
 
 import { divHalfEven, nanoToUsd, usdToNano } from '../../shared/money.ts';
+import { totalInputTokens, totalOutputTokens, type Usage } from '../../shared/usage.ts';
 
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
 const NANO_DIGITS = 9;
+/** Significant digits every amount under $1 keeps, so nearby amounts never read the same. */
+const SIGNIFICANT = 3;
 
 // Exact conversions and half-even rounding come from the shared money module (pure, browser-safe).
 export { usdToNano, nanoToUsd };
@@ -65,7 +68,7 @@ function roundHalfEven(nano: bigint, keepDecimals: number): bigint {
 }
 
 export interface FormatUsdOptions {
-  /** fixed number of decimals; default: 2, or up to 6 significant decimals for sub-cent amounts */
+  /** fixed number of decimals; default: 2, or 3 significant digits (up to 9 decimals) under $1 */
   decimals?: number;
   /** drop to a compact "$12.3k" form above this many whole dollars */
   compact?: boolean;
@@ -96,9 +99,10 @@ export function formatUsd(usd: string | null | undefined, locale?: string, opts:
   if (opts.exact) {
     const frac = (abs % 1_000_000_000n).toString().padStart(NANO_DIGITS, '0').replace(/0+$/, '');
     decimals = Math.max(2, frac.length);
-  } else if (opts.decimals === undefined && abs !== 0n && abs < 10_000_000n) {
-    // sub-cent: show significant digits, up to 6 decimals (≥ $0.000001), else up to 9
-    decimals = abs < 1000n ? 9 : 6;
+  } else if (opts.decimals === undefined && abs !== 0n && abs < 1_000_000_000n) {
+    // under a dollar: at least three significant digits ("$0.0149", never "$0.01"), up to 9 decimals
+    const leadingZeros = NANO_DIGITS - abs.toString().length; // zeros right after the decimal point
+    decimals = Math.min(NANO_DIGITS, Math.max(2, leadingZeros + SIGNIFICANT));
   }
   let suffix = '';
   let rounded: bigint;
@@ -132,6 +136,12 @@ export function formatUsd(usd: string | null | undefined, locale?: string, opts:
   const grouped = intDigits.replace(/\B(?=(\d{3})+(?!\d))/g, group);
   const sign = neg ? '−' : opts.signed && abs !== 0n ? '+' : '';
   return `${sign}$${grouped}${frac ? decimal + frac : ''}${suffix}`;
+}
+
+/** A chart axis tick (a float recharts chose) with the same significant digits as any amount. */
+export function formatUsdTick(v: number, locale?: string): string {
+  if (!Number.isFinite(v)) return '';
+  return formatUsd(Number(v.toPrecision(12)).toFixed(NANO_DIGITS), locale, v >= 100 ? { decimals: 0 } : {});
 }
 
 /** Percent change of `current` vs `previous` (decimal strings), or null when previous is zero. */
@@ -200,6 +210,7 @@ export function formatDateTime(ts: number, timeZone?: string, locale?: string): 
     hour: '2-digit',
     minute: '2-digit',
     second: '2-digit',
+    hourCycle: 'h23', // one time format everywhere (as in the Calls table and the CLI)
   }).format(ts);
 }
 
@@ -233,4 +244,67 @@ export function relativeAgo(ts: number, now = Date.now()): string {
   const d = now - ts;
   if (d < 5000) return 'just now';
   return `${formatDuration(d)} ago`;
+}
+
+/** Plain words for each canonical usage field (shared/usage.ts). */
+export const USAGE_LABELS: Record<keyof Usage, string> = {
+  inputTokens: 'Input tokens (not cached)',
+  cacheReadTokens: 'Cache reads',
+  cacheWrite5mTokens: 'Cache writes (5 min)',
+  cacheWrite1hTokens: 'Cache writes (1 h)',
+  inputAudioTokens: 'Input audio tokens',
+  cacheAudioReadTokens: 'Cached audio input tokens',
+  inputImageTokens: 'Input image tokens',
+  outputTokens: 'Output tokens',
+  reasoningTokens: 'Reasoning tokens',
+  outputAudioTokens: 'Output audio tokens',
+  outputImageTokens: 'Output image tokens',
+  webSearches: 'Web searches',
+  images: 'Images',
+  megapixelsPerImage: 'Megapixels per image',
+  videoSeconds: 'Video seconds',
+  requests: 'Requests',
+};
+
+/**
+ * One line of usage for tables: "1,000 in (400 cached) / 500 out", "2 images", "8 s video".
+ * Input counts every input token (cached or not), as providers bill and users count it.
+ */
+export function formatUsageSummary(u: Usage, locale?: string): string {
+  const n = (v: number) => formatCount(v, locale);
+  const input = totalInputTokens(u);
+  const output = totalOutputTokens(u);
+  const parts: string[] = [];
+  if (input || output) {
+    const cached = (u.cacheReadTokens ?? 0) + (u.cacheAudioReadTokens ?? 0);
+    parts.push(`${n(input)} in${cached ? ` (${n(cached)} cached)` : ''} / ${n(output)} out`);
+  }
+  if (u.images !== undefined) parts.push(`${n(u.images)} image${u.images === 1 ? '' : 's'}${u.megapixelsPerImage ? ` × ${u.megapixelsPerImage} MP` : ''}`);
+  if (u.videoSeconds !== undefined) parts.push(`${n(u.videoSeconds)} s video`);
+  if (u.webSearches) parts.push(`${n(u.webSearches)} web search${u.webSearches === 1 ? '' : 'es'}`);
+  return parts.length ? parts.join(' · ') : '—';
+}
+
+const PRICE_WORDS: Record<string, string> = {
+  input_mtok: 'Input',
+  output_mtok: 'Output',
+  cache_read_mtok: 'Cache reads',
+  cache_write_mtok: 'Cache writes',
+  cache_write_1h_mtok: 'Cache writes (1 h)',
+  input_audio_mtok: 'Audio input',
+  output_audio_mtok: 'Audio output',
+  cache_audio_read_mtok: 'Cached audio input',
+  input_image_mtok: 'Image input',
+  output_image_mtok: 'Image output',
+  web_searches_kcount: 'Web searches',
+  storage_searches_kcount: 'File searches',
+  requests_kcount: 'Requests',
+};
+
+/** A catalog price key in plain words: "input_mtok" → "Input", "cache_read_mtok" → "Cache reads". */
+export function priceLabel(key: string): string {
+  const known = PRICE_WORDS[key];
+  if (known) return known;
+  const words = key.replace(/_(mtok|kcount)$/, '').replace(/_/g, ' ').trim();
+  return words ? words[0]!.toUpperCase() + words.slice(1) : key;
 }

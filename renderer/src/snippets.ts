@@ -92,3 +92,16 @@ x-tollgate-project: acme
 ${proxyUrl}/p/acme/openai/v1
 ${proxyUrl}/p/acme/anthropic`;
 }
+
+/**
+ * Every CLI command the UI shows, in one place, as plain literal strings (test/integration/shown-commands.test.ts extracts and runs
+ * each one: every string here must be a real `tollgate` command, written as it runs from a checkout).
+ */
+export const COMMANDS = {
+  serve: 'npx tollgate serve --port 7411',
+  open: 'npx tollgate open',
+  openPrintUrl: 'npx tollgate open --print-url',
+  exportCsv: 'npx tollgate export --format csv > tollgate-calls.csv',
+  exportJsonl: 'npx tollgate export --format jsonl --from 2026-11-01 --to 2026-11-30 > november.jsonl',
+  reportByProject: 'npx tollgate report --by project --period month',
+} as const;

@@ -26,7 +26,7 @@ export interface PriceDraft {
 
 interface AppState {
   bridge: TollgateBridge | null;
-  transport: 'ipc' | 'http' | 'mock' | null;
+  transport: 'ipc' | 'http' | null;
   view: ViewId;
   settings: Settings | null;
   overview: Overview | null;
@@ -40,8 +40,11 @@ interface AppState {
   lastEventAt: number | null;
   priceDraft: PriceDraft | null;
   locale: string | undefined;
+  /** Compare's model picks per model kind, kept while the user visits other views */
+  comparePicks: Partial<Record<string, string[]>>;
+  setComparePicks(kind: string, picks: string[]): void;
 
-  init(bridge: TollgateBridge, transport: 'ipc' | 'http' | 'mock'): () => void;
+  init(bridge: TollgateBridge, transport: 'ipc' | 'http'): () => void;
   setView(view: ViewId): void;
   setGroupBy(g: GroupBy): void;
   setGranularity(g: Granularity): void;
@@ -61,14 +64,15 @@ let overviewSeq = 0;
 /** The newest request whose answer is on screen: older answers never overwrite newer ones. */
 let overviewShown = 0;
 
+/** Each view has its own URL: `#/calls`, `#/prices` … (Back, Forward and bookmarks work). */
+export function viewFromHash(hash: string): ViewId | null {
+  const m = /^#\/([a-z]+)/.exec(hash);
+  const v = m ? VIEWS.find((x) => x.id === m[1]) : undefined;
+  return v ? v.id : null;
+}
+
 function initialView(): ViewId {
-  try {
-    const v = sessionStorage.getItem('tollgate.view');
-    if (v && VIEWS.some((x) => x.id === v)) return v as ViewId;
-  } catch {
-    /* ignore */
-  }
-  return 'overview';
+  return (typeof window !== 'undefined' ? viewFromHash(window.location.hash) : null) ?? 'overview';
 }
 
 export const useApp = create<AppState>()((set, get) => ({
@@ -86,6 +90,10 @@ export const useApp = create<AppState>()((set, get) => ({
   unauthorized: false,
   lastEventAt: null,
   priceDraft: null,
+  comparePicks: {},
+  setComparePicks(kind, picks) {
+    set({ comparePicks: { ...get().comparePicks, [kind]: picks } });
+  },
   locale: typeof navigator !== 'undefined' ? navigator.language : undefined,
 
   init(bridge, transport) {
@@ -120,11 +128,8 @@ export const useApp = create<AppState>()((set, get) => ({
 
   setView(view) {
     set({ view });
-    try {
-      sessionStorage.setItem('tollgate.view', view);
-    } catch {
-      /* ignore */
-    }
+    // a new history entry per view change, so Back returns to the previous view
+    if (typeof window !== 'undefined' && viewFromHash(window.location.hash) !== view) window.location.hash = `/${view}`;
   },
   setGroupBy(groupBy) {
     set({ groupBy });

@@ -171,19 +171,26 @@ test('every tollgate command the UI shows runs as written', async () => {
   assert.ok(commands.length >= 2, `found ${commands.length} commands in the UI`);
   const { cwd, env } = scratch();
   const failures: string[] = [];
-  for (const cmd of commands) {
-    if (cmd.includes('…')) {
-      failures.push(`${cmd}\n  has a placeholder (…): show a command that runs`);
-      continue;
+  // The UI is only ever shown by a running engine, so its commands run next to one (`open` needs it).
+  const engine = await startServe('npx tollgate serve', cwd, { ...env, BROWSER: 'true' });
+  try {
+    for (const cmd of commands) {
+      if (cmd.includes('…')) {
+        failures.push(`${cmd}\n  has a placeholder (…): show a command that runs`);
+        continue;
+      }
+      if (/^npx tollgate serve\b/.test(cmd)) {
+        // its own data dir: one engine per data dir
+        const e = await startServe(cmd, cwd, { ...env, TOLLGATE_DATA_DIR: path.join(cwd, `data-${Math.random().toString(36).slice(2)}`) });
+        const code = await e.stop();
+        if (code !== 0) failures.push(`${cmd}\n  exit ${code}`);
+        continue;
+      }
+      const r = sh(cmd, cwd, { ...env, BROWSER: 'true' });
+      if (r.code !== 0) failures.push(`${cmd}\n  exit ${r.code}\n${r.stdout}${r.stderr}`);
     }
-    if (/^npx tollgate serve\b/.test(cmd)) {
-      const e = await startServe(cmd, cwd, env);
-      const code = await e.stop();
-      if (code !== 0) failures.push(`${cmd}\n  exit ${code}`);
-      continue;
-    }
-    const r = sh(cmd, cwd, env);
-    if (r.code !== 0) failures.push(`${cmd}\n  exit ${r.code}\n${r.stdout}${r.stderr}`);
+  } finally {
+    await engine.stop();
   }
   assert.deepEqual(failures, [], failures.join('\n\n'));
 });

@@ -10,7 +10,6 @@ const TOKEN_KEY = 'tollgate.token';
 export type BridgeChoice =
   | { kind: 'ipc'; bridge: TollgateBridge }
   | { kind: 'http'; bridge: TollgateBridge }
-  | { kind: 'mock'; bridge: TollgateBridge }
   | { kind: 'no-token' };
 
 export interface BridgeHooks {
@@ -51,26 +50,10 @@ export function forgetToken(): void {
   }
 }
 
-export function mockRequested(): boolean {
-  return new URLSearchParams(window.location.hash.replace(/^#/, '')).get('mock') === '1';
-}
-
-/** Electron preload bridge if present; else the in-memory mock for `#mock=1`; else HTTP with the token. */
+/** Electron preload bridge if present; else HTTP + SSE with the token. (No mock: the UI always talks to a real engine.) */
 export async function chooseBridge(hooks: BridgeHooks = {}): Promise<BridgeChoice> {
   const ipc = ipcBridge();
   if (ipc) return { kind: 'ipc', bridge: ipc };
-  if (mockRequested()) {
-    const params = new URLSearchParams(window.location.hash.replace(/^#/, ''));
-    const { createMockBridge } = await import('./mock.ts');
-    const calls = Number(params.get('calls') ?? '') || undefined;
-    const bridge = createMockBridge({
-      ...(calls ? { calls } : {}),
-      empty: params.get('empty') === '1',
-      liveIntervalMs: params.get('live') === '1' ? 2500 : 0,
-    });
-    (window as unknown as { __tollgateMock?: unknown }).__tollgateMock = bridge;
-    return { kind: 'mock', bridge };
-  }
   const token = takeTokenFromUrl();
   if (!token) return { kind: 'no-token' };
   const bridge = createHttpBridge({

@@ -1,7 +1,7 @@
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { CHART_COLORS, stackSeries } from '../chart.ts';
 import { useLocale } from './ui.tsx';
-import { formatUsd } from '../format.ts';
+import { formatUsd, formatUsdTick } from '../format.ts';
 import { useApp } from '../store.ts';
 
 /** Overview's spend-over-time chart, in its own chunk (recharts) so the numbers render first. */
@@ -25,11 +25,9 @@ export default function SpendChart() {
             tick={{ fill: 'var(--muted)', fontSize: 11 }}
             stroke="var(--border)"
             width={72}
-            // Axis ticks are chart geometry (JS numbers chosen by recharts), not amounts from the
-            // ledger: two significant digits below a cent so sub-cent spend is not all "$0.00".
-            tickFormatter={(v: number) => v === 0 ? formatUsd('0', locale, { decimals: 0 })
-              : v >= 0.01 ? formatUsd(String(Math.round(v * 100) / 100), locale, { decimals: v >= 10 ? 0 : 2 })
-              : formatUsd(Number(v.toPrecision(2)).toFixed(9), locale)}
+            // Axis ticks are chart geometry (JS numbers chosen by recharts), formatted like every
+            // other amount: three significant digits under $1, so two ticks never read the same.
+            tickFormatter={(v: number) => formatUsdTick(v, locale)}
           />
           <Tooltip
             cursor={{ fill: 'var(--hover)' }}

@@ -54,24 +54,44 @@ export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): AsyncState<T
   return { data, error, loading, reload, setData };
 }
 
+/** An error in plain words: never the engine's E_… code, never a JSON path. */
 export function ErrorNote({ error, id }: { error: ApiCallError | string | null | undefined; id?: string }) {
   if (!error) return null;
   const e = typeof error === 'string' ? { message: error, code: '', issues: undefined } : error;
+  const issues = e.issues ?? [];
   return (
     <div className="error-note" role="alert" id={id} data-testid="error">
-      {e.code ? <span className="error-code">{e.code}</span> : null}
-      <span>{e.message}</span>
-      {e.issues && e.issues.length > 0 ? (
-        <ul>
-          {e.issues.map((i, n) => (
-            <li key={n}>
-              <code>{i.path || '(root)'}</code> {i.message}
-            </li>
-          ))}
-        </ul>
-      ) : null}
+      {issues.length > 0 ? (
+        <>
+          <span>{issues.length === 1 ? 'This needs fixing:' : 'These need fixing:'}</span>
+          <ul>
+            {issues.map((i, n) => (
+              <li key={n}>{plainIssue(i.path, i.message)}</li>
+            ))}
+          </ul>
+        </>
+      ) : (
+        <span>{plainError(e.message)}</span>
+      )}
     </div>
   );
+}
+
+/** "body.max_tokens" + "must be …" → "max tokens (in body) must be …". */
+export function plainIssue(path: string, message: string): string {
+  if (!path) return capitalise(message);
+  const parts = path.split('.').filter((p) => !/^\d+$/.test(p));
+  const last = (parts[parts.length - 1] ?? path).replace(/_/g, ' ').replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a} ${b.toLowerCase()}`);
+  const where = parts.length > 1 ? ` (in ${parts.slice(0, -1).join(' → ')})` : '';
+  return `${capitalise(last)}${where} ${message}`;
+}
+
+function plainError(message: string): string {
+  return capitalise(message.replace(/^invalid argument for \w+: /, '').replace(/^E_[A-Z_]+:?\s*/, ''));
+}
+
+function capitalise(s: string): string {
+  return s ? s[0]!.toUpperCase() + s.slice(1) : s;
 }
 
 export function Loading({ label = 'Loading…' }: { label?: string }) {
@@ -146,7 +166,7 @@ export function CodeBlock({ code, label, testId }: { code: string; label?: strin
 
 export function capLabel(s: CapStatus['cap']): string {
   const scope = s.scope === 'global' ? 'All spend' : `${s.scope}: ${s.scopeValue ?? ''}`;
-  const period = s.period === 'total' ? 'all time' : `per ${s.period}`;
+  const period = s.period === 'total' ? 'total' : `per ${s.period}`;
   return `${scope} · ${period}`;
 }
 

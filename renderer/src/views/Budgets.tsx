@@ -3,6 +3,7 @@ import type { Cap, CapInput, CapPeriod, CapScopeType } from '../../../shared/api
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, CapBar, Card, Empty, ErrorNote, Loading, PageHeader, useAsync, useLocale } from '../components/ui.tsx';
 import { formatDateTime, formatUsd } from '../format.ts';
+import { apiArgSchemas } from '../../../shared/schemas.ts';
 import { useApp, useBridge } from '../store.ts';
 
 const SCOPES: { value: CapScopeType; label: string; placeholder: string }[] = [
@@ -10,7 +11,7 @@ const SCOPES: { value: CapScopeType; label: string; placeholder: string }[] = [
   { value: 'provider', label: 'Provider', placeholder: 'openai' },
   { value: 'project', label: 'Project', placeholder: 'acme' },
   { value: 'key', label: 'Local key', placeholder: 'key name' },
-  { value: 'model', label: 'Model', placeholder: 'gpt-4o-mini' },
+  { value: 'model', label: 'Model', placeholder: 'openai:gpt-4o-mini' },
   { value: 'workflow', label: 'Workflow', placeholder: 'thumbnail-pipeline' },
 ];
 
@@ -27,34 +28,49 @@ const EMPTY_FORM: FormState = { scope: 'global', scopeValue: '', period: 'month'
 
 type FieldErrors = Partial<Record<'scopeValue' | 'limit' | 'thresholds', string>>;
 
-/** Pure validation: returns the CapInput, or per-field messages. Exported for tests. */
+/**
+ * Turn the form into a CapInput and check it with the engine's own schema (shared/schemas.ts), so
+ * the form refuses exactly what the engine would; messages are shown in plain words by the field.
+ */
 export function validateCapForm(f: FormState): { input: CapInput & { id?: string } } | { errors: FieldErrors } {
   const errors: FieldErrors = {};
-  const limit = f.limit.trim().replace(/^\$/, '');
-  if (!/^\d+(\.\d{1,9})?$/.test(limit)) errors.limit = 'Enter a positive amount in USD, e.g. 50 or 12.50';
-  else if (/^0+(\.0+)?$/.test(limit)) errors.limit = 'The limit must be more than $0';
   const parts = f.thresholds.split(',').map((s) => s.trim()).filter(Boolean);
   const alerts: number[] = [];
   for (const p of parts) {
-    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 100) {
-      errors.thresholds = `"${p}" is not a whole percent from 1 to 100`;
+    if (!/^\d+$/.test(p)) {
+      errors.thresholds = `"${p}" is not a whole percent, e.g. 50,80,100`;
       break;
     }
     alerts.push(Number(p));
   }
-  if (f.scope !== 'global' && !f.scopeValue.trim()) errors.scopeValue = `Which ${f.scope}?`;
-  if (Object.keys(errors).length) return { errors };
-  return {
-    input: {
-      ...(f.id ? { id: f.id } : {}),
-      scope: f.scope,
-      scopeValue: f.scope === 'global' ? null : f.scopeValue.trim(),
-      period: f.period,
-      limit,
-      alerts: [...new Set(alerts)].sort((a, b) => a - b),
-      hard: f.hard,
-    },
+  const input: CapInput & { id?: string } = {
+    ...(f.id ? { id: f.id } : {}),
+    scope: f.scope,
+    scopeValue: f.scope === 'global' ? null : f.scopeValue.trim() || null,
+    period: f.period,
+    limit: f.limit.trim().replace(/^\$/, ''),
+    alerts: [...new Set(alerts)].sort((a, b) => a - b),
+    hard: f.hard,
   };
+  const r = apiArgSchemas.setCap.safeParse(input);
+  if (!r.success) {
+    for (const issue of r.error.issues) {
+      const field = issue.path[0];
+      const key: keyof FieldErrors | null = field === 'limit' ? 'limit' : field === 'alerts' ? 'thresholds' : field === 'scopeValue' ? 'scopeValue' : null;
+      if (key && !errors[key]) errors[key] = plainMessage(key, issue.message);
+    }
+    if (Object.keys(errors).length === 0) errors.limit = plainMessage('limit', r.error.issues[0]?.message ?? 'is not valid');
+  }
+  if (Object.keys(errors).length) return { errors };
+  return { input };
+}
+
+const FIELD_WORDS: Record<keyof FieldErrors, string> = { limit: 'The limit', thresholds: 'Each alert threshold', scopeValue: 'The name' };
+
+/** "must be greater than zero" → "The limit must be greater than zero" (no codes, no JSON words). */
+function plainMessage(field: keyof FieldErrors, message: string): string {
+  const m = message.replace(/decimal string/g, 'amount in USD').replace(/"(\d[\d.]*)"/g, '$1');
+  return /^(must|is|has)\b/.test(m) ? `${FIELD_WORDS[field]} ${m}` : m;
 }
 
 export function BudgetsView() {
@@ -145,11 +161,21 @@ export function BudgetsView() {
           <p className="muted">{paused ? 'Every request through the proxy is refused with HTTP 402 until you resume.' : 'Emergency stop: pause refuses every request through the proxy, whatever the caps say.'}</p>
           <ErrorNote error={pauseError} />
         </div>
-        <button type="button" role="switch" aria-checked={paused} className={`big-switch ${paused ? 'on' : ''}`} onClick={() => void togglePause()} data-testid="pause-switch">
+        <button
+          type="button"
+          role="switch"
+          aria-checked={paused}
+          aria-label="Pause all calls"
+          className={`big-switch ${paused ? 'on' : ''}`}
+          onClick={() => void togglePause()}
+          data-testid="pause-switch"
+        >
           <span className="big-switch-track" aria-hidden="true">
             <span className="big-switch-thumb" />
           </span>
-          <span>{paused ? 'Resume' : 'Pause all'}</span>
+          <span>
+            Pause all calls: <strong data-testid="pause-state">{paused ? 'on' : 'off'}</strong>
+          </span>
         </button>
       </div>
 
@@ -219,7 +245,7 @@ export function BudgetsView() {
                   data-testid="cap-scope-value"
                 />
                 {errs.scopeValue ? (
-                  <span className="field-error" id="err-scope" role="alert">
+                  <span className="field-error" id="err-scope" role="alert" data-testid="cap-scope-value-error">
                     {errs.scopeValue}
                   </span>
                 ) : null}
@@ -230,7 +256,7 @@ export function BudgetsView() {
                   <option value="day">Day</option>
                   <option value="week">Week</option>
                   <option value="month">Month</option>
-                  <option value="total">All time</option>
+                  <option value="total">Total (never resets)</option>
                 </select>
               </label>
               <label>

@@ -1,9 +1,10 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { CallRecord, CallsQuery, CallStatus, RunSummary } from '../../../shared/api.ts';
+import type { CallRecord, CallsQuery, CallStatus, RunSummary, Usage } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, Card, Empty, ErrorNote, Loading, Money, PageHeader, Tabs, useAsync, useLocale } from '../components/ui.tsx';
-import { formatCount, formatDateTime, formatMs, formatPercent, formatQuantity, formatTime, formatUnitPrice, formatUsd, percentChange, subUsd } from '../format.ts';
+import { formatCount, formatDateTime, formatMs, formatPercent, formatQuantity, formatTime, formatUnitPrice, formatUsageSummary, formatUsd, percentChange, subUsd, USAGE_LABELS } from '../format.ts';
+import { totalInputTokens, totalOutputTokens } from '../../../shared/usage.ts';
 import { useApp, useBridge } from '../store.ts';
 
 const PAGE = 200;
@@ -36,14 +37,47 @@ interface Filters {
   model: string;
   project: string;
   status: '' | CallStatus;
+  from: string;
+  to: string;
 }
 
-function matches(c: CallRecord, f: Filters): boolean {
-  if (f.provider && c.provider !== f.provider) return false;
-  if (f.model && c.model !== f.model && `${c.provider}:${c.model}` !== f.model) return false;
-  if (f.project && (c.project ?? '') !== f.project) return false;
-  if (f.status && c.status !== f.status) return false;
-  return true;
+const NO_FILTERS: Filters = { provider: '', model: '', project: '', status: '', from: '', to: '' };
+
+/** The engine does the filtering (substring, dates in its time zone); the UI only builds the query. */
+function toQuery(f: Filters): CallsQuery {
+  return {
+    ...(f.provider ? { provider: f.provider } : {}),
+    ...(f.model.trim() ? { modelContains: f.model.trim() } : {}),
+    ...(f.project.trim() ? { projectContains: f.project.trim() } : {}),
+    ...(f.status ? { status: f.status } : {}),
+    ...(f.from ? { from: f.from } : {}),
+    ...(f.to ? { to: f.to } : {}),
+  };
+}
+
+const CSV_COLUMNS = ['id', 'time_utc', 'provider', 'model', 'endpoint', 'project', 'key', 'status', 'http_status', 'input_tokens', 'output_tokens', 'cost_usd', 'unpriced', 'estimated', 'duration_ms'] as const;
+
+function csvCell(v: string | number | boolean | null): string {
+  const t = v === null ? '' : String(v);
+  // quote per RFC 4180; a leading = + - @ is prefixed so spreadsheets do not run it as a formula
+  const safe = /^[=+\-@\t\r]/.test(t) && typeof v === 'string' ? `'${t}` : t;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function callsCsv(calls: CallRecord[]): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const c of calls) {
+    lines.push([
+      c.id, new Date(c.ts).toISOString(), c.provider, c.model, c.endpoint, c.project, c.keyName, callStatusLabel(c), c.httpStatus,
+      totalInputTokens(c.usage), totalOutputTokens(c.usage), c.unpriced ? '' : c.cost, c.unpriced, c.estimated, c.durationMs,
+    ].map(csvCell).join(','));
+  }
+  return lines.join('\r\n') + '\r\n';
+}
+
+/** "auth error" for calls refused because the key was unknown or revoked (HTTP 401), else the ledger status. */
+export function callStatusLabel(c: CallRecord): string {
+  return c.httpStatus === 401 && (c.status === 'blocked' || c.status === 'error') ? 'auth error' : c.status;
 }
 
 function useDebounced<T>(value: T, ms: number): T {
@@ -59,7 +93,8 @@ function CallsTable() {
   const bridge = useBridge();
   const locale = useLocale();
   const tz = useApp((s) => s.settings?.timeZone);
-  const [draft, setDraft] = useState<Filters>({ provider: '', model: '', project: '', status: '' });
+  const [draft, setDraft] = useState<Filters>(NO_FILTERS);
+  const [csvBusy, setCsvBusy] = useState(false);
   const filters = useDebounced(draft, 250);
   const [rows, setRows] = useState<CallRecord[]>([]);
   const [hasMore, setHasMore] = useState(true);
@@ -72,15 +107,8 @@ function CallsTable() {
   const parentRef = useRef<HTMLDivElement>(null);
   const seenModels = useRef(new Set<string>());
 
-  const query = useMemo<CallsQuery>(
-    () => ({
-      ...(filters.provider ? { provider: filters.provider } : {}),
-      ...(filters.model.trim() ? { model: filters.model.trim() } : {}),
-      ...(filters.project.trim() ? { project: filters.project.trim() } : {}),
-      ...(filters.status ? { status: filters.status } : {}),
-    }),
-    [filters],
-  );
+  const query = useMemo<CallsQuery>(() => toQuery(filters), [filters]);
+  const filtered = Object.keys(query).length > 0;
 
   const loadPage = useCallback(
     async (beforeId: string | undefined) => {
@@ -121,14 +149,26 @@ function CallsTable() {
     void loadPage(undefined);
   }, [loadPage]);
 
-  // live: new calls are prepended, updated ones (pending → ok) replaced in place
-  const filtersRef = useRef(filters);
-  filtersRef.current = filters;
-  useEffect(
-    () =>
-      bridge.subscribe((e) => {
-        if (e.type !== 'call' || !matches(e.call, filtersRef.current)) return;
-        const call = e.call;
+  // live: new calls are prepended, updated ones (pending → ok) replaced in place. With filters on,
+  // the engine decides what matches: the top page is fetched again instead of matching here.
+  const filteredRef = useRef(filtered);
+  filteredRef.current = filtered;
+  const queryRef = useRef(query);
+  queryRef.current = query;
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const markFresh = (ids: string[]) => {
+      setFresh((s) => new Set([...s, ...ids]));
+      setTimeout(() => setFresh((s) => {
+        const n = new Set(s);
+        for (const id of ids) n.delete(id);
+        return n;
+      }), 2000);
+    };
+    const off = bridge.subscribe((e) => {
+      if (e.type !== 'call') return;
+      const call = e.call;
+      if (!filteredRef.current) {
         setRows((prev) => {
           const i = prev.findIndex((c) => c.id === call.id);
           if (i >= 0) {
@@ -138,15 +178,56 @@ function CallsTable() {
           }
           return [call, ...prev];
         });
-        setFresh((s) => new Set(s).add(call.id));
-        setTimeout(() => setFresh((s) => {
-          const n = new Set(s);
-          n.delete(call.id);
-          return n;
-        }), 2000);
-      }),
-    [bridge],
-  );
+        markFresh([call.id]);
+        return;
+      }
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        const my = epoch.current;
+        bridge.calls({ ...queryRef.current, limit: PAGE }).then((top) => {
+          if (my !== epoch.current) return;
+          setRows((prev) => {
+            const ids = new Set(top.map((c) => c.id));
+            const oldest = top.length ? top[top.length - 1]!.id : '';
+            return [...top, ...prev.filter((c) => !ids.has(c.id) && c.id < oldest)];
+          });
+          if (top[0]) markFresh([top[0].id]);
+        }).catch(() => {
+          /* the next event or a filter change tries again */
+        });
+      }, 200);
+    });
+    return () => {
+      off();
+      if (timer) clearTimeout(timer);
+    };
+  }, [bridge]);
+
+  const downloadCsv = async () => {
+    setCsvBusy(true);
+    try {
+      const all: CallRecord[] = [];
+      for (let before: string | undefined; ; ) {
+        const page = await bridge.calls({ ...query, limit: 1000, ...(before ? { beforeId: before } : {}) });
+        all.push(...page);
+        if (page.length < 1000) break;
+        before = page[page.length - 1]!.id;
+      }
+      const url = URL.createObjectURL(new Blob([callsCsv(all)], { type: 'text/csv;charset=utf-8' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `tollgate-calls${filters.from ? '-from-' + filters.from : ''}${filters.to ? '-to-' + filters.to : ''}.csv`;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      setError(null);
+    } catch (err) {
+      setError(toApiCallError(err));
+    } finally {
+      setCsvBusy(false);
+    }
+  };
 
   const virtualizer = useVirtualizer({
     count: rows.length + (hasMore ? 1 : 0),
@@ -161,7 +242,7 @@ function CallsTable() {
   }, [lastIndex, hasMore, loading, rows, loadPage]);
 
   const set = (patch: Partial<Filters>) => setDraft((d) => ({ ...d, ...patch }));
-  const anyFilter = draft.provider || draft.model || draft.project || draft.status;
+  const anyFilter = Object.values(draft).some(Boolean);
 
   return (
     <div className={`calls-layout ${selected ? 'with-detail' : ''}`}>
@@ -177,7 +258,7 @@ function CallsTable() {
             </select>
           </label>
           <label>
-            Model
+            Model contains
             <input value={draft.model} onChange={(e) => set({ model: e.target.value })} list="calls-models" placeholder="any" data-testid="filter-model" />
             <datalist id="calls-models">
               {[...seenModels.current].sort().map((m) => (
@@ -186,8 +267,16 @@ function CallsTable() {
             </datalist>
           </label>
           <label>
-            Project
+            Project contains
             <input value={draft.project} onChange={(e) => set({ project: e.target.value })} placeholder="any" data-testid="filter-project" />
+          </label>
+          <label>
+            From
+            <input type="date" value={draft.from} max={draft.to || undefined} onChange={(e) => set({ from: e.target.value })} data-testid="filter-from" />
+          </label>
+          <label>
+            To
+            <input type="date" value={draft.to} min={draft.from || undefined} onChange={(e) => set({ to: e.target.value })} data-testid="filter-to" />
           </label>
           <label>
             Status
@@ -199,10 +288,13 @@ function CallsTable() {
             </select>
           </label>
           {anyFilter ? (
-            <button type="button" className="btn btn-small" onClick={() => setDraft({ provider: '', model: '', project: '', status: '' })}>
+            <button type="button" className="btn btn-small" onClick={() => setDraft(NO_FILTERS)}>
               Clear
             </button>
           ) : null}
+          <button type="button" className="btn btn-small" onClick={() => void downloadCsv()} disabled={csvBusy} data-testid="calls-csv" title="Every call matching these filters, as CSV">
+            {csvBusy ? 'Preparing CSV…' : 'Download CSV'}
+          </button>
           <span className="muted small filters-count" data-testid="calls-count" aria-live="polite">
             {formatCount(rows.length, locale)}
             {hasMore ? '+' : ''} {rows.length === 1 && !hasMore ? 'call' : 'calls'}{loading ? ' · loading…' : ''}
@@ -211,7 +303,7 @@ function CallsTable() {
         <ErrorNote error={error} />
         <div className="vtable" role="table" aria-label="Calls" aria-rowcount={hasMore ? -1 : rows.length + 1}>
           <div className="vrow vhead" role="row">
-            <span role="columnheader">Time</span>
+            <span role="columnheader">Time{tz ? ` (${tz})` : ''}</span>
             <span role="columnheader">Model</span>
             <span role="columnheader">Project</span>
             <span role="columnheader">Status</span>
@@ -279,6 +371,10 @@ function CallsTable() {
                     <span role="cell" className="num">
                       {c.unpriced ? (
                         <Badge tone="warn">unpriced</Badge>
+                      ) : c.status === 'blocked' ? (
+                        <span className="muted" title="Refused before it reached the provider: nothing to pay">
+                          —
+                        </span>
                       ) : (
                         <>
                           {c.estimated ? <span className="est" title="Part of the usage was estimated">~</span> : null}
@@ -302,21 +398,14 @@ export function StatusBadge({ call, bare }: { call: CallRecord; bare?: boolean }
   const tone = call.status === 'ok' ? 'good' : call.status === 'blocked' || call.status === 'error' ? 'bad' : call.status === 'pending' ? 'info' : 'warn';
   return (
     <span className="status-cell">
-      <Badge tone={tone}>{call.status}</Badge>
+      <Badge tone={tone}>{callStatusLabel(call)}</Badge>
       {call.estimated && !bare ? <Badge tone="warn" title="Some usage was estimated">estimated</Badge> : null}
     </span>
   );
 }
 
 function usageSummary(c: CallRecord, locale?: string): string {
-  const u = c.usage;
-  const n = (v: number | string | undefined) => (typeof v === 'number' ? formatCount(v, locale) : String(v ?? ''));
-  if (u.input_tokens !== undefined || u.output_tokens !== undefined) return `${n(u.input_tokens ?? 0)} in / ${n(u.output_tokens ?? 0)} out`;
-  if (u.output_megapixels !== undefined) return `${n(u.images ?? 1)} × ${u.output_megapixels} MP`;
-  if (u.seconds !== undefined) return `${u.seconds} s video`;
-  if (u.images !== undefined) return `${n(u.images)} image${u.images === 1 ? '' : 's'}${u.quality ? ` · ${u.quality}` : ''}`;
-  const keys = Object.keys(u);
-  return keys.length ? keys.map((k) => `${k} ${n(u[k])}`).join(', ') : '—';
+  return formatUsageSummary(c.usage, locale);
 }
 
 function CallDetail({ id, initial, onClose }: { id: string; initial: CallRecord | undefined; onClose: () => void }) {
@@ -350,9 +439,18 @@ function CallDetail({ id, initial, onClose }: { id: string; initial: CallRecord 
       ) : (
         <>
           <div className="detail-cost">
-            <Money usd={c.cost} testId="detail-cost" />
+            {c.unpriced ? (
+              <span className="money tone-warn" data-testid="detail-cost">
+                unpriced
+              </span>
+            ) : c.status === 'blocked' ? (
+              <span className="money muted" data-testid="detail-cost" title="Refused before it reached the provider">
+                not charged
+              </span>
+            ) : (
+              <Money usd={c.cost} testId="detail-cost" />
+            )}
             <StatusBadge call={c} />
-            {c.unpriced ? <Badge tone="warn">unpriced</Badge> : null}
           </div>
           {c.unpriced && c.unpricedReason ? <p className="banner banner-warn">{c.unpricedReason}</p> : null}
           {c.estimated ? <p className="banner banner-warn">Part of the usage was estimated (the response did not report it in full).</p> : null}
@@ -451,9 +549,9 @@ function CallDetail({ id, initial, onClose }: { id: string; initial: CallRecord 
           </dl>
           <h3>Usage</h3>
           <dl className="kv" data-testid="detail-usage">
-            {Object.entries(c.usage).map(([k, v]) => (
+            {(Object.entries(c.usage) as [keyof Usage, number | string][]).map(([k, v]) => (
               <div key={k} className="kv-row">
-                <dt className="mono small">{k}</dt>
+                <dt>{USAGE_LABELS[k] ?? k}</dt>
                 <dd>{typeof v === 'number' ? formatCount(v, locale) : v}</dd>
               </div>
             ))}

@@ -5,7 +5,7 @@ import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { usdToChartNumber } from '../chart.ts';
 import { Badge, Card, ErrorNote, Loading, Money, PageHeader, Segmented, useAsync, useLocale } from '../components/ui.tsx';
 import { formatMultiple, formatUsd, isDecimal, ratioPercent } from '../format.ts';
-import { useBridge } from '../store.ts';
+import { useApp, useBridge } from '../store.ts';
 
 type Kind = 'chat' | 'image' | 'video' | 'upscale' | 'replay';
 const KIND_OF_MODEL: Record<Kind, PriceRow['kind']> = { chat: 'token', replay: 'token', image: 'image', video: 'video', upscale: 'upscale' };
@@ -26,6 +26,13 @@ interface Form {
 }
 
 const INT = /^\d+$/;
+
+/** When the ledger has no calls of a kind yet: a short set of current models (never retired ones). */
+const STARTER: Record<PriceRow['kind'], string[]> = {
+  token: ['openai:gpt-4.1-mini', 'openai:gpt-5-mini', 'anthropic:claude-haiku-4-5', 'anthropic:claude-sonnet-4-5', 'gemini:gemini-2.5-flash'],
+  image: [], video: [], upscale: [], audio: [], request: [],
+};
+const MAX_DEFAULT = 6;
 
 function buildWorkload(kind: Kind, f: Form): { workload: Workload } | { error: string } {
   const int = (v: string, name: string, min = 1): number | string => (INT.test(v.trim()) && Number(v) >= min ? Number(v) : `${name} must be a whole number ≥ ${min}`);
@@ -71,7 +78,10 @@ export function CompareView() {
   });
   const [search, setSearch] = useState('');
   const [showAll, setShowAll] = useState(false);
-  const [selected, setSelected] = useState<Record<Kind, string[] | null>>({ chat: null, replay: null, image: null, video: null, upscale: null });
+  const picks = useApp((st) => st.comparePicks);
+  const setPicks = useApp((st) => st.setComparePicks);
+  // the models the user actually calls, most spent first (all time)
+  const mine = useAsync(() => bridge.report({ by: 'model', period: 'all' }), [bridge]);
   const [result, setResult] = useState<CompareResult | null>(null);
   const [error, setError] = useState<ApiCallError | null>(null);
   const [running, setRunning] = useState(false);
@@ -79,23 +89,33 @@ export function CompareView() {
   const rows = catalog.data ?? [];
   const idOf = (p: PriceRow) => `${p.provider}:${p.model}`;
   const defaults = useMemo(() => {
+    const byId = new Map(rows.map((r) => [idOf(r), r]));
     const out = {} as Record<Kind, string[]>;
-    for (const k of Object.keys(KIND_OF_MODEL) as Kind[]) out[k] = rows.filter((r) => r.kind === KIND_OF_MODEL[k]).slice(0, 8).map(idOf);
+    for (const k of Object.keys(KIND_OF_MODEL) as Kind[]) {
+      const kind = KIND_OF_MODEL[k];
+      const used = (mine.data?.groups ?? []).map((g) => g.key).filter((id) => byId.get(id)?.kind === kind);
+      const starter = STARTER[kind].filter((id) => byId.has(id));
+      const fallback = starter.length ? starter : rows.filter((r) => r.kind === kind).slice(-MAX_DEFAULT).map(idOf);
+      out[k] = [...new Set([...used, ...(used.length >= 2 ? [] : fallback)])].slice(0, MAX_DEFAULT);
+    }
     return out;
-  }, [rows]);
-  const chosen = selected[kind] ?? defaults[kind];
-  const visible = rows.filter((r) => (showAll || r.kind === KIND_OF_MODEL[kind]) && (!search.trim() || `${idOf(r)} ${r.name}`.toLowerCase().includes(search.trim().toLowerCase())));
+  }, [rows, mine.data]);
+  const pickKey = KIND_OF_MODEL[kind];
+  const chosen = picks[pickKey] ?? defaults[kind];
+  const matching = rows.filter((r) => (showAll || r.kind === KIND_OF_MODEL[kind]) && (!search.trim() || `${idOf(r)} ${r.name}`.toLowerCase().includes(search.trim().toLowerCase())));
+  // the picked models first (in pick order), then the rest of the catalog
+  const visible = [...chosen.map((id) => matching.find((r) => idOf(r) === id)).filter((r): r is PriceRow => !!r), ...matching.filter((r) => !chosen.includes(idOf(r)))];
   const built = buildWorkload(kind, form);
 
   const toggle = (id: string) => {
     const next = chosen.includes(id) ? chosen.filter((x) => x !== id) : [...chosen, id];
-    setSelected((s) => ({ ...s, [kind]: next }));
+    setPicks(pickKey, next);
   };
 
   const wkey = JSON.stringify(built);
   const mkey = chosen.join('|');
   useEffect(() => {
-    if (!('workload' in built) || chosen.length === 0 || !catalog.data) return;
+    if (!('workload' in built) || chosen.length === 0 || !catalog.data || (!mine.data && !mine.error)) return;
     let stale = false;
     const t = setTimeout(() => {
       setRunning(true);
@@ -114,7 +134,7 @@ export function CompareView() {
       clearTimeout(t);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [wkey, mkey, catalog.data, bridge]);
+  }, [wkey, mkey, catalog.data, mine.data, bridge]);
 
   const f = (k: keyof Form) => ({
     value: form[k] as string,
@@ -136,7 +156,7 @@ export function CompareView() {
               { value: 'image', label: 'Image' },
               { value: 'video', label: 'Video' },
               { value: 'upscale', label: 'Upscale' },
-              { value: 'replay', label: 'My last 30 days' },
+              { value: 'replay', label: 'My calls' },
             ]}
           />
           <div className="form-grid">
@@ -214,7 +234,7 @@ export function CompareView() {
                 </label>
               </>
             ) : null}
-            {kind === 'replay' ? <p className="muted">Re-prices the token usage of your last 30 days of successful chat calls on each selected model.</p> : null}
+            {kind === 'replay' ? <p className="muted">Re-prices the token usage of your chat calls of the last 30 days on each selected model, next to what they actually cost.</p> : null}
           </div>
           {'error' in built ? <ErrorNote error={built.error} /> : null}
           <div className="model-picker">
@@ -228,7 +248,8 @@ export function CompareView() {
               </label>
             </div>
             {catalog.error ? <ErrorNote error={catalog.error} /> : null}
-            {!catalog.data ? (
+            {!catalog.data || (!mine.data && !mine.error) ? (
+              // the defaults come from the ledger: no list (and no flicker of other picks) before it answers
               <Loading />
             ) : (
               <ul className="model-list" aria-label="Models to compare">
@@ -257,11 +278,19 @@ export function CompareView() {
   );
 }
 
+/** "gpt 4o mini", or "gpt 4o mini · openrouter" when two rows share a name. */
+function rowLabels(rows: CompareResult['rows']): Map<string, string> {
+  const count = new Map<string, number>();
+  for (const r of rows) count.set(r.name, (count.get(r.name) ?? 0) + 1);
+  return new Map(rows.map((r) => [r.model, (count.get(r.name) ?? 0) > 1 ? `${r.name} · ${r.model.slice(0, r.model.indexOf(':'))}` : r.name]));
+}
+
 function Results({ result, locale }: { result: CompareResult; locale: string | undefined }) {
+  const labels = rowLabels(result.rows);
   const priced = result.rows.filter((r) => r.cost !== null);
   const cheapest = priced.find((r) => r.cheapest) ?? priced[0];
   const max = priced.reduce((m, r) => (r.cost && ratioPercent(r.cost, m) > 100 ? r.cost : m), priced[0]?.cost ?? '0');
-  const chartData = priced.map((r) => ({ name: r.name, exact: r.cost!, value: usdToChartNumber(r.cost!), cheapest: r.cheapest }));
+  const chartData = priced.map((r) => ({ name: labels.get(r.model) ?? r.name, exact: r.cost!, value: usdToChartNumber(r.cost!), cheapest: r.cheapest }));
   const unit = result.workload.kind === 'image' || result.workload.kind === 'upscale' ? 'image' : result.workload.kind === 'video' ? 'second' : 'call';
   return (
     <>
@@ -281,11 +310,29 @@ function Results({ result, locale }: { result: CompareResult; locale: string | u
           </tr>
         </thead>
         <tbody>
+          {result.replay ? (
+            <tr data-testid="compare-actual" className="row-actual">
+              <td>
+                <div>
+                  <strong>Actual</strong> <Badge tone="info">what you paid</Badge>
+                </div>
+                <div className="muted small">
+                  {result.replay.calls === 0 ? 'no chat calls in this period' : `${result.replay.calls.toLocaleString(locale)} calls as booked`}
+                  {result.replay.unpricedCalls ? ` · ${result.replay.unpricedCalls.toLocaleString(locale)} unpriced` : ''}
+                </div>
+              </td>
+              <td className="num">
+                <Money usd={result.replay.actual} />
+              </td>
+              <td className="num small">{formatUsd(result.replay.actualPerCall, locale)}</td>
+              <td className="num small">—</td>
+            </tr>
+          ) : null}
           {result.rows.map((r) => (
             <tr key={r.model} data-testid="compare-row" className={r.cheapest ? 'row-best' : ''}>
               <td>
                 <div>
-                  {r.name} {r.cheapest ? <Badge tone="good">cheapest</Badge> : null}
+                  {labels.get(r.model) ?? r.name} {r.cheapest ? <Badge tone="good">cheapest</Badge> : null}
                 </div>
                 <div className="muted small">{r.model}</div>
                 {r.cost !== null ? (

@@ -1,8 +1,8 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { LocalKey } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, Card, CodeBlock, CopyButton, Empty, ErrorNote, Loading, PageHeader, Tabs, useAsync, useLocale } from '../components/ui.tsx';
-import { formatDate } from '../format.ts';
+import { formatCount, formatCountOf, formatDate, formatDateTime, formatUsd } from '../format.ts';
 import { projectSnippet, snippets } from '../snippets.ts';
 import { useApp, useBridge } from '../store.ts';
 
@@ -14,6 +14,26 @@ export function KeysView() {
   const settings = useApp((s) => s.settings);
   const tz = settings?.timeZone;
   const keys = useAsync(() => bridge.keys({}), [bridge]);
+  const keyUse = useAsync(() => bridge.usageBy({ by: 'key' }), [bridge]);
+  const projectUse = useAsync(() => bridge.usageBy({ by: 'project' }), [bridge]);
+  // spend and last use move live with each call
+  useEffect(() => {
+    let t: ReturnType<typeof setTimeout> | null = null;
+    const off = bridge.subscribe((e) => {
+      if (e.type !== 'call') return;
+      if (t) clearTimeout(t);
+      t = setTimeout(() => {
+        void keyUse.reload();
+        void projectUse.reload();
+      }, 200);
+    });
+    return () => {
+      off();
+      if (t) clearTimeout(t);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [bridge]);
+  const useOfKey = new Map((keyUse.data ?? []).map((u) => [u.key, u]));
   const [form, setForm] = useState({ name: '', provider: 'openai', project: '', secret: '' });
   const [created, setCreated] = useState<{ key: LocalKey; token: string } | null>(null);
   const [error, setError] = useState<ApiCallError | null>(null);
@@ -80,6 +100,10 @@ export function KeysView() {
                   <th scope="col">Project</th>
                   <th scope="col">Key</th>
                   <th scope="col">Created</th>
+                  <th scope="col" className="num">
+                    Spent
+                  </th>
+                  <th scope="col">Last used</th>
                   <th scope="col">Status</th>
                   <th scope="col">
                     <span className="sr-only">Actions</span>
@@ -96,6 +120,13 @@ export function KeysView() {
                       {k.prefix}…
                     </td>
                     <td className="small">{formatDate(k.createdAt, tz, locale)}</td>
+                    <td className="num" data-testid="key-spent">
+                      {formatUsd(useOfKey.get(k.id)?.cost ?? '0', locale)}
+                      <div className="muted small">{formatCountOf(useOfKey.get(k.id)?.calls ?? 0, 'call', locale)}</div>
+                    </td>
+                    <td className="small" data-testid="key-last-used">
+                      {useOfKey.get(k.id)?.lastUsed ? formatDateTime(useOfKey.get(k.id)!.lastUsed!, tz, locale) : <span className="muted">never</span>}
+                    </td>
                     <td>{k.revokedAt ? <Badge tone="bad">revoked {formatDate(k.revokedAt, tz, locale)}</Badge> : <Badge tone="good">active</Badge>}</td>
                     <td className="num">
                       {k.revokedAt ? null : confirm === k.id ? (
@@ -116,6 +147,48 @@ export function KeysView() {
                     </td>
                   </tr>
                 ))}
+              </tbody>
+            </table>
+          )}
+        </Card>
+
+        <Card title="Projects" className="span-2" testId="projects-list">
+          {projectUse.error ? <ErrorNote error={projectUse.error} /> : null}
+          {!projectUse.data ? (
+            <Loading />
+          ) : projectUse.data.length === 0 ? (
+            <p className="muted">
+              No project has spent anything yet. Tag calls with the <code>x-tollgate-project</code> header, a <code>/p/NAME/</code> path prefix, or a local key
+              bound to a project (below).
+            </p>
+          ) : (
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Project</th>
+                  <th scope="col" className="num">
+                    Calls
+                  </th>
+                  <th scope="col" className="num">
+                    Spent (all time)
+                  </th>
+                  <th scope="col">Last used</th>
+                </tr>
+              </thead>
+              <tbody>
+                {[...projectUse.data]
+                  .sort((a, b) => (b.lastUsed ?? 0) - (a.lastUsed ?? 0))
+                  .map((u) => (
+                    <tr key={u.key} data-testid="project-row">
+                      <td>{u.key}</td>
+                      <td className="num">{formatCount(u.calls, locale)}</td>
+                      <td className="num">
+                        {u.unpriced && u.unpriced >= u.calls ? <Badge tone="warn">unpriced</Badge> : formatUsd(u.cost, locale)}
+                        {u.unpriced && u.unpriced < u.calls ? <div className="muted small">+ {formatCount(u.unpriced, locale)} unpriced</div> : null}
+                      </td>
+                      <td className="small">{u.lastUsed ? formatDateTime(u.lastUsed, tz, locale) : '—'}</td>
+                    </tr>
+                  ))}
               </tbody>
             </table>
           )}

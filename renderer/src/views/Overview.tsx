@@ -46,7 +46,7 @@ export function OverviewView() {
           <strong>
             {formatCount(overview.unpricedCalls, locale)} call{overview.unpricedCalls === 1 ? '' : 's'} could not be priced
           </strong>{' '}
-          and count as $0 in these totals and caps.
+          and add nothing to these totals and caps.
           <button
             type="button"
             className="btn btn-small"
@@ -92,6 +92,12 @@ export function OverviewView() {
           <div className="stat-sub">
             Month-end projection <Money usd={overview.projectedMonth} testId="projected-month" />
           </div>
+          {isZeroUsd(overview.projection.monthSoFar) && isZeroUsd(overview.projection.ratePerHour) ? null : (
+            <div className="stat-sub muted small" data-testid="projection-basis">
+              {formatUsd(overview.projection.monthSoFar, locale)} so far + {formatUsd(overview.projection.ratePerHour, locale)}/h ×{' '}
+              {formatCount(Math.round(overview.projection.hoursLeft), locale)} h left in the month
+            </div>
+          )}
         </div>
       </div>
 
@@ -146,7 +152,7 @@ export function OverviewView() {
           <TopList groups={overview.topModels} />
         </Card>
         <Card title="Top projects this month" testId="top-projects">
-          <TopList groups={overview.topProjects} />
+          <TopList groups={overview.topProjects} none="no project" />
         </Card>
       </div>
     </>
@@ -205,7 +211,7 @@ function ChartControls() {
   );
 }
 
-function TopList({ groups }: { groups: ReportGroup[] }) {
+function TopList({ groups, none = 'none' }: { groups: ReportGroup[]; none?: string }) {
   const locale = useLocale();
   if (groups.length === 0) return <p className="muted">Nothing this month yet.</p>;
   const max = groups.reduce((m, g) => (compareUsd(g.cost, m) > 0 ? g.cost : m), '0');
@@ -226,14 +232,21 @@ function TopList({ groups }: { groups: ReportGroup[] }) {
         {groups.map((g) => (
           <tr key={g.key}>
             <td>
-              <div className="top-name">{g.key}</div>
+              <div className="top-name">{g.key === '(none)' ? <span className="muted">{none}</span> : g.key}</div>
               <div className="mini-bar" aria-hidden="true">
                 <span style={{ width: `${ratioPercent(g.cost, max)}%` }} />
               </div>
             </td>
             <td className="num">{formatCount(g.calls, locale)}</td>
-            <td className="num">
-              <Money usd={g.cost} />
+            <td className="num" data-testid="top-cost">
+              {g.unpriced && g.unpriced >= g.calls ? (
+                <Badge tone="warn">unpriced</Badge>
+              ) : (
+                <>
+                  <Money usd={g.cost} />
+                  {g.unpriced ? <div className="muted small">+ {formatCount(g.unpriced, locale)} unpriced</div> : null}
+                </>
+              )}
             </td>
           </tr>
         ))}

@@ -1,8 +1,8 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import type { PriceOverride, PriceRow, VolumeTier, VolumeTierPlan } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, Card, Empty, ErrorNote, Loading, PageHeader, Tabs, useAsync, useLocale } from '../components/ui.tsx';
-import { formatCount, formatDate, formatDateTime, formatUnitPrice, formatUsd, isDecimal } from '../format.ts';
+import { formatCount, formatCountOf, formatDate, formatDateTime, formatUnitPrice, formatUsd, isDecimal, priceLabel } from '../format.ts';
 import { useApp, useBridge } from '../store.ts';
 
 type Tab = 'catalog' | 'overrides' | 'locks' | 'tiers' | 'unpriced';
@@ -61,16 +61,31 @@ function SourceCell({ row }: { row: PriceRow }) {
   );
 }
 
+const PAGE_SIZE = 50;
+
 function Catalog() {
   const bridge = useBridge();
   const locale = useLocale();
   const [search, setSearch] = useState('');
   const [q, setQ] = useState('');
+  const [provider, setProvider] = useState('');
+  const [page, setPage] = useState(0);
   useEffect(() => {
     const t = setTimeout(() => setQ(search.trim()), 200);
     return () => clearTimeout(t);
   }, [search]);
-  const rows = useAsync(() => bridge.prices({ ...(q ? { search: q } : {}), limit: 500 }), [bridge, q]);
+  useEffect(() => setPage(0), [q, provider]);
+  // every matching row (the catalog is a few thousand rows at most): the count is the true total
+  const rows = useAsync(() => bridge.prices({ ...(q ? { search: q } : {}), ...(provider ? { provider } : {}), limit: 10_000 }), [bridge, q, provider]);
+  const everything = useAsync(() => bridge.prices({ limit: 10_000 }), [bridge]);
+  const providers = useMemo(() => {
+    const n = new Map<string, number>();
+    for (const r of everything.data ?? []) n.set(r.provider, (n.get(r.provider) ?? 0) + 1);
+    return [...n.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+  }, [everything.data]);
+  const total = rows.data?.length ?? 0;
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const shown = (rows.data ?? []).slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
   return (
     <Card testId="prices-catalog">
       <div className="filters">
@@ -78,49 +93,77 @@ function Catalog() {
           Search
           <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="gpt-4o, claude, flux…" data-testid="prices-search" />
         </label>
-        <span className="muted small filters-count">{rows.data ? `${formatCount(rows.data.length, locale)} models` : ''}</span>
+        <label>
+          Provider
+          <select value={provider} onChange={(e) => setProvider(e.target.value)} data-testid="prices-provider">
+            <option value="">All providers</option>
+            {providers.map(([p, n]) => (
+              <option key={p} value={p}>
+                {p} ({formatCount(n, locale)})
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="muted small filters-count" data-testid="prices-count">
+          {rows.data ? `${formatCountOf(total, 'model', locale)}${total > PAGE_SIZE ? ` · showing ${formatCount(page * PAGE_SIZE + 1, locale)}–${formatCount(page * PAGE_SIZE + shown.length, locale)}` : ''}` : ''}
+        </span>
       </div>
       <ErrorNote error={rows.error} />
       {!rows.data ? (
         <Loading />
       ) : rows.data.length === 0 ? (
-        <p className="muted">No models match “{q}”.</p>
+        <p className="muted">No models match{q ? ` “${q}”` : ''}{provider ? ` from ${provider}` : ''}.</p>
       ) : (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Provider</th>
-              <th scope="col">Model</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Prices</th>
-              <th scope="col">Source</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.data.map((r) => (
-              <tr key={`${r.provider}:${r.model}`} data-testid="price-row">
-                <td>{r.provider}</td>
-                <td>
-                  <div>{r.name}</div>
-                  <div className="muted small mono">{r.model}</div>
-                </td>
-                <td>
-                  <Badge>{r.kind}</Badge>
-                </td>
-                <td className="small">
-                  {r.prices.map((p) => (
-                    <div key={p.label} className="price-line">
-                      <span className="muted">{p.label}</span> <span className="num">{formatUnitPrice(p.unitPrice, p.per, p.unit, locale)}</span>
-                    </div>
-                  ))}
-                </td>
-                <td>
-                  <SourceCell row={r} />
-                </td>
+        <>
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Provider</th>
+                <th scope="col">Model</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Prices</th>
+                <th scope="col">Source</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {shown.map((r) => (
+                <tr key={`${r.provider}:${r.model}`} data-testid="price-row">
+                  <td>{r.provider}</td>
+                  <td>
+                    <div>{r.name}</div>
+                    <div className="muted small mono">{r.model}</div>
+                  </td>
+                  <td>
+                    <Badge>{r.kind}</Badge>
+                  </td>
+                  <td className="small">
+                    {r.prices.map((p) => (
+                      <div key={p.label} className="price-line" title={p.label}>
+                        <span className="muted">{priceLabel(p.label)}</span> <span className="num">{formatUnitPrice(p.unitPrice, p.per, p.unit, locale)}</span>
+                      </div>
+                    ))}
+                  </td>
+                  <td>
+                    <SourceCell row={r} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {pages > 1 ? (
+            <nav className="pager row" aria-label="Pages">
+              <button type="button" className="btn btn-small" disabled={page === 0} onClick={() => setPage(page - 1)} data-testid="prices-prev">
+                ← Previous
+              </button>
+              <span className="muted small" data-testid="prices-page">
+                Page {page + 1} of {pages}
+              </span>
+              <button type="button" className="btn btn-small" disabled={page + 1 >= pages} onClick={() => setPage(page + 1)} data-testid="prices-next">
+                Next →
+              </button>
+            </nav>
+          ) : null}
+        </>
       )}
     </Card>
   );
@@ -174,7 +217,7 @@ function Overrides() {
     try {
       await bridge.setOverride({ provider: form.provider.trim(), model: form.model.trim(), prices: p.prices, note: form.note.trim() || null });
       setError(null);
-      setSaved(`Override saved for ${form.provider}:${form.model}`);
+      setSaved(`Override saved for ${form.provider}:${form.model}. New calls use it; calls already booked keep their price.`);
       void list.reload();
     } catch (err) {
       setError(toApiCallError(err));
@@ -527,7 +570,10 @@ function Unpriced({ onSetPrice }: { onSetPrice: () => void }) {
   const list = useAsync(() => bridge.unpriced({}), [bridge]);
   return (
     <Card testId="unpriced-list">
-      <p className="muted small">Calls to these models went through but could not be priced, so they count as $0 against your caps. Set a price to fix new calls.</p>
+      <p className="muted small">
+        Calls to these models went through but could not be priced: they show as “unpriced” and add nothing to your totals and caps. A price you set applies to new
+        calls; calls already booked stay unpriced.
+      </p>
       <ErrorNote error={list.error} />
       {!list.data ? (
         <Loading />

@@ -35,8 +35,9 @@ export function QuoteView() {
   const locale = useLocale();
   const [mode, setMode] = useState<'request' | 'workflow'>('request');
   const [provider, setProvider] = useState('openai');
-  const [body, setBody] = useState('');
-  const [workflow, setWorkflow] = useState('');
+  // pre-filled with an example, so one click on "Quote" shows what the view does
+  const [body, setBody] = useState(EXAMPLE_REQUEST.openai!);
+  const [workflow, setWorkflow] = useState(EXAMPLE_WORKFLOW);
   const [filename, setFilename] = useState<string | undefined>(undefined);
   const [error, setError] = useState<ApiCallError | null>(null);
   const [result, setResult] = useState<QuoteResult | null>(null);
@@ -110,7 +111,15 @@ export function QuoteView() {
                 <div className="row">
                   <label>
                     Provider
-                    <select value={provider} onChange={(e) => setProvider(e.target.value)} data-testid="quote-provider">
+                    <select
+                      value={provider}
+                      onChange={(e) => {
+                        // an untouched example follows the provider
+                        if (body === (EXAMPLE_REQUEST[provider] ?? '') || !body.trim()) setBody(EXAMPLE_REQUEST[e.target.value] ?? '');
+                        setProvider(e.target.value);
+                      }}
+                      data-testid="quote-provider"
+                    >
                       {PROVIDERS.map((p) => (
                         <option key={p}>{p}</option>
                       ))}

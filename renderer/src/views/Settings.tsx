@@ -2,6 +2,7 @@ import { useMemo, useState } from 'react';
 import type { Settings } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Card, CodeBlock, ErrorNote, Loading, PageHeader, Switch } from '../components/ui.tsx';
+import { COMMANDS } from '../snippets.ts';
 import { useApp, useBridge } from '../store.ts';
 
 type Editable = Partial<Pick<Settings, 'timeZone' | 'weekStart' | 'storePrompts' | 'failOpen'>>;
@@ -67,7 +68,10 @@ export function SettingsView() {
             <dt>Currency</dt>
             <dd>{settings.currencyDisplay}</dd>
           </dl>
-          <p className="muted small">These are set when the engine starts (<code>tollgate start --port …</code>, <code>TOLLGATE_DATA_DIR</code>).</p>
+          <p className="muted small">
+            These are set when the engine starts (another data directory: set <code>TOLLGATE_DATA_DIR</code> first):
+          </p>
+          <CodeBlock label="Terminal" code={COMMANDS.serve} testId="settings-start-commands" />
         </Card>
 
         <Card title="Time" testId="settings-time">
@@ -127,9 +131,8 @@ export function SettingsView() {
           <p className="muted small">The ledger is yours. Export it from a terminal:</p>
           <CodeBlock
             label="Terminal"
-            code={`tollgate export --format csv > tollgate-calls.csv
-tollgate export --format json --from 2026-11-01 --to 2026-11-30 > november.json
-tollgate report --by project --period month`}
+            code={[COMMANDS.exportCsv, COMMANDS.exportJsonl, COMMANDS.reportByProject].join('\n')}
+            testId="settings-export-commands"
           />
         </Card>
       </div>

@@ -15,6 +15,7 @@ export function overview(over: Partial<Overview> = {}): Overview {
     month: { current: '42.5', previous: '30', calls: 400 },
     burnRatePerHour: '0.1',
     projectedMonth: '60',
+    projection: { basis: 'last24h', monthSoFar: '42.5', ratePerHour: '0.1', hoursLeft: 175, monthEnd: 0 },
     caps: [],
     series: { granularity: 'hour', groupBy: 'model', points: [] },
     topModels: [],
