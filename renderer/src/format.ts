@@ -250,6 +250,7 @@ export function relativeAgo(ts: number, now = Date.now()): string {
 export const USAGE_LABELS: Record<keyof Usage, string> = {
   inputTokens: 'Input tokens (not cached)',
   cacheReadTokens: 'Cache reads',
+  cacheWriteTokens: 'Cache writes',
   cacheWrite5mTokens: 'Cache writes (5 min)',
   cacheWrite1hTokens: 'Cache writes (1 h)',
   inputAudioTokens: 'Input audio tokens',
@@ -264,6 +265,9 @@ export const USAGE_LABELS: Record<keyof Usage, string> = {
   megapixelsPerImage: 'Megapixels per image',
   videoSeconds: 'Video seconds',
   requests: 'Requests',
+  audioSeconds: 'Audio seconds',
+  characters: 'Characters',
+  serviceTier: 'Service tier',
 };
 
 /**
