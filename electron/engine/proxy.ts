@@ -262,10 +262,28 @@ function providerOfPath(url: string): string {
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const ALLOW = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
 
+/** Gemini's verbs, lower-cased → as documented. */
+const GEMINI_VERBS: Record<string, string> = { generatecontent: 'generateContent', streamgeneratecontent: 'streamGenerateContent', predict: 'predict', predictlongrunning: 'predictLongRunning' };
+
+/**
+ * True when a path classed as free would be a priced endpoint but for letter case
+ * (`/v1/Chat/Completions`, `:GenerateContent`): a provider that matches paths without regard to
+ * case would run (and bill) it. Only called for free classifications, which are rare.
+ */
+function caseVariantOfBillable(provider: string, method: string, path: string): boolean {
+  const p = path.split('?')[0]!;
+  let lower = p.toLowerCase();
+  if (lower === p) return false;
+  const colon = lower.lastIndexOf(':');
+  if (colon > lower.lastIndexOf('/')) lower = lower.slice(0, colon + 1) + (GEMINI_VERBS[lower.slice(colon + 1)] ?? lower.slice(colon + 1));
+  return isBillable(classify(provider, method, lower));
+}
+
 /** Gemini takes its key in `?key=`; everywhere else a key in the query would land in the provider's URL logs. */
-function queryKeys(query: string): string[] | null {
-  if (!query.includes('key=')) return null;
-  const keys = new URLSearchParams(query).getAll('key');
+function queryKeys(path: string): string[] | null {
+  const q = path.indexOf('?');
+  if (q < 0 || !path.includes('key', q)) return null;
+  const keys = new URLSearchParams(path.slice(q + 1)).getAll('key');
   return keys.length ? keys : null;
 }
 
@@ -433,7 +451,12 @@ export function handleProxy(host: ProxyHost, req: http.IncomingMessage, res: htt
       return;
     }
   }
-  const call = new ProxyCall(host, req, res, route, started, t0);
+  const endpoint = classify(route.provider, method, route.path);
+  if (!isBillable(endpoint) && caseVariantOfBillable(route.provider, method, route.path)) {
+    send(res, route.provider, badRequest(`the path ${route.path.split('?')[0]} differs only in letter case from a priced endpoint: Tollgate cannot tell what the provider will run, so it is not forwarded (use the endpoint's documented spelling)`));
+    return;
+  }
+  const call = new ProxyCall(host, req, res, route, endpoint, started, t0);
   (req as WithCall<http.IncomingMessage>)[CALL] = call;
   (res as WithCall<http.ServerResponse>)[CALL] = call;
   // Read the request body (needed to quote and to reserve before forwarding), with a limit.
@@ -476,7 +499,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly host: ProxyHost, private readonly req: http.IncomingMessage, private readonly res: http.ServerResponse,
-    private readonly route: Route, private readonly started: number, private readonly t0: number,
+    private readonly route: Route, private readonly endpoint: Endpoint, private readonly started: number, private readonly t0: number,
   ) {}
 
   bodyChunk(c: Buffer): void {
@@ -499,7 +522,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     let body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = [];
     const method = req.method ?? 'GET';
-    const endpoint = classify(route.provider, method, route.path);
+    const endpoint = this.endpoint;
     let json: Record<string, unknown> | null = null;
     const ct = req.headers['content-type'];
     // A billable endpoint takes JSON whatever the declared type (curl's form default, a browser's
