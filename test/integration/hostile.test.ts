@@ -159,6 +159,9 @@ test('malformed percent-escapes are clear 400s, on the UI files and on proxy rou
     assert.equal(r.status, 400, p);
   }
   assert.equal((await raw('GET', '/assets/app.js')).status, 200, 'the UI still serves its files');
+  const index = await raw('GET', '/');
+  assert.equal(index.status, 200);
+  assert.match(String(index.headers['content-type']), /text\/html/);
   assert.equal((await raw('GET', '/assets/%2e%2e/%2e%2e/etc/passwd')).status, 404);
 
   const forwarded = rig.fakes.openai!.requests.length;
