@@ -116,13 +116,17 @@ function normalizedSegments(raw: string): string[] {
 
 /** Longest project name in a `/p/NAME/` prefix or `x-tollgate-project` header, in characters. */
 export const MAX_PROJECT = 100;
-const BAD_NAME_CHAR = /[\x00-\x1f\x7f/\\]/;
+const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
 
-/** A project name from a client, checked: length, no control characters, no slashes, not `.` or `..`. */
-function checkedProject(name: string, where: string): string {
+/**
+ * A project name from a client, checked: not empty, at most MAX_PROJECT characters, no control
+ * characters; in a path also no slashes and no `..` (a header may name `team/app`, as before).
+ */
+function checkedProject(name: string, where: string, inPath: boolean): string {
   if (!name) throw badRequest(`the project name in ${where} is empty`);
   if (name.length > MAX_PROJECT) throw badRequest(`the project name in ${where} is ${name.length} characters long; the limit is ${MAX_PROJECT}`);
-  if (BAD_NAME_CHAR.test(name) || name === '.' || name === '..' || name.includes('..')) throw badRequest(`the project name in ${where} may not hold "..", slashes or control characters`);
+  if (CONTROL_CHAR.test(name)) throw badRequest(`the project name in ${where} holds a control character`);
+  if (inPath && (name.includes('..') || name.includes('/') || name.includes('\\'))) throw badRequest(`the project name in ${where} may not hold "..", "/" or "\\"`);
   return name;
 }
 
@@ -134,7 +138,7 @@ function projectFromPath(seg: string): string {
   } catch {
     throw badRequest('the project name in /p/NAME/ is not valid percent-encoded UTF-8');
   }
-  return checkedProject(name, '/p/NAME/');
+  return checkedProject(name, '/p/NAME/', true);
 }
 
 /**
@@ -175,7 +179,7 @@ export function parseRoute(url: string, upstreams: ReadonlyMap<string, string>):
     if (rawPath.startsWith('/p/')) {
       const e = rawPath.indexOf('/', 3);
       if (e < 0) return null;
-      project = checkedProject(rawPath.slice(3, e), '/p/NAME/');
+      project = checkedProject(rawPath.slice(3, e), '/p/NAME/', true);
       i = e + 1;
     }
     let e = rawPath.indexOf('/', i);
@@ -279,12 +283,27 @@ function caseVariantOfBillable(provider: string, method: string, path: string): 
   return isBillable(classify(provider, method, lower));
 }
 
-/** Gemini takes its key in `?key=`; everywhere else a key in the query would land in the provider's URL logs. */
-function queryKeys(path: string): string[] | null {
+/**
+ * Why a Tollgate key (tgk_…) in the query cannot be swapped, or null. Gemini takes its key as
+ * `?key=`: one such key, and no key in a header too. Anywhere else (another provider, another
+ * parameter) the swap would put a real key in a URL, or the local key would reach the provider.
+ */
+function queryKeyProblem(route: Route, headers: http.IncomingHttpHeaders): string | null {
+  const path = route.path;
   const q = path.indexOf('?');
-  if (q < 0 || !path.includes('key', q)) return null;
-  const keys = new URLSearchParams(path.slice(q + 1)).getAll('key');
-  return keys.length ? keys : null;
+  if (q < 0 || !path.includes('tgk', q)) return null;
+  let keys = 0, local = false;
+  for (const [name, value] of new URLSearchParams(path.slice(q + 1))) {
+    if (name === 'key') keys++;
+    if (!value.includes('tgk_') && !name.includes('tgk_')) continue;
+    if (name !== 'key' || !value.startsWith('tgk_')) return 'a Tollgate key (tgk_…) appears in the URL outside ?key=: send it as an API key header';
+    local = true;
+  }
+  if (!local) return null;
+  if (canonicalProvider(route.provider) !== 'gemini') return `${route.provider} takes its key in a header, not in the URL: send the Tollgate key as an API key (Authorization or x-api-key), not as ?key=`;
+  if (keys > 1) return 'the URL holds more than one ?key=';
+  if (headers['x-goog-api-key'] !== undefined || headers['x-api-key'] !== undefined || headers.authorization !== undefined) return 'the request holds a key both in ?key= and in a header: send one';
+  return null;
 }
 
 /** Headers a `Connection:` header names are hop-by-hop too (RFC 9110 §7.6.1). */
@@ -439,17 +458,11 @@ export function handleProxy(host: ProxyHost, req: http.IncomingMessage, res: htt
     } else send(res, route.provider, new ProxyError('E_METHOD', `Tollgate does not forward ${method} requests: provider APIs use ${ALLOW.replace(', OPTIONS', '')}`, { allow: ALLOW }));
     return;
   }
-  // A Tollgate key (tgk_…) in `?key=` is swapped for the real key on Gemini's routes only, and never next to another key.
-  const keys = queryKeys(route.path);
-  if (keys && keys.some((k) => k.startsWith('tgk_'))) {
-    let why: string | null = null;
-    if (canonicalProvider(route.provider) !== 'gemini') why = `${route.provider} takes its key in a header, not in the URL: send the Tollgate key as an API key (Authorization or x-api-key), not as ?key=`;
-    else if (keys.length > 1) why = 'the URL holds more than one ?key=';
-    else if (req.headers['x-goog-api-key'] !== undefined || req.headers.authorization !== undefined) why = 'the request holds a key both in ?key= and in a header: send one';
-    if (why) {
-      send(res, route.provider, badRequest(why));
-      return;
-    }
+  // A Tollgate key (tgk_…) in the URL is swapped for the real key as Gemini's `?key=` only, and never next to another key.
+  const why = queryKeyProblem(route, req.headers);
+  if (why) {
+    send(res, route.provider, badRequest(why));
+    return;
   }
   const endpoint = classify(route.provider, method, route.path);
   if (!isBillable(endpoint) && caseVariantOfBillable(route.provider, method, route.path)) {
@@ -546,7 +559,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     let attribution: BeginInput['attribution'];
     try {
       const hp = pick(h, 'x-tollgate-project');
-      attribution = { project: hp !== null ? checkedProject(hp, 'x-tollgate-project') : route.project, workflow: pick(h, 'x-tollgate-workflow'), run: pick(h, 'x-tollgate-run'), node: pick(h, 'x-tollgate-node') };
+      attribution = { project: hp !== null ? checkedProject(hp, 'x-tollgate-project', false) : route.project, workflow: pick(h, 'x-tollgate-workflow'), run: pick(h, 'x-tollgate-run'), node: pick(h, 'x-tollgate-node') };
     } catch (e) {
       this.phase = 'done';
       send(this.res, route.provider, e as ProxyError);

@@ -373,13 +373,15 @@ test('project names: UTF-8 from the header and from /p/, length-limited and sani
   const ok100 = await raw('POST', `/p/${'a'.repeat(100)}/openai/v1/chat/completions`, { headers: { 'content-type': 'application/json' }, body: CHAT });
   assert.equal(ok100.status, 200);
 
+  const slash = await raw('POST', '/openai/v1/chat/completions', { headers: { 'content-type': 'application/json', 'x-tollgate-project': 'team/web' }, body: CHAT });
+  assert.equal((await settled(slash.headers['x-tollgate-call-id'] as string)).project, 'team/web', 'a header may name team/web, as before');
   const before = rig.fakes.openai!.requests.length;
   for (const bad of [`/p/${'a'.repeat(101)}/`, `/p/${'a'.repeat(5000)}/`, '/p/../', '/p/%2E%2E/', '/p/a..b/', '/p/a%2Fb/', '/p/a%5Cb/', '/p/a%0Ab/', '/p/a%7Fb/', '/p/a%00/']) {
     const r = await raw('POST', `${bad}openai/v1/chat/completions`, { headers: { 'content-type': 'application/json', authorization: 'Bearer sk-x' }, body: CHAT });
     assert.equal(r.status, 400, bad.slice(0, 40));
     assert.equal(json(r).error.type, 'invalid_request_error');
   }
-  for (const bad of ['x'.repeat(150), 'a\tb', '..']) {
+  for (const bad of ['x'.repeat(150), 'a\tb']) { // (other control characters never get past Node's HTTP parser)
     const r = await raw('POST', '/openai/v1/chat/completions', { headers: { 'content-type': 'application/json', authorization: 'Bearer sk-x', 'x-tollgate-project': bad }, body: CHAT });
     assert.equal(r.status, 400, bad.slice(0, 20));
   }
@@ -406,6 +408,11 @@ test('a tgk_ key in ?key= is swapped for the real key on Gemini only, the rest o
   const o = await raw('POST', `/openai/v1/chat/completions?key=${token}`, { headers: { 'content-type': 'application/json' }, body: CHAT });
   assert.equal(o.status, 400);
   assert.match(json(o).error.message, /not as \?key=/);
+  // in another parameter, or percent-encoded where no key is looked for: never forwarded
+  for (const q of [`?alt=sse&token=${token}`, `?key=x&other=${token}`]) {
+    const r = await raw('POST', `/gemini/v1beta/models/gemini-2.5-flash:generateContent${q}`, { headers: { 'content-type': 'application/json' }, body });
+    assert.equal(r.status, 400, q);
+  }
   // two keys, or a key in the query and one in a header: ambiguous
   const two = await raw('POST', `/gemini/v1beta/models/gemini-2.5-flash:generateContent?key=${token}&key=${token}`, { headers: { 'content-type': 'application/json' }, body });
   assert.equal(two.status, 400);
