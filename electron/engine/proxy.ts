@@ -262,6 +262,9 @@ function providerOfPath(url: string): string {
   return name === 'anthropic' || name === 'gemini' || name === 'fal' || name === 'fal-queue' || name === 'replicate' ? name : 'openai';
 }
 
+/** Billable endpoints that also take a multipart upload (image edits, a video's reference image); every other one takes JSON. */
+const MULTIPART_ENDPOINTS = new Set<Endpoint>(['images', 'videos']);
+
 /** Methods provider APIs use; anything else (TRACE, PROPFIND, HEAD…) is refused without forwarding. */
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const ALLOW = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
@@ -541,7 +544,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     // A billable endpoint takes JSON whatever the declared type (curl's form default, a browser's
     // text/plain): it is read, quoted and reserved like any other, and a body that is not a JSON
     // object is refused here rather than forwarded unquoted. Multipart uploads (image edits) stay as sent.
-    const expectsJson = body.length > 0 && isBillable(endpoint) && !(ct !== undefined && ct.includes('multipart/'));
+    const expectsJson = body.length > 0 && isBillable(endpoint) && !(MULTIPART_ENDPOINTS.has(endpoint) && ct !== undefined && ct.includes('multipart/form-data'));
     if (expectsJson || (body.length && (ct === undefined || ct.includes('json')))) {
       try {
         const parsed: unknown = JSON.parse(body.toString('utf8'));
@@ -618,8 +621,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       const name = raw[i]!;
       const lower = name.toLowerCase();
       if (NOT_FORWARDED.has(lower) || reqListed?.has(lower) || lower.startsWith('x-tollgate-') || lower in auth) continue;
+      if (this.filterUsage && lower === 'accept-encoding') continue;
       out.push(name, raw[i + 1]!);
     }
+    // The usage chunk added for the client's stream is removed from what it sees, which needs the
+    // stream's events readable: ask for it uncompressed (any client takes an identity response).
+    if (this.filterUsage) out.push('accept-encoding', 'identity');
     for (const k in auth) out.push(k, auth[k]!);
     const method = input.method;
     const body = input.body;

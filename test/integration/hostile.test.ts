@@ -17,7 +17,8 @@ import type { CallRecord } from '../../shared/api.ts';
 
 // ---- a hostile upstream: OpenAI-compatible chat streams, gzip-compressed or not ----
 
-type GzMode = 'invalid-usage-gzip' | 'invalid-usage-plain' | 'huge-line-gzip';
+type GzMode = 'invalid-usage-gzip' | 'invalid-usage-plain' | 'huge-line-gzip' | 'gzip-if-accepted';
+let gzAcceptEncoding: string | undefined;
 let gzMode: GzMode = 'invalid-usage-gzip';
 let gzSent = { sha: '', bytes: 0 };
 let gzRequests = 0;
@@ -34,6 +35,7 @@ const INVALID_USAGE_SSE = [
 function startGzUpstream(): Promise<string> {
   gzServer = http.createServer((req, res) => {
     gzRequests++;
+    gzAcceptEncoding = req.headers['accept-encoding'];
     req.resume();
     req.on('end', () => {
       const hash = crypto.createHash('sha256');
@@ -47,7 +49,7 @@ function startGzUpstream(): Promise<string> {
         gzSent = { sha: hash.digest('hex'), bytes };
         res.end();
       };
-      if (gzMode === 'invalid-usage-plain') {
+      if (gzMode === 'invalid-usage-plain' || (gzMode === 'gzip-if-accepted' && !/gzip/.test(gzAcceptEncoding ?? ''))) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         out(Buffer.from(INVALID_USAGE_SSE));
         done();
@@ -62,7 +64,7 @@ function startGzUpstream(): Promise<string> {
         }
       });
       gz.on('end', done);
-      if (gzMode === 'invalid-usage-gzip') {
+      if (gzMode === 'invalid-usage-gzip' || gzMode === 'gzip-if-accepted') {
         gz.end(INVALID_USAGE_SSE);
         return;
       }
@@ -198,6 +200,23 @@ test('a gzip stream whose usage is invalid: the client gets the exact bytes, the
     assert.equal(rec.unpriced, true, `${mode}: ${JSON.stringify(rec)}`);
     assert.ok(rec.unpricedReason);
   }
+  await normalCallWorks();
+});
+
+test('a stream whose client did not ask for usage is fetched uncompressed, so the usage chunk added for it can be removed', async () => {
+  gzMode = 'gzip-if-accepted';
+  const r = await raw('POST', '/gz/v1/chat/completions', {
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-x', 'accept-encoding': 'gzip, br' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(r.status, 200);
+  assert.equal(gzAcceptEncoding, 'identity');
+  assert.equal(r.headers['content-encoding'], undefined);
+  const text = r.body.toString('utf8');
+  assert.match(text, /Hello there/);
+  assert.doesNotMatch(text, /"usage"/, 'the usage chunk the client did not ask for is not shown');
+  assert.match(text, /\[DONE\]/);
+  await settled(r.headers['x-tollgate-call-id'] as string);
   await normalCallWorks();
 });
 
@@ -339,6 +358,8 @@ test('a JSON body sent as text/plain or a form is quoted and reserved like any o
   } finally {
     await rig.engine.api.removeCap({ id: cap.id });
   }
+  const multipart = await raw('POST', '/openai/v1/chat/completions', { headers: { 'content-type': 'multipart/form-data; boundary=x', authorization: 'Bearer sk-x' }, body: '--x\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o-mini\r\n--x--\r\n' });
+  assert.equal(multipart.status, 400, 'chat takes JSON only');
   for (const body of ['{not json', 'model=gpt-4o-mini', '[1,2]', '"x"']) {
     const r = await raw('POST', '/openai/v1/chat/completions', { headers: { 'content-type': 'text/plain', authorization: 'Bearer sk-x' }, body });
     assert.equal(r.status, 400, body);
