@@ -486,7 +486,12 @@ function onReqData(this: WithCall<http.IncomingMessage>, c: Buffer): void {
   this[CALL]!.bodyChunk(c);
 }
 function onReqEnd(this: WithCall<http.IncomingMessage>): void {
-  this[CALL]!.bodyRead();
+  const call = this[CALL]!;
+  try {
+    call.bodyRead();
+  } catch (e) {
+    call.failed(e); // an event handler: nothing may escape to the process
+  }
 }
 function onReqGone(this: WithCall<http.IncomingMessage>): void {
   this[CALL]!.phase = 'done'; // the client went away while sending
@@ -588,7 +593,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       this.refused(input, e);
       return;
     }
-    if (warming) warming.then(() => this.forward(input), (e: unknown) => this.refused(input, e));
+    if (warming) warming.then(() => this.forward(input), (e: unknown) => this.refused(input, e)).catch((e: unknown) => this.failed(e));
     else this.forward(input);
   }
 
@@ -753,7 +758,23 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     // A response whose usage could not be read (invalid, or too large to read) says why on the call,
     // whether it is then estimated from the streamed text or left unpriced.
     if (error === null && extracted?.parseError && !extracted.usage) error = `usage unknown: ${extracted.parseError}`;
-    this.host.finish(this.begun!, { httpStatus: this.upstreamStatus, status, extracted, ttfbMs: this.ttfbMs, durationMs, error });
+    const outcome: Outcome = { httpStatus: this.upstreamStatus, status, extracted, ttfbMs: this.ttfbMs, durationMs, error };
+    try {
+      this.host.finish(this.begun!, outcome);
+    } catch (e) {
+      // Not retried (finish may have settled part of the call already); this runs from stream and
+      // promise callbacks, where a throw would end the process.
+      console.error(`tollgate: could not record call ${this.begun!.row.id}: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+
+  /** An unexpected exception on this call's path: answer 500, and record the call if it was begun. */
+  failed(e: unknown): void {
+    try {
+      internalError(this.res, e);
+      if (this.begun && !this.finished) this.done('error', `Tollgate internal error: ${(e as Error)?.message ?? String(e)}`);
+      else this.phase = 'done';
+    } catch { /* nothing more to do */ }
   }
 }
 

@@ -220,6 +220,32 @@ test('a stream whose client did not ask for usage is fetched uncompressed, so th
   await normalCallWorks();
 });
 
+test('an exception while recording a compressed response (after the client has its bytes) is contained', async () => {
+  gzMode = 'invalid-usage-gzip';
+  const engine = rig.engine as unknown as { finish: (...a: unknown[]) => void };
+  const real = engine.finish;
+  let thrown = 0;
+  engine.finish = () => {
+    thrown++;
+    throw new Error('simulated recording failure');
+  };
+  const quiet = console.error;
+  console.error = () => {};
+  try {
+    const r = await raw('POST', '/gz/v1/chat/completions', {
+      headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(r.sha, gzSent.sha);
+    await eventually(() => thrown === 1, 'the recording attempt');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    engine.finish = real;
+    console.error = quiet;
+  }
+  await normalCallWorks();
+});
+
 test('a gzip stream with one 600 MB line: the client gets every byte, the usage is unknown with a reason, the engine lives', async () => {
   gzMode = 'huge-line-gzip';
   const r = await raw('POST', '/gz/v1/chat/completions', {
