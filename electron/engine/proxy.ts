@@ -445,7 +445,8 @@ export function handleProxy(host: ProxyHost, req: http.IncomingMessage, res: htt
   try {
     route = parseRoute(url, host.upstreams);
   } catch (e) {
-    send(res, providerOfPath(url), e as ProxyError);
+    if (e instanceof ProxyError) send(res, providerOfPath(url), e);
+    else internalError(res, e); // (an upstream base URL that does not parse)
     return;
   }
   if (!route) {
