@@ -388,7 +388,7 @@ export class ResponseTap {
     this.skip = !this.sse && AUDIO.has(endpoint) && !contentType.includes('json');
     if (this.sse) {
       // A line (or an event's data) longer than MAX_SSE_BUFFER stops the reading: usage unknown.
-      this.parser = createParser({ onEvent: (e) => this.onEventGuarded(e), onError: (e) => this.stop(`cannot read the event stream: ${e.message}`), maxBufferSize: MAX_SSE_BUFFER });
+      this.parser = createParser({ onEvent: (e) => this.onEventGuarded(e), onError: (e) => this.stop((e as { type?: string }).type === 'max_buffer_size_exceeded' || /max buffer size/.test(e.message) ? `the stream sent a line longer than ${MAX_SSE_BUFFER / 1024 / 1024} MB; its usage was not read` : `cannot read the event stream: ${e.message}`), maxBufferSize: MAX_SSE_BUFFER });
       this.decoder = new TextDecoder();
     }
     const enc = (contentEncoding ?? '').trim().toLowerCase();
