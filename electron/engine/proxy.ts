@@ -262,8 +262,8 @@ function providerOfPath(url: string): string {
   return name === 'anthropic' || name === 'gemini' || name === 'fal' || name === 'fal-queue' || name === 'replicate' ? name : 'openai';
 }
 
-/** Billable endpoints that also take a multipart upload (image edits, a video's reference image); every other one takes JSON. */
-const MULTIPART_ENDPOINTS = new Set<Endpoint>(['images', 'videos']);
+/** Billable endpoints that also take a multipart upload (image edits, a video's reference image, audio to transcribe); every other one takes JSON. */
+const MULTIPART_ENDPOINTS = new Set<Endpoint>(['images', 'videos', 'audio.transcriptions', 'audio.translations']);
 
 /** Methods provider APIs use; anything else (TRACE, PROPFIND, HEAD…) is refused without forwarding. */
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -275,7 +275,7 @@ const GEMINI_VERBS: Record<string, string> = { generatecontent: 'generateContent
 /**
  * True when a path classed as free would be a priced endpoint but for letter case
  * (`/v1/Chat/Completions`, `:GenerateContent`): a provider that matches paths without regard to
- * case would run (and bill) it. Only called for free classifications, which are rare.
+ * case would run (and bill) it. Only called for free or unknown classifications, which are rare.
  */
 function caseVariantOfBillable(provider: string, method: string, path: string): boolean {
   const p = path.split('?')[0]!;
@@ -469,7 +469,7 @@ export function handleProxy(host: ProxyHost, req: http.IncomingMessage, res: htt
     return;
   }
   const endpoint = classify(route.provider, method, route.path);
-  if (!isBillable(endpoint) && caseVariantOfBillable(route.provider, method, route.path)) {
+  if ((!isBillable(endpoint) || endpoint.endsWith('.unknown')) && caseVariantOfBillable(route.provider, method, route.path)) {
     send(res, route.provider, badRequest(`the path ${route.path.split('?')[0]} differs only in letter case from a priced endpoint: Tollgate cannot tell what the provider will run, so it is not forwarded (use the endpoint's documented spelling)`));
     return;
   }
