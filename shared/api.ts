@@ -12,6 +12,10 @@
  * Money crosses the bridge as decimal-string USD ("0.00045"), never as a number.
  */
 
+import type { Statement } from './statements.ts';
+import type { ReconcileProvider, ReconcileResult } from './reconcile.ts';
+export type { Statement, ReconcileProvider, ReconcileResult };
+
 export const CONTROL_PREFIX = '/_tollgate';
 export const TOKEN_HEADER = 'x-tollgate-token';
 
@@ -101,7 +105,10 @@ export interface Alert {
   spent: Usd;
   limit: Usd;
   ts: number;
-  kind: 'threshold' | 'blocked';
+  /** 'credit': a prepaid-credit alert (capId is the grant id, periodKey balance|runway|expiry, threshold % or days) */
+  kind: 'threshold' | 'blocked' | 'credit';
+  /** a sentence for credit alerts */
+  message?: string;
 }
 
 export interface LocalKey {
@@ -324,6 +331,75 @@ export interface CapInput {
   hard?: boolean;
 }
 
+// ---- credits, statements, reconciliation (see shared/credits.ts, statements.ts, reconcile.ts) ----
+
+export interface CreditGrantInfo {
+  id: string;
+  provider: string;
+  amount: Usd;
+  effective: string;          // YYYY-MM-DD, usable from 00:00 UTC
+  expires: string;            // YYYY-MM-DD, the last usable day (UTC)
+  priority: number;           // 0–100, lower burns first
+  promo: boolean;
+  note: string | null;
+  createdAt: number;
+  state: 'pending' | 'active' | 'used' | 'expired';
+  drawn: Usd;
+  remaining: Usd;
+  expiredUnused: Usd;
+}
+
+export interface CreditProviderStatus {
+  provider: string;
+  balance: Usd;               // usable now
+  uncovered: Usd;             // spend not covered by credits (since the first grant)
+  burn7d: Usd;
+  burnPerDay: Usd;
+  runwayDays: number | null;  // display only; null: no spend this week
+  runsOutAt: number | null;
+  expiringUnused: { grantId: string; expires: string; amount: Usd }[];
+  summary: string;            // "At this week's pace your openai credits last 9 days; $12.40 of them expire on 2026-11-30 unused."
+  grants: CreditGrantInfo[];
+}
+
+export interface CreditsStatus {
+  asOf: number;
+  providers: CreditProviderStatus[];
+}
+
+export interface CreditInput {
+  provider: string;
+  amount: Usd;
+  expires: string;            // YYYY-MM-DD
+  effective?: string | null;  // YYYY-MM-DD, default today (UTC)
+  priority?: number;
+  promo?: boolean;
+  note?: string | null;
+}
+
+export type StatementFormat = 'json' | 'csv' | 'html';
+
+export interface StatementSummary {
+  project: string;
+  period: string;
+  kind: 'day' | 'week' | 'month';
+  status: 'open' | 'closed';
+  from: string;
+  to: string;
+  calls: number;
+  cost: Usd;
+  total: Usd;
+  hash: string | null;
+  closedAt: string | null;
+  closesAt: string;           // when an open period closes (end + grace)
+}
+
+export interface StatementResult {
+  statement: Statement;
+  format: StatementFormat;
+  content: string;            // the rendered bytes (UTF-8); a closed statement renders to the same bytes every time
+}
+
 export interface TollgateApi {
   overview(arg: { groupBy?: 'model' | 'provider' | 'project'; granularity?: 'hour' | 'day' }): Promise<Overview>;
   calls(arg: CallsQuery): Promise<CallRecord[]>;
@@ -354,6 +430,12 @@ export interface TollgateApi {
   compare(arg: { workload: Workload; models: string[] }): Promise<CompareResult>;
   settings(arg: Record<string, never>): Promise<Settings>;
   updateSettings(arg: Partial<Pick<Settings, 'timeZone' | 'weekStart' | 'storePrompts' | 'failOpen'>>): Promise<Settings>;
+  credits(arg: Record<string, never>): Promise<CreditsStatus>;
+  addCredit(arg: CreditInput): Promise<CreditGrantInfo>;
+  removeCredit(arg: { id: string }): Promise<{ removed: boolean }>;
+  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): Promise<StatementResult>;
+  statements(arg: { project?: string }): Promise<StatementSummary[]>;
+  reconcile(arg: { provider: ReconcileProvider; csv: string }): Promise<ReconcileResult>;
 }
 
 export type ApiMethod = keyof TollgateApi;
@@ -369,6 +451,7 @@ export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
   'keys', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
+  'credits', 'addCredit', 'removeCredit', 'statement', 'statements', 'reconcile',
 ] as const satisfies readonly ApiMethod[];
 
 /** Error shape the control API and IPC return: `{ error: { code, message } }`. */

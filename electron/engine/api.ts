@@ -342,6 +342,32 @@ export class EngineApi implements TollgateApi {
     this.e.changed();
     return this.settings();
   }
+
+  // ---- credits, statements, reconciliation (billing.ts) ----
+
+  async credits() {
+    return this.e.billing.status();
+  }
+
+  async addCredit(arg: ApiArg<'addCredit'>) {
+    return this.e.billing.addGrant(arg);
+  }
+
+  async removeCredit(arg: ApiArg<'removeCredit'>) {
+    return { removed: this.e.billing.removeGrant(arg.id) };
+  }
+
+  async statement(arg: ApiArg<'statement'>) {
+    return this.e.billing.statement(arg);
+  }
+
+  async statements(arg: ApiArg<'statements'>) {
+    return this.e.billing.statements(arg ?? {});
+  }
+
+  async reconcile(arg: ApiArg<'reconcile'>) {
+    return this.e.billing.reconcile(arg);
+  }
 }
 
 /** `--input-tokens 1000 --cached-tokens 200 …` style usage (input includes cached, as users count it). */
@@ -368,4 +394,5 @@ export function parseDate(s: string, tz: string, end = false): number {
   const t = Date.parse(s);
   if (Number.isNaN(t)) throw Object.assign(new Error(`"${s}" is not a date (use YYYY-MM-DD or an ISO datetime)`), { code: 'E_VALIDATION' });
   return t;
+
 }

@@ -6,6 +6,7 @@
  * Money is exact here too: nano-USD bigints, converted to decimal strings at the boundary.
  */
 import type {
+  CreditGrantInfo,
   Alert,
   Cap,
   CallRecord,
@@ -675,6 +676,7 @@ export function createMockBridge(options: MockOptions = {}): MockBridge {
     return Math.max(1, Math.ceil(text.length / 4));
   }
 
+  const mockGrants: CreditGrantInfo[] = [];
   const api: MockBridge = {
     get size() {
       return calls.length;
@@ -1043,6 +1045,35 @@ export function createMockBridge(options: MockOptions = {}): MockBridge {
       }
       Object.assign(settings, patch);
       return clone(settings);
+    },
+    // Credits, statements and reconciliation: the demo keeps grants in memory and has no statements.
+    async credits() {
+      const providers = [...new Set(mockGrants.map((g) => g.provider))].sort().map((provider) => {
+        const grants = mockGrants.filter((g) => g.provider === provider);
+        const balance = nanoToUsd(grants.reduce((n, g) => n + usdToNano(g.amount), 0n));
+        return { provider, balance, uncovered: '0', burn7d: '0', burnPerDay: '0', runwayDays: null, runsOutAt: null, expiringUnused: [], summary: `No ${provider} spend in the last 7 days.`, grants: clone(grants) };
+      });
+      return { asOf: Date.now(), providers };
+    },
+    async addCredit(arg) {
+      const g = { id: `cr_demo${mockGrants.length + 1}`, provider: arg.provider, amount: arg.amount, effective: arg.effective ?? new Date().toISOString().slice(0, 10), expires: arg.expires,
+        priority: arg.priority ?? 50, promo: arg.promo ?? false, note: arg.note ?? null, createdAt: Date.now(), state: 'active' as const, drawn: '0', remaining: arg.amount, expiredUnused: '0' };
+      mockGrants.push(g);
+      return clone(g);
+    },
+    async removeCredit(arg) {
+      const i = mockGrants.findIndex((g) => g.id === arg.id);
+      if (i >= 0) mockGrants.splice(i, 1);
+      return { removed: i >= 0 };
+    },
+    async statement() {
+      throw new ApiCallError({ code: 'E_NOT_FOUND', message: 'statements need the real engine (npx tollgate serve)' });
+    },
+    async statements() {
+      return [];
+    },
+    async reconcile() {
+      throw new ApiCallError({ code: 'E_NOT_FOUND', message: 'reconciliation needs the real engine (npx tollgate serve)' });
     },
   };
   return api;
