@@ -59,14 +59,15 @@ export interface ParsedExport {
   rows: number;
 }
 
-/** Lower case, no "vendor/" prefix, no ":variant", no trailing date (-2024-07-18, -20250929). */
+/** Lower case, no "vendor/" prefix, no ":variant", no trailing date (-2024-07-18, -20250929), spaces and dots as dashes. */
 export function normalizeModel(model: string): string {
   let m = model.trim().toLowerCase();
   const slash = m.lastIndexOf('/');
   if (slash >= 0) m = m.slice(slash + 1);
   m = m.replace(/:[a-z]+$/, '');
   m = m.replace(/-\d{4}-\d{2}-\d{2}$/, '').replace(/-\d{8}$/, '');
-  return m;
+  // display names ("Claude Sonnet 4.5") and ids ("claude-sonnet-4-5") meet in the middle
+  return m.replace(/[\s._]+/g, '-');
 }
 
 function dayOf(value: string, column: string, line: number): string {
