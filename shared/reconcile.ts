@@ -109,7 +109,7 @@ export function detectFormat(provider: ReconcileProvider, header: readonly strin
   const expected = candidates.map((f) => `${EXPORT_COLUMNS[f].label}: ${EXPORT_COLUMNS[f].required.join(', ')}`).join('; or ');
   const missing = candidates.map((f) => EXPORT_COLUMNS[f].required.filter((c) => !cols.has(c)));
   const closest = missing.sort((a, b) => a.length - b.length)[0] ?? [];
-  throw new ReconcileError(`not a ${provider} export Tollgate can read: expected the columns of the ${expected}. `
+  throw new ReconcileError(`not an export of ${provider} that Tollgate can read: expected the columns of the ${expected}. `
     + `This file has: ${[...cols].slice(0, 30).join(', ') || '(no header)'}${closest.length ? ` (missing ${closest.join(', ')})` : ''}. Nothing was imported.`);
 }
 

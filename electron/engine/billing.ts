@@ -308,8 +308,8 @@ export class Billing {
       const r = this.db.prepare(`SELECT json, ${col} AS content FROM statements WHERE project = ? AND period = ?`).get(arg.project, p.key) as Row;
       return { statement: JSON.parse(String(r.json)) as Statement, format, content: String(r.content) };
     }
-    const built = this.build(arg.project, p, this.terms(arg.project, arg), null);
-    const s = this.finish(built.statement, built.ids);
+    // open: running totals, no hash (a hash names a closed statement)
+    const s = this.build(arg.project, p, this.terms(arg.project, arg), null).statement;
     return { statement: s, format, content: format === 'json' ? renderJson(s) : format === 'csv' ? renderCsv(s) : renderHtml(s) };
   }
 

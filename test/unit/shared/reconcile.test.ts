@@ -64,7 +64,7 @@ test('Anthropic cost export (display names) and OpenRouter activity export', () 
 
 test('unknown columns: a clear error naming the expected columns; nothing imported', () => {
   assert.throws(() => parseExport('openai', 'date,cost,model\n2025-11-30,1,gpt-4o\n', noPrice), (e: Error) => {
-    assert.match(e.message, /not a openai export Tollgate can read: expected the columns of the OpenAI cost export: start_time, amount_value, amount_currency, line_item; or OpenAI usage export: start_time, model, input_tokens, output_tokens/);
+    assert.match(e.message, /not an export of openai that Tollgate can read: expected the columns of the OpenAI cost export: start_time, amount_value, amount_currency, line_item; or OpenAI usage export: start_time, model, input_tokens, output_tokens/);
     assert.match(e.message, /This file has: date, cost, model/);
     assert.match(e.message, /Nothing was imported/);
     return true;
