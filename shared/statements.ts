@@ -150,12 +150,19 @@ export interface Statement {
   hash: string | null;
 }
 
-interface Acc {
+export interface Acc {
   line: Omit<StatementLine, 'quantity' | 'calls' | 'cost' | 'billed' | 'markupPct'>;
   qNum: bigint;
   qDen: bigint;
-  calls: Set<string> | number;
+  calls: number;
   costNano: bigint;
+}
+
+/** Partial sums of a statement's lines over some calls (a day, say): they add up exactly. */
+export interface Aggregate {
+  groups: Map<string, Acc>;
+  calls: number;
+  unpricedCalls: number;
 }
 
 /** Fast exact nano of a plain decimal USD string ("0.00045"); falls back to the general parser. */
@@ -169,10 +176,7 @@ function costNanoOf(s: string): bigint {
   return BigInt(s.slice(0, dot) + frac + '000000000'.slice(frac.length));
 }
 
-function addQuantity(acc: Acc, q: string): void {
-  let r: Ratio;
-  if (/^\d{1,15}$/.test(q)) r = { num: BigInt(q), den: 1n };
-  else r = parseDecimal(q);
+function addRatio(acc: { qNum: bigint; qDen: bigint }, r: Ratio): void {
   if (r.den === acc.qDen) acc.qNum += r.num;
   else if (r.den < acc.qDen) acc.qNum += r.num * (acc.qDen / r.den);
   else {
@@ -181,12 +185,95 @@ function addQuantity(acc: Acc, q: string): void {
   }
 }
 
+const INT = /^\d{1,15}$/;
+
 /** Billed = cost × (1 + markup/100), rounded half-even to the cent, once. */
 export function billedNano(costNano: bigint, markupPct: string | null): bigint {
   const m = parseDecimal(markupPct ?? '0');
   // cents = cost_nano * (100 + m) / 100 / 1e7
   const cents = divHalfEven(costNano * (100n * m.den + m.num), 100n * m.den * NANO_PER_CENT);
   return cents * NANO_PER_CENT;
+}
+
+export function emptyAggregate(): Aggregate {
+  return { groups: new Map(), calls: 0, unpricedCalls: 0 };
+}
+
+/**
+ * Add calls to an aggregate: one group per kind, original period, provider, model, workflow, node
+ * and price line. A call whose items do not add up to its cost (or has none) is one line of its
+ * own kind; an unpriced call without cost is counted, not billed.
+ */
+export function aggregateCalls(agg: Aggregate, calls: Iterable<StatementCall>, kind: 'usage' | 'adjustment' = 'usage', original: string | null = null, callIds?: string[]): Aggregate {
+  const groups = agg.groups;
+  for (const c of calls) {
+    agg.calls++;
+    callIds?.push(kind === 'adjustment' ? `${c.id}@${original}` : c.id);
+    const model = c.model ?? '(unknown)', workflow = c.workflow ?? '', node = c.node ?? '';
+    const prefix = `${kind}\u0000${original ?? ''}\u0000${c.provider}\u0000${model}\u0000${workflow}\u0000${node}\u0000`;
+    const add = (label: string, unit: string, per: number, unitPrice: string, quantity: string, cost: bigint, countCall: boolean) => {
+      const k = prefix + label + '\u0000' + unit + '\u0000' + per + '\u0000' + unitPrice;
+      let acc = groups.get(k);
+      if (!acc) {
+        acc = { line: { kind, originalPeriod: original, provider: c.provider, model, workflow, node, label, unit, per, unitPrice }, qNum: 0n, qDen: 1n, calls: 0, costNano: 0n };
+        groups.set(k, acc);
+      }
+      if (INT.test(quantity) && acc.qDen === 1n) acc.qNum += BigInt(quantity);
+      else addRatio(acc, parseDecimal(quantity));
+      acc.costNano += cost;
+      if (countCall) acc.calls++;
+    };
+    if (c.unpriced && c.costNano === 0n) {
+      agg.unpricedCalls++;
+      add('Unpriced calls (not billed)', 'call', 1, '', '1', 0n, true);
+      continue;
+    }
+    let sum = 0n;
+    const costs: bigint[] = [];
+    for (const it of c.items) {
+      const n = costNanoOf(it.cost);
+      costs.push(n);
+      sum += n;
+    }
+    if (c.items.length === 0 || sum !== c.costNano) {
+      add(c.unpriced ? 'Unpriced calls (estimated)' : 'Calls (not itemized)', 'call', 1, '', '1', c.costNano, true);
+      continue;
+    }
+    for (let i = 0; i < c.items.length; i++) {
+      const it = c.items[i]!;
+      add(it.label, it.unit, it.per, it.unitPrice, it.quantity, costs[i]!, i === 0);
+    }
+  }
+  return agg;
+}
+
+export function mergeAggregate(into: Aggregate, from: Aggregate): Aggregate {
+  into.calls += from.calls;
+  into.unpricedCalls += from.unpricedCalls;
+  for (const [k, a] of from.groups) {
+    const acc = into.groups.get(k);
+    if (!acc) {
+      into.groups.set(k, { ...a, line: { ...a.line } });
+      continue;
+    }
+    addRatio(acc, { num: a.qNum, den: a.qDen });
+    acc.calls += a.calls;
+    acc.costNano += a.costNano;
+  }
+  return into;
+}
+
+/** An aggregate as JSON text (bigints as strings), to cache; and back. */
+export function aggregateToJson(a: Aggregate): string {
+  return JSON.stringify({ calls: a.calls, unpricedCalls: a.unpricedCalls, groups: [...a.groups].map(([k, g]) => [k, g.line, g.qNum.toString(), g.qDen.toString(), g.calls, g.costNano.toString()]) });
+}
+
+export function aggregateFromJson(text: string): Aggregate {
+  const o = JSON.parse(text) as { calls: number; unpricedCalls: number; groups: [string, Acc['line'], string, string, number, string][] };
+  return {
+    calls: o.calls, unpricedCalls: o.unpricedCalls,
+    groups: new Map(o.groups.map(([k, line, qn, qd, calls, cost]) => [k, { line, qNum: BigInt(qn), qDen: BigInt(qd), calls, costNano: BigInt(cost) }])),
+  };
 }
 
 export interface BuildInput {
@@ -207,51 +294,14 @@ export interface BuildInput {
  * `callIds` receives every call id on the statement (for the content hash).
  */
 export function buildStatement(input: BuildInput, callIds?: string[]): Statement {
-  const groups = new Map<string, Acc>();
-  let calls = 0, unpricedCalls = 0;
-  const visit = (c: StatementCall, kind: 'usage' | 'adjustment', original: string | null) => {
-    calls++;
-    callIds?.push(kind === 'adjustment' ? `${c.id}@${original}` : c.id);
-    const base = { kind, originalPeriod: original, provider: c.provider, model: c.model ?? '(unknown)', workflow: c.workflow ?? '', node: c.node ?? '' };
-    const prefix = `${kind}\u0000${original ?? ''}\u0000${base.provider}\u0000${base.model}\u0000${base.workflow}\u0000${base.node}\u0000`;
-    const add = (label: string, unit: string, per: number, unitPrice: string, quantity: string, cost: bigint) => {
-      const k = prefix + label + '\u0000' + unit + '\u0000' + per + '\u0000' + unitPrice;
-      let acc = groups.get(k);
-      if (!acc) {
-        acc = { line: { ...base, label, unit, per, unitPrice }, qNum: 0n, qDen: 1n, calls: 0, costNano: 0n };
-        groups.set(k, acc);
-      }
-      addQuantity(acc, quantity);
-      acc.costNano += cost;
-      return acc;
-    };
-    const countCall = (acc: Acc) => { (acc.calls as number)++; };
-    if (c.unpriced && c.costNano === 0n) {
-      unpricedCalls++;
-      countCall(add('Unpriced calls (not billed)', 'call', 1, '', '1', 0n));
-      return;
-    }
-    // Item costs must add up to the call's cost; otherwise the call is one line of its own kind.
-    let sum = 0n;
-    const costs: bigint[] = [];
-    for (const it of c.items) {
-      const n = costNanoOf(it.cost);
-      costs.push(n);
-      sum += n;
-    }
-    if (c.items.length === 0 || sum !== c.costNano) {
-      countCall(add(c.unpriced ? 'Unpriced calls (estimated)' : 'Calls (not itemized)', 'call', 1, '', '1', c.costNano));
-      return;
-    }
-    let first: Acc | null = null;
-    for (let i = 0; i < c.items.length; i++) {
-      const it = c.items[i]!;
-      const acc = add(it.label, it.unit, it.per, it.unitPrice, it.quantity, costs[i]!);
-      if (!first) { first = acc; countCall(acc); }
-    }
-  };
-  for (const c of input.calls) visit(c, 'usage', null);
-  for (const a of input.adjustments) visit(a.call, 'adjustment', a.originalPeriod);
+  const agg = aggregateCalls(emptyAggregate(), input.calls, 'usage', null, callIds);
+  for (const a of input.adjustments) aggregateCalls(agg, [a.call], 'adjustment', a.originalPeriod, callIds);
+  return finishStatement(input, agg);
+}
+
+/** The statement of an aggregate: lines sorted, billed per line, fee, totals. */
+export function finishStatement(input: Pick<BuildInput, 'project' | 'period' | 'status' | 'closedAt' | 'terms'>, agg: Aggregate): Statement {
+  const groups = agg.groups;
   const markup = input.terms.markupPct ?? '0';
   const keys = [...groups.keys()].sort();
   const lines: StatementLine[] = [];
@@ -262,7 +312,7 @@ export function buildStatement(input: BuildInput, callIds?: string[]): Statement
     cost += acc.costNano;
     total += billed;
     lines.push({
-      ...acc.line, quantity: ratioToDecimal({ num: acc.qNum, den: acc.qDen }), calls: acc.calls as number,
+      ...acc.line, quantity: ratioToDecimal({ num: acc.qNum, den: acc.qDen }), calls: acc.calls,
       cost: nanoToUsd(acc.costNano), markupPct: markup, billed: centsText(billed),
     });
   }
@@ -279,7 +329,7 @@ export function buildStatement(input: BuildInput, callIds?: string[]): Statement
     format: 'tollgate-statement/1', project: input.project, period: p.key, periodKind: p.kind,
     from: new Date(p.start).toISOString(), to: new Date(p.end).toISOString(), status: input.status,
     closedAt: input.closedAt === null ? null : new Date(input.closedAt).toISOString(),
-    calls, unpricedCalls, lines, cost: nanoToUsd(cost), total: centsText(total), hash: null,
+    calls: agg.calls, unpricedCalls: agg.unpricedCalls, lines, cost: nanoToUsd(cost), total: centsText(total), hash: null,
   };
 }
 

@@ -20,11 +20,11 @@ import crypto from 'node:crypto';
 import type { Engine } from './engine.ts';
 import { newCallId } from './ids.ts';
 import {
-  balancesAt, dateStart, dueCreditAlerts, expiryDate, expiryFromDate, projectRunway, DAY_MS, WEEK_MS,
+  balancesAt, dateStart, dueCreditAlerts, expiryDate, expiryFromDate, projectRunway, DAY_MS,
   type CreditGrant, type GrantBalance, type ProviderBalance, type Runway,
 } from '../../shared/credits.ts';
 import {
-  buildStatement, hashInput, isClosed, nextPeriod, parsePeriod, periodOf, renderCsv, renderHtml, renderJson, DEFAULT_GRACE_MS,
+  aggregateCalls, aggregateFromJson, aggregateToJson, emptyAggregate, finishStatement, hashInput, mergeAggregate, type Aggregate, isClosed, nextPeriod, parsePeriod, periodOf, renderCsv, renderHtml, renderJson, DEFAULT_GRACE_MS,
   type BillingTerms, type PeriodKind, type Statement, type StatementCall, type StatementPeriod,
 } from '../../shared/statements.ts';
 import { parseExport, reconcile as compare, ReconcileError, type LedgerAmount, type ReconcileProvider, type ReconcileResult } from '../../shared/reconcile.ts';
@@ -34,7 +34,6 @@ import { formatUsd, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import type { Alert, CreditGrantInfo, CreditInput, CreditProviderStatus, CreditsStatus, LineItem, StatementFormat, StatementResult, StatementSummary } from '../../shared/api.ts';
 
 type Row = Record<string, unknown>;
-const HOUR = 3_600_000;
 
 export class BillingError extends Error {
   constructor(readonly code: 'E_VALIDATION' | 'E_NOT_FOUND' | 'E_CLOSED', message: string) {
@@ -109,15 +108,49 @@ export class Billing {
     return this.db.prepare('DELETE FROM credit_grants WHERE id = ?').run(id).changes > 0;
   }
 
-  private spend = (provider: string, from: number, to: number): bigint => this.e.ledger.spend({ provider, from, to }).cost;
+  /**
+   * Spend per provider and UTC day before today, from the rollups, kept in memory. It is valid while
+   * the spend recorded before today is unchanged: the all-time totals minus today's rollups (two
+   * cheap reads) name it, so a late or synced call for a past day is noticed on the next read.
+   */
+  private daily: { key: string; map: Map<string, Map<number, bigint>> } | null = null;
+
+  private spendBefore(from: number, today: number): Map<string, Map<number, bigint>> {
+    const tot = this.e.ledger.totals();
+    const td = this.db.prepare('SELECT COALESCE(SUM(calls), 0) AS c, COALESCE(SUM(cost_nano), 0) AS k FROM rollups WHERE bucket >= ?').safeIntegers(true).get(today) as Row;
+    const key = `${from}|${today}|${tot.calls - Number(td.c)}|${tot.cost - BigInt(td.k as bigint)}`;
+    if (this.daily?.key === key) return this.daily.map;
+    const map = new Map<string, Map<number, bigint>>();
+    for (const r of this.db.prepare(`SELECT provider, (bucket / ${DAY_MS}) * ${DAY_MS} AS day, SUM(cost_nano) AS cost FROM rollups WHERE bucket >= ? AND bucket < ? GROUP BY provider, day`)
+      .safeIntegers(true).all(from, today) as Row[]) {
+      const p = String(r.provider);
+      let m = map.get(p);
+      if (!m) map.set(p, (m = new Map()));
+      m.set(Number(r.day), BigInt(r.cost as bigint));
+    }
+    this.daily = { key, map };
+    return map;
+  }
 
   private compute(now: number): { balance: ProviderBalance; runway: Runway }[] {
     this.e.flushQuietly();
     const grants = this.grants();
     if (!grants.length) return [];
-    return balancesAt(grants, now, this.spend).map((balance) => {
-      // trailing 7 days, by the hour (the rollups' grain)
-      const burn = this.e.ledger.spend({ provider: balance.provider, from: now - WEEK_MS + HOUR, to: now + 1 }).cost;
+    const today = Math.floor(now / DAY_MS) * DAY_MS;
+    const from = Math.min(today - 7 * DAY_MS, ...grants.map((g) => g.effective));
+    const past = this.spendBefore(from, today);
+    // grant boundaries are UTC midnights: whole days from the cache, today (and later) from the rollups
+    const spend = (provider: string, a: number, b: number): bigint => {
+      let sum = 0n;
+      const days = past.get(provider);
+      if (days) for (let d = Math.max(a, from); d < Math.min(b, today); d += DAY_MS) sum += days.get(d) ?? 0n;
+      if (a < from) sum += this.e.ledger.spend({ provider, from: a, to: Math.min(b, from) }).cost;
+      if (b > today) sum += this.e.ledger.spend({ provider, from: Math.max(a, today), to: b }).cost;
+      return sum;
+    };
+    return balancesAt(grants, now, spend).map((balance) => {
+      // trailing 7 days: the 6 UTC days before today, and today so far
+      const burn = spend(balance.provider, today - 6 * DAY_MS, now + 1);
       return { balance, runway: projectRunway(balance, burn, now) };
     });
   }
@@ -143,7 +176,8 @@ export class Billing {
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    if (this.warmTimer) clearTimeout(this.warmTimer);
+    this.timer = this.warmTimer = null;
     this.serving = false;
   }
 
@@ -208,16 +242,44 @@ export class Billing {
     return t;
   }
 
-  /** Read a statement's calls and adjustments in one snapshot and build it. */
+  /**
+   * Read a statement's calls and adjustments in one snapshot and build it. The period's own calls
+   * come per UTC day from the day cache (statement_days) when the day's rollup count and cost are
+   * those the cache was made from; other days are read from the calls and cached afterwards.
+   * Hash entries: per day with calls "day:DATE:COUNT:SHA-256 of its sorted call ids", then each
+   * adjustment as "id@original-period".
+   */
   private build(project: string, p: StatementPeriod, terms: BillingTerms, closedAt: number | null): {
     statement: Statement; ids: string[]; seq: number; pending: number; own: number; absorbed: Map<string, number>;
   } {
-    return this.db.transaction(() => {
+    const fresh: { day: number; fp: string; data: string; sha: string }[] = [];
+    const result = this.db.transaction(() => {
       const seq = Number(this.db.prepare('SELECT COALESCE(MAX(rowid), 0) FROM calls').pluck().get());
       const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status = 'pending'`).pluck().get(project, p.start, p.end));
-      const own = this.callsOf(project, p.start, p.end, null);
+      const fps = new Map((this.db.prepare(`SELECT (bucket / ${DAY_MS}) * ${DAY_MS} AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY day`)
+        .safeIntegers(true).all(project, p.start, p.end) as Row[]).map((r) => [Number(r.day), `${r.c}:${r.k}`]));
+      const cached = this.db.prepare('SELECT fingerprint, data, ids_sha256 FROM statement_days WHERE project = ? AND day = ?');
+      const agg = emptyAggregate();
+      const ids: string[] = [];
+      let own = 0;
+      for (let day = p.start; day < p.end; day += DAY_MS) {
+        const fp = fps.get(day);
+        if (!fp) continue;
+        const c = cached.get(project, day) as Row | undefined;
+        let dayAgg: Aggregate, sha: string;
+        if (c && c.fingerprint === fp) {
+          dayAgg = aggregateFromJson(String(c.data));
+          sha = String(c.ids_sha256);
+        } else {
+          ({ agg: dayAgg, sha } = this.dayAggregate(project, day));
+          fresh.push({ day, fp, data: aggregateToJson(dayAgg), sha });
+        }
+        if (dayAgg.calls === 0) continue;
+        own += dayAgg.calls;
+        ids.push(`day:${new Date(day).toISOString().slice(0, 10)}:${dayAgg.calls}:${sha}`);
+        mergeAggregate(agg, dayAgg);
+      }
       const absorbed = new Map<string, number>();
-      const adjustments: { call: StatementCall; originalPeriod: string }[] = [];
       const frozenList = (this.db.prepare('SELECT * FROM statements WHERE project = ? AND kind = ? AND period_end <= ? ORDER BY period_start').safeIntegers(true).all(project, p.kind, p.start) as Row[]).map(frozenFromDb);
       const frozenByKey = new Map(frozenList.map((f) => [f.period, f]));
       for (const r of frozenList) {
@@ -232,16 +294,73 @@ export class Billing {
             s = nextPeriod(s);
           }
           if (s.key !== p.key) continue;
-          adjustments.push({ call, originalPeriod: r.period });
+          aggregateCalls(agg, [call], 'adjustment', r.period, ids);
           absorbed.set(r.period, (absorbed.get(r.period) ?? 0) + 1);
         }
       }
-      const ids: string[] = [];
-      const statement = buildStatement({
-        project, period: p, status: closedAt === null ? 'open' : 'closed', closedAt, calls: own.map((x) => x.call), adjustments, terms,
-      }, ids);
-      return { statement, ids, seq, pending, own: own.length, absorbed };
+      const statement = finishStatement({ project, period: p, status: closedAt === null ? 'open' : 'closed', closedAt, terms }, agg);
+      return { statement, ids, seq, pending, own, absorbed };
     })();
+    this.cacheDays(project, fresh);
+    return result;
+  }
+
+  private dayAggregate(project: string, day: number): { agg: Aggregate; sha: string } {
+    const dayIds: string[] = [];
+    const agg = aggregateCalls(emptyAggregate(), this.callsOf(project, day, day + DAY_MS, null).map((x) => x.call), 'usage', null, dayIds);
+    return { agg, sha: crypto.createHash('sha256').update(dayIds.sort().join('\n')).digest('hex') };
+  }
+
+  private cacheDays(project: string, fresh: { day: number; fp: string; data: string; sha: string }[]): void {
+    if (!fresh.length) return;
+    try {
+      const put = this.db.prepare('INSERT INTO statement_days (project, day, fingerprint, data, ids_sha256) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, data = excluded.data, ids_sha256 = excluded.ids_sha256');
+      this.db.transaction(() => { for (const f of fresh) put.run(project, f.day, f.fp, f.data, f.sha); })();
+    } catch { /* a cache: the next statement reads the calls again */ }
+  }
+
+  private warmTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * A serving engine keeps the day cache warm in the background, one project-day per step (the
+   * step blocks the event loop for one day's calls of one project), for the 62 days before today,
+   * so a statement over a busy month reads cached days instead of every call.
+   */
+  startWarming(firstMs = 5000, everyMs = 10 * 60_000): void {
+    const step = (delay: number) => {
+      this.warmTimer = setTimeout(() => {
+        let more = false;
+        try {
+          more = this.warmStep();
+        } catch (e) {
+          this.e.log(`could not prepare statements: ${(e as Error).message}`);
+        }
+        if (this.serving) step(more ? 50 : everyMs);
+      }, delay);
+      this.warmTimer.unref();
+    };
+    step(firstMs);
+  }
+
+  /** Cache one stale project-day; false when none is stale. */
+  warmStep(): boolean {
+    const today = Math.floor(this.e.now() / DAY_MS) * DAY_MS;
+    this.e.flushQuietly();
+    const stale = this.db.transaction(() => {
+      const fps = this.db.prepare(`SELECT project, (bucket / ${DAY_MS}) * ${DAY_MS} AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, day`)
+        .safeIntegers(true).all(today - 62 * DAY_MS, today) as Row[];
+      const have = new Map((this.db.prepare('SELECT project, day, fingerprint FROM statement_days WHERE day >= ?').all(today - 62 * DAY_MS) as Row[]).map((r) => [`${r.project}\u0000${r.day}`, String(r.fingerprint)]));
+      for (const r of fps) {
+        const fp = `${r.c}:${r.k}`;
+        if (have.get(`${r.project}\u0000${Number(r.day)}`) === fp) continue;
+        const { agg, sha } = this.dayAggregate(String(r.project), Number(r.day));
+        return { project: String(r.project), day: Number(r.day), fp, data: aggregateToJson(agg), sha };
+      }
+      return null;
+    })();
+    if (!stale) return false;
+    this.cacheDays(stale.project, [stale]);
+    return true;
   }
 
   private callsOf(project: string, from: number, to: number, afterSeq: number | null): { call: StatementCall; rowid: number }[] {

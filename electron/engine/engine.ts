@@ -717,6 +717,7 @@ export class Engine implements ProxyHost {
     this.alerting = true;
     this.billing.serving = true;
     this.billing.checkSoon(0);
+    this.billing.startWarming();
     // caps already past a threshold that never alerted (set while no engine ran): once, after the
     // caller of start() has subscribed to events
     setTimeout(() => {

@@ -113,8 +113,9 @@ export const MIGRATIONS: readonly string[] = [
   ${['caps', 'keys', 'overrides', 'locks', 'tier_plans', 'settings'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((op) =>
     `CREATE TRIGGER ${t}_${op.toLowerCase()}_version AFTER ${op} ON ${t} BEGIN UPDATE config_version SET v = v + 1 WHERE id = 1; END;`)).join('\n  ')}
   `,
-  // credits, settlement statements (issue 13). Self-contained: grants, frozen statements, and an index
-  // for reading one project's calls in a period. Movements are not stored: they are derived from the
+  // credits, settlement statements (issue 13). Self-contained: grants, frozen statements, an index
+  // for reading one project's calls in a period, and a cache of each project-day's statement lines
+  // (keyed by that day's rollup count and cost, so a late call invalidates it). Movements are not stored: they are derived from the
   // calls ordered by (ts, id) and the grants (shared/credits.ts), so every device agrees.
   `
   CREATE TABLE credit_grants (
@@ -151,5 +152,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project, period)
   );
   CREATE INDEX calls_project_ts ON calls(project, ts);
+  CREATE TABLE statement_days (
+    project TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    data TEXT NOT NULL,
+    ids_sha256 TEXT NOT NULL,
+    PRIMARY KEY (project, day)
+  ) WITHOUT ROWID;
   `,
 ];

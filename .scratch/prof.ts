@@ -1,0 +1,22 @@
+import Database from 'better-sqlite3';
+import { performance } from 'node:perf_hooks';
+const dir = process.argv[2]!;
+const db = new Database(dir + '/ledger.sqlite', { readonly: true });
+let t = performance.now();
+let n = 0, len = 0;
+const st = db.prepare(`SELECT rowid, id, ts, provider, model, workflow, node, cost_nano, unpriced, items FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')`).raw(true);
+const rows: unknown[][] = [];
+for (const r of st.iterate('acme', 0, 2e12) as Iterable<unknown[]>) { n++; rows.push(r); }
+console.log('iterate', n, (performance.now() - t).toFixed(0));
+t = performance.now();
+const all = st.all('acme', 0, 2e12);
+console.log('all', all.length, (performance.now() - t).toFixed(0));
+t = performance.now();
+for (const r of rows) len += JSON.parse(r[9] as string).length;
+console.log('parse', (performance.now() - t).toFixed(0));
+t = performance.now();
+const agg = db.prepare(`SELECT c.provider, c.model, c.workflow, c.node, j.value->>'label' AS label, j.value->>'unit' AS unit, j.value->>'per' AS per, j.value->>'unitPrice' AS up, SUM(CAST(j.value->>'quantity' AS INTEGER)) AS q, COUNT(*) AS k FROM calls c, json_each(c.items) j WHERE c.project = ? AND c.ts >= ? AND c.ts < ? AND c.status NOT IN ('blocked','pending') GROUP BY 1,2,3,4,5,6,7,8`).all('acme', 0, 2e12);
+console.log('sql json_each agg', agg.length, (performance.now() - t).toFixed(0));
+t = performance.now();
+const ids = db.prepare(`SELECT id FROM calls WHERE project = ? AND ts >= ? AND ts < ?`).pluck().all('acme', 0, 2e12);
+console.log('ids', ids.length, (performance.now() - t).toFixed(0));
