@@ -156,24 +156,37 @@ export interface Acc {
   qDen: bigint;
   calls: number;
   costNano: bigint;
+  /** fast partial sums in exact JS integers (< 2^53), folded into qNum / costNano by settle() */
+  qFast?: number;
+  cFast?: number;
 }
 
-/** Partial sums of a statement's lines over some calls (a day, say): they add up exactly. */
+/** Partial sums of a statement's lines over some calls (an hour, say): they add up exactly. */
 export interface Aggregate {
   groups: Map<string, Acc>;
   calls: number;
   unpricedCalls: number;
 }
 
-/** Fast exact nano of a plain decimal USD string ("0.00045"); falls back to the general parser. */
-function costNanoOf(s: string): bigint {
+const SAFE = 2 ** 52;
+
+/** Fast exact nano of a plain decimal USD string ("0.00045") as a JS integer, or -1 when it needs bigint. */
+function costNanoFast(s: string): number {
   const dot = s.indexOf('.');
-  if (dot < 0 || s.length - dot - 1 > 9 || s.charCodeAt(0) === 45) {
-    const { num, den } = parseDecimal(s);
-    return divHalfEven(num * 1_000_000_000n, den);
-  }
-  const frac = s.slice(dot + 1);
-  return BigInt(s.slice(0, dot) + frac + '000000000'.slice(frac.length));
+  if (s.charCodeAt(0) === 45) return -1;
+  if (dot < 0) return s.length <= 6 && /^\d+$/.test(s) ? Number(s) * 1e9 : -1;
+  const fl = s.length - dot - 1;
+  if (fl > 9 || dot > 6) return -1;
+  const i = dot === 0 ? 0 : Number(s.slice(0, dot));
+  const f = Number(s.slice(dot + 1));
+  if (!Number.isInteger(i) || !Number.isInteger(f)) return -1;
+  return i * 1e9 + f * POW10[9 - fl]!;
+}
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+function costNanoOf(s: string): bigint {
+  const { num, den } = parseDecimal(s);
+  return divHalfEven(num * 1_000_000_000n, den);
 }
 
 function addRatio(acc: { qNum: bigint; qDen: bigint }, r: Ratio): void {
@@ -183,6 +196,15 @@ function addRatio(acc: { qNum: bigint; qDen: bigint }, r: Ratio): void {
     acc.qNum = acc.qNum * (r.den / acc.qDen) + r.num;
     acc.qDen = r.den;
   }
+}
+
+/** Fold the fast partial sums into the exact ones. */
+function settle(acc: Acc): Acc {
+  if (acc.qFast) addRatio(acc, { num: BigInt(acc.qFast), den: 1n });
+  if (acc.cFast) acc.costNano += BigInt(acc.cFast);
+  acc.qFast = 0;
+  acc.cFast = 0;
+  return acc;
 }
 
 const INT = /^\d{1,15}$/;
@@ -206,44 +228,74 @@ export function emptyAggregate(): Aggregate {
  */
 export function aggregateCalls(agg: Aggregate, calls: Iterable<StatementCall>, kind: 'usage' | 'adjustment' = 'usage', original: string | null = null, callIds?: string[]): Aggregate {
   const groups = agg.groups;
+  const costs: number[] = [];
+  const group = (c: StatementCall, prefix: string, label: string, unit: string, per: number, unitPrice: string): Acc => {
+    const k = prefix + label + '\u0000' + unit + '\u0000' + per + '\u0000' + unitPrice;
+    let acc = groups.get(k);
+    if (!acc) {
+      acc = { line: { kind, originalPeriod: original, provider: c.provider, model: c.model ?? '(unknown)', workflow: c.workflow ?? '', node: c.node ?? '', label, unit, per, unitPrice }, qNum: 0n, qDen: 1n, calls: 0, costNano: 0n, qFast: 0, cFast: 0 };
+      groups.set(k, acc);
+    }
+    return acc;
+  };
+  const addQ = (acc: Acc, quantity: string) => {
+    if (INT.test(quantity)) {
+      acc.qFast! += Number(quantity);
+      if (acc.qFast! > SAFE) settle(acc);
+    } else addRatio(acc, parseDecimal(quantity));
+  };
+  const addC = (acc: Acc, nano: number, exact: bigint | null) => {
+    if (exact !== null) acc.costNano += exact;
+    else {
+      acc.cFast! += nano;
+      if (acc.cFast! > SAFE) settle(acc);
+    }
+  };
   for (const c of calls) {
     agg.calls++;
     callIds?.push(kind === 'adjustment' ? `${c.id}@${original}` : c.id);
-    const model = c.model ?? '(unknown)', workflow = c.workflow ?? '', node = c.node ?? '';
-    const prefix = `${kind}\u0000${original ?? ''}\u0000${c.provider}\u0000${model}\u0000${workflow}\u0000${node}\u0000`;
-    const add = (label: string, unit: string, per: number, unitPrice: string, quantity: string, cost: bigint, countCall: boolean) => {
-      const k = prefix + label + '\u0000' + unit + '\u0000' + per + '\u0000' + unitPrice;
-      let acc = groups.get(k);
-      if (!acc) {
-        acc = { line: { kind, originalPeriod: original, provider: c.provider, model, workflow, node, label, unit, per, unitPrice }, qNum: 0n, qDen: 1n, calls: 0, costNano: 0n };
-        groups.set(k, acc);
-      }
-      if (INT.test(quantity) && acc.qDen === 1n) acc.qNum += BigInt(quantity);
-      else addRatio(acc, parseDecimal(quantity));
-      acc.costNano += cost;
-      if (countCall) acc.calls++;
-    };
+    const prefix = `${kind}\u0000${original ?? ''}\u0000${c.provider}\u0000${c.model ?? '(unknown)'}\u0000${c.workflow ?? ''}\u0000${c.node ?? ''}\u0000`;
     if (c.unpriced && c.costNano === 0n) {
       agg.unpricedCalls++;
-      add('Unpriced calls (not billed)', 'call', 1, '', '1', 0n, true);
+      const acc = group(c, prefix, 'Unpriced calls (not billed)', 'call', 1, '');
+      acc.qFast! += 1;
+      acc.calls++;
       continue;
     }
-    let sum = 0n;
-    const costs: bigint[] = [];
-    for (const it of c.items) {
-      const n = costNanoOf(it.cost);
+    // item costs must add up to the call's cost; otherwise the call is one line of its own kind
+    const items = c.items;
+    let fast = c.costNano < 9_000_000_000_000_000n;
+    let sum = 0;
+    costs.length = 0;
+    for (let i = 0; fast && i < items.length; i++) {
+      const n = costNanoFast(items[i]!.cost);
+      if (n < 0) fast = false;
       costs.push(n);
       sum += n;
     }
-    if (c.items.length === 0 || sum !== c.costNano) {
-      add(c.unpriced ? 'Unpriced calls (estimated)' : 'Calls (not itemized)', 'call', 1, '', '1', c.costNano, true);
+    let itemized: boolean;
+    let exact: bigint[] | null = null;
+    if (fast) itemized = items.length > 0 && sum === Number(c.costNano);
+    else {
+      exact = items.map((it) => costNanoOf(it.cost));
+      itemized = items.length > 0 && exact.reduce((x, y) => x + y, 0n) === c.costNano;
+    }
+    if (!itemized) {
+      const acc = group(c, prefix, c.unpriced ? 'Unpriced calls (estimated)' : 'Calls (not itemized)', 'call', 1, '');
+      acc.qFast! += 1;
+      acc.costNano += c.costNano;
+      acc.calls++;
       continue;
     }
-    for (let i = 0; i < c.items.length; i++) {
-      const it = c.items[i]!;
-      add(it.label, it.unit, it.per, it.unitPrice, it.quantity, costs[i]!, i === 0);
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      const acc = group(c, prefix, it.label, it.unit, it.per, it.unitPrice);
+      addQ(acc, it.quantity);
+      addC(acc, costs[i]!, exact ? exact[i]! : null);
+      if (i === 0) acc.calls++;
     }
   }
+  for (const acc of groups.values()) settle(acc);
   return agg;
 }
 

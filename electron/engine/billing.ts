@@ -66,6 +66,9 @@ function frozenFromDb(r: Row): Frozen {
   };
 }
 
+/** The statement cache's grain: the rollups' hour. */
+const SLICE_MS = 3_600_000;
+
 const usd = (n: bigint) => formatUsd(n, { maxDecimals: 2, minDecimals: 2 });
 
 export class Billing {
@@ -244,7 +247,7 @@ export class Billing {
 
   /**
    * Read a statement's calls and adjustments in one snapshot and build it. The period's own calls
-   * come per UTC day from the day cache (statement_days) when the day's rollup count and cost are
+   * come per UTC day from the day cache (statement_slices) when the day's rollup count and cost are
    * those the cache was made from; other days are read from the calls and cached afterwards.
    * Hash entries: per day with calls "day:DATE:COUNT:SHA-256 of its sorted call ids", then each
    * adjustment as "id@original-period".
@@ -256,13 +259,13 @@ export class Billing {
     const result = this.db.transaction(() => {
       const seq = Number(this.db.prepare('SELECT COALESCE(MAX(rowid), 0) FROM calls').pluck().get());
       const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status = 'pending'`).pluck().get(project, p.start, p.end));
-      const fps = new Map((this.db.prepare(`SELECT (bucket / ${DAY_MS}) * ${DAY_MS} AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY day`)
+      const fps = new Map((this.db.prepare(`SELECT bucket AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY day`)
         .safeIntegers(true).all(project, p.start, p.end) as Row[]).map((r) => [Number(r.day), `${r.c}:${r.k}`]));
-      const cached = this.db.prepare('SELECT fingerprint, data, ids_sha256 FROM statement_days WHERE project = ? AND day = ?');
+      const cached = this.db.prepare('SELECT fingerprint, data, ids_sha256 FROM statement_slices WHERE project = ? AND slice = ?');
       const agg = emptyAggregate();
       const ids: string[] = [];
       let own = 0;
-      for (let day = p.start; day < p.end; day += DAY_MS) {
+      for (let day = p.start; day < p.end; day += SLICE_MS) {
         const fp = fps.get(day);
         if (!fp) continue;
         const c = cached.get(project, day) as Row | undefined;
@@ -276,7 +279,7 @@ export class Billing {
         }
         if (dayAgg.calls === 0) continue;
         own += dayAgg.calls;
-        ids.push(`day:${new Date(day).toISOString().slice(0, 10)}:${dayAgg.calls}:${sha}`);
+        ids.push(`hour:${new Date(day).toISOString().slice(0, 13)}:${dayAgg.calls}:${sha}`);
         mergeAggregate(agg, dayAgg);
       }
       const absorbed = new Map<string, number>();
@@ -307,14 +310,14 @@ export class Billing {
 
   private dayAggregate(project: string, day: number): { agg: Aggregate; sha: string } {
     const dayIds: string[] = [];
-    const agg = aggregateCalls(emptyAggregate(), this.callsOf(project, day, day + DAY_MS, null).map((x) => x.call), 'usage', null, dayIds);
+    const agg = aggregateCalls(emptyAggregate(), this.callsOf(project, day, day + SLICE_MS, null).map((x) => x.call), 'usage', null, dayIds);
     return { agg, sha: crypto.createHash('sha256').update(dayIds.sort().join('\n')).digest('hex') };
   }
 
   private cacheDays(project: string, fresh: { day: number; fp: string; data: string; sha: string }[]): void {
     if (!fresh.length) return;
     try {
-      const put = this.db.prepare('INSERT INTO statement_days (project, day, fingerprint, data, ids_sha256) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, data = excluded.data, ids_sha256 = excluded.ids_sha256');
+      const put = this.db.prepare('INSERT INTO statement_slices (project, slice, fingerprint, data, ids_sha256) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, data = excluded.data, ids_sha256 = excluded.ids_sha256');
       this.db.transaction(() => { for (const f of fresh) put.run(project, f.day, f.fp, f.data, f.sha); })();
     } catch { /* a cache: the next statement reads the calls again */ }
   }
@@ -322,9 +325,9 @@ export class Billing {
   private warmTimer: NodeJS.Timeout | null = null;
 
   /**
-   * A serving engine keeps the day cache warm in the background, one project-day per step (the
-   * step blocks the event loop for one day's calls of one project), for the 62 days before today,
-   * so a statement over a busy month reads cached days instead of every call.
+   * A serving engine keeps the slice cache warm in the background, one project-hour per step (a
+   * step blocks the event loop for one hour's calls of one project), for the 62 days before the
+   * current hour, so a statement over a busy month reads cached hours instead of every call.
    */
   startWarming(firstMs = 5000, everyMs = 10 * 60_000): void {
     const step = (delay: number) => {
@@ -342,14 +345,14 @@ export class Billing {
     step(firstMs);
   }
 
-  /** Cache one stale project-day; false when none is stale. */
+  /** Cache one stale project-hour; false when none is stale. */
   warmStep(): boolean {
-    const today = Math.floor(this.e.now() / DAY_MS) * DAY_MS;
+    const today = Math.floor(this.e.now() / SLICE_MS) * SLICE_MS; // the current hour is read live
     this.e.flushQuietly();
     const stale = this.db.transaction(() => {
-      const fps = this.db.prepare(`SELECT project, (bucket / ${DAY_MS}) * ${DAY_MS} AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, day`)
+      const fps = this.db.prepare(`SELECT project, bucket AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, day`)
         .safeIntegers(true).all(today - 62 * DAY_MS, today) as Row[];
-      const have = new Map((this.db.prepare('SELECT project, day, fingerprint FROM statement_days WHERE day >= ?').all(today - 62 * DAY_MS) as Row[]).map((r) => [`${r.project}\u0000${r.day}`, String(r.fingerprint)]));
+      const have = new Map((this.db.prepare('SELECT project, slice, fingerprint FROM statement_slices WHERE slice >= ?').all(today - 62 * DAY_MS) as Row[]).map((r) => [`${r.project}\u0000${r.slice}`, String(r.fingerprint)]));
       for (const r of fps) {
         const fp = `${r.c}:${r.k}`;
         if (have.get(`${r.project}\u0000${Number(r.day)}`) === fp) continue;

@@ -114,8 +114,8 @@ export const MIGRATIONS: readonly string[] = [
     `CREATE TRIGGER ${t}_${op.toLowerCase()}_version AFTER ${op} ON ${t} BEGIN UPDATE config_version SET v = v + 1 WHERE id = 1; END;`)).join('\n  ')}
   `,
   // credits, settlement statements (issue 13). Self-contained: grants, frozen statements, an index
-  // for reading one project's calls in a period, and a cache of each project-day's statement lines
-  // (keyed by that day's rollup count and cost, so a late call invalidates it). Movements are not stored: they are derived from the
+  // for reading one project's calls in a period, and a cache of each project-hour's statement lines
+  // (keyed by that hour's rollup count and cost, so a late call invalidates it). Movements are not stored: they are derived from the
   // calls ordered by (ts, id) and the grants (shared/credits.ts), so every device agrees.
   `
   CREATE TABLE credit_grants (
@@ -152,13 +152,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project, period)
   );
   CREATE INDEX calls_project_ts ON calls(project, ts);
-  CREATE TABLE statement_days (
+  CREATE TABLE statement_slices (
     project TEXT NOT NULL,
-    day INTEGER NOT NULL,
+    slice INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,
     data TEXT NOT NULL,
     ids_sha256 TEXT NOT NULL,
-    PRIMARY KEY (project, day)
+    PRIMARY KEY (project, slice)
   ) WITHOUT ROWID;
   `,
 ];
