@@ -368,7 +368,8 @@ export function finishStatement(input: Pick<BuildInput, 'project' | 'period' | '
       cost: nanoToUsd(acc.costNano), markupPct: markup, billed: centsText(billed),
     });
   }
-  if (input.terms.fee) {
+  // a fee bills a statement with calls on it, not an empty period
+  if (input.terms.fee && agg.calls > 0) {
     const fee = billedNano(usdToNano(input.terms.fee), null);
     total += fee;
     lines.push({

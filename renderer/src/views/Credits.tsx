@@ -224,7 +224,7 @@ function Reconcile() {
   };
 
   return (
-    <Card title="Reconcile with the provider's bill" testId="reconcile-card">
+    <Card title="Reconcile with the provider's bill" className="span-2" testId="reconcile-card">
       <p className="muted small">
         Import OpenAI's cost or usage export, Anthropic's usage or cost export, or OpenRouter's activity export (CSV). Each day × model matches within max(1 %, $0.01).
       </p>

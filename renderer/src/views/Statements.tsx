@@ -172,10 +172,12 @@ function StatementTable({ s, onDownload }: { s: Statement; onDownload: (f: State
             <tr key={i} className={l.kind === 'adjustment' ? 'row-warn' : ''} data-testid="statement-line">
               <td>
                 {l.kind === 'fee' ? 'Service fee' : `${l.model}${l.workflow ? ` · ${l.workflow}` : ''}${l.node ? ` · ${l.node}` : ''}`}
-                <div className="muted small">
-                  {l.provider} {l.label}
-                  {l.kind === 'adjustment' ? ` — prior-period adjustment for ${l.originalPeriod}` : ''}
-                </div>
+                {l.kind === 'fee' ? null : (
+                  <div className="muted small">
+                    {l.provider} — {l.label}
+                    {l.kind === 'adjustment' ? ` — prior-period adjustment for ${l.originalPeriod}` : ''}
+                  </div>
+                )}
               </td>
               <td className="num">
                 {l.quantity} {l.unit}
