@@ -132,10 +132,14 @@ export function OverviewView() {
             <ul className="alerts">
               {overview.alerts.map((a) => (
                 <li key={a.id} className={`alert-item alert-${a.kind}`}>
-                  <Badge tone={a.kind === 'blocked' ? 'bad' : a.threshold >= 80 ? 'warn' : 'info'}>{a.kind === 'blocked' ? 'blocked' : `${a.threshold}%`}</Badge>
-                  <span className="alert-text">
-                    <strong>{a.capLabel}</strong> reached {formatUsd(a.spent, locale)} of {formatUsd(a.limit, locale)}
-                  </span>
+                  <Badge tone={a.kind === 'blocked' ? 'bad' : a.kind === 'credit' || a.threshold >= 80 ? 'warn' : 'info'}>{a.kind === 'blocked' ? 'blocked' : a.kind === 'credit' ? 'credits' : `${a.threshold}%`}</Badge>
+                  {a.kind === 'credit' ? (
+                    <span className="alert-text">{a.message ?? a.capLabel}</span>
+                  ) : (
+                    <span className="alert-text">
+                      <strong>{a.capLabel}</strong> reached {formatUsd(a.spent, locale)} of {formatUsd(a.limit, locale)}
+                    </span>
+                  )}
                   <time className="muted small">{formatDateTime(a.ts, settings?.timeZone, locale)}</time>
                 </li>
               ))}
