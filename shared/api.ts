@@ -377,6 +377,16 @@ export interface CreditInput {
   note?: string | null;
 }
 
+/** One draw of a call on a grant (grantId null: the part no grant covered). Derived, never stored. */
+export interface CreditMovement {
+  callId: string;
+  ts: number;
+  provider: string;
+  model: string | null;
+  grantId: string | null;
+  amount: Usd;
+}
+
 export type StatementFormat = 'json' | 'csv' | 'html';
 
 export interface StatementSummary {
@@ -433,6 +443,7 @@ export interface TollgateApi {
   credits(arg: Record<string, never>): Promise<CreditsStatus>;
   addCredit(arg: CreditInput): Promise<CreditGrantInfo>;
   removeCredit(arg: { id: string }): Promise<{ removed: boolean }>;
+  creditMovements(arg: { provider?: string; days?: number; limit?: number }): Promise<CreditMovement[]>;
   statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): Promise<StatementResult>;
   statements(arg: { project?: string }): Promise<StatementSummary[]>;
   reconcile(arg: { provider: ReconcileProvider; csv: string }): Promise<ReconcileResult>;
@@ -451,7 +462,7 @@ export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
   'keys', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
-  'credits', 'addCredit', 'removeCredit', 'statement', 'statements', 'reconcile',
+  'credits', 'addCredit', 'removeCredit', 'creditMovements', 'statement', 'statements', 'reconcile',
 ] as const satisfies readonly ApiMethod[];
 
 /** Error shape the control API and IPC return: `{ error: { code, message } }`. */

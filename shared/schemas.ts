@@ -423,6 +423,11 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
     note: noteSchema.nullable().optional(),
   }),
   removeCredit: z.strictObject({ id: idSchema }),
+  creditMovements: optionalObject({
+    provider: nameSchema.optional(),
+    days: z.number().int('must be a whole number').min(1, 'must be 1 to 366').max(366, 'must be 1 to 366').optional(),
+    limit: listLimit.optional(),
+  }),
   statement: z.strictObject({
     project: nameSchema,
     period: periodText,

@@ -357,6 +357,10 @@ export class EngineApi implements TollgateApi {
     return { removed: this.e.billing.removeGrant(arg.id) };
   }
 
+  async creditMovements(arg: ApiArg<'creditMovements'>) {
+    return this.e.billing.movements(arg ?? {});
+  }
+
   async statement(arg: ApiArg<'statement'>) {
     return this.e.billing.statement(arg);
   }

@@ -20,7 +20,7 @@ import crypto from 'node:crypto';
 import type { Engine } from './engine.ts';
 import { newCallId } from './ids.ts';
 import {
-  balancesAt, dateStart, dueCreditAlerts, expiryDate, expiryFromDate, projectRunway, DAY_MS,
+  balancesAt, dateStart, deriveMovements, dueCreditAlerts, expiryDate, expiryFromDate, projectRunway, DAY_MS,
   type CreditGrant, type GrantBalance, type ProviderBalance, type Runway,
 } from '../../shared/credits.ts';
 import {
@@ -31,7 +31,7 @@ import { parseExport, reconcile as compare, ReconcileError, type LedgerAmount, t
 import { canonicalProvider } from '../../shared/catalog.ts';
 import { priceCall } from '../../shared/pricing.ts';
 import { formatUsd, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
-import type { Alert, CreditGrantInfo, CreditInput, CreditProviderStatus, CreditsStatus, LineItem, StatementFormat, StatementResult, StatementSummary } from '../../shared/api.ts';
+import type { Alert, CreditGrantInfo, CreditMovement, CreditInput, CreditProviderStatus, CreditsStatus, LineItem, StatementFormat, StatementResult, StatementSummary } from '../../shared/api.ts';
 
 type Row = Record<string, unknown>;
 
@@ -140,10 +140,19 @@ export class Billing {
     const grants = this.grants();
     if (!grants.length) return [];
     const today = Math.floor(now / DAY_MS) * DAY_MS;
+    const spend = this.spendFn(grants, today);
+    return balancesAt(grants, now, spend).map((balance) => {
+      // trailing 7 days: the 6 UTC days before today, and today so far
+      const burn = spend(balance.provider, today - 6 * DAY_MS, now + 1);
+      return { balance, runway: projectRunway(balance, burn, now) };
+    });
+  }
+
+  /** Spend of a provider with a <= ts < b: whole days before today from the cache, the rest from the rollups. */
+  private spendFn(grants: readonly CreditGrant[], today: number): (provider: string, a: number, b: number) => bigint {
     const from = Math.min(today - 7 * DAY_MS, ...grants.map((g) => g.effective));
     const past = this.spendBefore(from, today);
-    // grant boundaries are UTC midnights: whole days from the cache, today (and later) from the rollups
-    const spend = (provider: string, a: number, b: number): bigint => {
+    return (provider: string, a: number, b: number): bigint => {
       let sum = 0n;
       const days = past.get(provider);
       if (days) for (let d = Math.max(a, from); d < Math.min(b, today); d += DAY_MS) sum += days.get(d) ?? 0n;
@@ -151,11 +160,35 @@ export class Billing {
       if (b > today) sum += this.e.ledger.spend({ provider, from: Math.max(a, today), to: b }).cost;
       return sum;
     };
-    return balancesAt(grants, now, spend).map((balance) => {
-      // trailing 7 days: the 6 UTC days before today, and today so far
-      const burn = spend(balance.provider, today - 6 * DAY_MS, now + 1);
-      return { balance, runway: projectRunway(balance, burn, now) };
-    });
+  }
+
+  /**
+   * The movements of the calls of the last `days` UTC days (today included), newest last: one per
+   * grant a call drew from, and one with no grant for what no grant covered. The grants' balances at
+   * the start of that window come from the spend totals (balancesAt), then the calls from there on,
+   * ordered by (ts, id), draw in burn order (deriveMovements): the same movements on every device.
+   */
+  movements(arg: { provider?: string; days?: number; limit?: number }): CreditMovement[] {
+    const now = this.e.now();
+    this.e.flushQuietly();
+    const grants = this.grants().filter((g) => !arg.provider || g.provider === canonicalProvider(arg.provider));
+    if (!grants.length) return [];
+    const today = Math.floor(now / DAY_MS) * DAY_MS;
+    const start = today - (Math.max(1, arg.days ?? 1) - 1) * DAY_MS;
+    const at = new Map(balancesAt(grants, start, this.spendFn(grants, today)).flatMap((p) => p.grants.map((g) => [g.grant.id, g] as const)));
+    const opening = grants.map((g) => ({ ...g, amountNano: at.get(g.id)!.state === 'expired' ? 0n : at.get(g.id)!.remainingNano }));
+    const providers = [...new Set(grants.map((g) => g.provider))];
+    const rows = this.db.prepare(`SELECT id, ts, provider, model, cost_nano FROM calls WHERE ts >= ? AND ts <= ? AND status NOT IN ('blocked', 'pending') AND cost_nano > 0 AND provider IN (${providers.map(() => '?').join(', ')}) ORDER BY ts, id`)
+      .safeIntegers(true).all(start, now, ...providers) as Row[];
+    const meta = new Map(rows.map((r) => [String(r.id), { provider: String(r.provider), model: (r.model as string) ?? null }]));
+    const calls = rows.map((r) => ({ id: String(r.id), ts: Number(r.ts), provider: String(r.provider), costNano: BigInt(r.cost_nano as bigint) }));
+    const out: CreditMovement[] = [];
+    for (const m of deriveMovements(opening, calls)) {
+      const c = meta.get(m.callId)!;
+      out.push({ callId: m.callId, ts: m.ts, provider: c.provider, model: c.model, grantId: m.grantId, amount: nanoToUsd(m.amountNano) });
+    }
+    const limit = Math.min(Math.max(arg.limit ?? 1000, 1), 10_000);
+    return out.slice(-limit);
   }
 
   status(): CreditsStatus {

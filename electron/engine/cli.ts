@@ -656,6 +656,25 @@ credits.command('list').description('Balances, burn rate (trailing 7 days), runw
     await c.close();
   }
 });
+credits.command('movements')
+  .description('Which grant each call drew from (derived from the calls in burn order; a call split across grants has one line per grant).')
+  .option('--provider <p>', 'only this provider')
+  .option('--days <n>', 'the last N UTC days, today included (default 1)', int('--days'))
+  .option('--limit <n>', 'at most N movements, newest (default 100)', int('--limit'))
+  .option('--json', 'machine-readable output')
+  .action(async (o: { provider?: string; days?: number; limit?: number; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const rows = await inputErrors(() => c.call('creditMovements', { provider: o.provider, days: o.days, limit: o.limit ?? 100 }));
+      if (o.json) return asJson(rows);
+      if (!rows.length) return print('No movements in this window.');
+      print(table(['time (UTC)', 'call', 'provider', 'model', 'grant', 'amount'], rows.map((m) => [
+        new Date(m.ts).toISOString().slice(0, 19).replace('T', ' '), m.callId, m.provider, m.model ?? '', m.grantId ?? 'not covered by credits', money(m.amount),
+      ])));
+    } finally {
+      await c.close();
+    }
+  });
 credits.command('rm <id>').description('Remove a grant (balances are derived again without it; closed statements do not change).').action(async (id: string) => {
   const c = await connect(dataDir());
   try {

@@ -13,7 +13,7 @@ import OpenAI from 'openai';
 import { startRig, eventually, tempDir, type Rig } from '../fixtures/engine.ts';
 import { periodOf } from '../../shared/statements.ts';
 import { nanoToUsd, usdToNano } from '../../shared/money.ts';
-import type { Alert, CreditsStatus, EngineEvent, Statement, StatementSummary } from '../../shared/api.ts';
+import type { Alert, CreditMovement, CreditsStatus, EngineEvent, Statement, StatementSummary } from '../../shared/api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let rig: Rig;
@@ -68,6 +68,14 @@ test('credits add / list / rm: balance drawn by metered calls, promo first, runw
   assert.equal(p.runsOutAt, Date.parse('2027-12-01T00:00:00Z'));
   assert.equal(p.expiringUnused.length, 1);
   assert.match(p.summary, /At this week's pace your openai credits last/);
+  // movements: one per grant a call drew from, promo first, the split call on both; they sum to the spend
+  const mv = JSON.parse((await tollgate('credits', 'movements', '--json')).out) as CreditMovement[];
+  assert.equal(mv[0]!.grantId, promoId);
+  assert.equal(mv.reduce((x, m) => x + usdToNano(m.amount), 0n), spent);
+  assert.equal(mv.filter((m) => m.grantId === promoId).reduce((x, m) => x + usdToNano(m.amount), 0n), usdToNano('0.000001'));
+  const split = mv.find((m) => m.grantId === promoId && mv.some((o) => o.callId === m.callId && o.grantId !== promoId));
+  assert.ok(split, 'the call that emptied the promo credit drew the rest from the paid one');
+  assert.match((await tollgate('credits', 'movements')).out, /gpt-4o-mini/);
   const text = await tollgate('credits', 'list');
   assert.match(text.out, /openai: balance \$50\.00 · burn \$0\.0000\d+\/day/);
   assert.match(text.out, /welcome/);

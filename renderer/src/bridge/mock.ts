@@ -1066,6 +1066,9 @@ export function createMockBridge(options: MockOptions = {}): MockBridge {
       if (i >= 0) mockGrants.splice(i, 1);
       return { removed: i >= 0 };
     },
+    async creditMovements() {
+      return [];
+    },
     async statement() {
       throw new ApiCallError({ code: 'E_NOT_FOUND', message: 'statements need the real engine (npx tollgate serve)' });
     },

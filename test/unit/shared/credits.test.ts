@@ -138,3 +138,15 @@ test('property: balances from spend totals equal the per-call derivation, whatev
     }
   }), { numRuns: 300 });
 });
+
+test('property: movements from the balances at a day boundary on equal those derived from the first call (how the engine lists recent movements)', () => {
+  fc.assert(fc.property(arbGrants, arbCalls, fc.integer({ min: 0, max: 40 }), (grants, calls, startDay) => {
+    const start = T0 + startDay * DAY_MS;
+    const all = [...deriveMovements(grants, calls)].filter((m) => m.ts >= start);
+    const spend = (p: string, from: number, to: number) => calls.filter((c) => c.provider === p && c.ts >= from && c.ts < to && c.costNano > 0n).reduce((s, c) => s + c.costNano, 0n);
+    const at = new Map(balancesAt(grants, start, spend).flatMap((p) => p.grants.map((g) => [g.grant.id, g] as const)));
+    const opening = grants.map((g) => ({ ...g, amountNano: at.get(g.id)!.state === 'expired' ? 0n : at.get(g.id)!.remainingNano }));
+    const windowed = [...deriveMovements(opening, calls.filter((c) => c.ts >= start))];
+    assert.deepEqual(windowed, all);
+  }), { numRuns: 300 });
+});
