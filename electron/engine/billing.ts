@@ -294,14 +294,15 @@ export class Billing {
       const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status = 'pending'`).pluck().get(project, p.start, p.end));
       const fps = new Map((this.db.prepare(`SELECT bucket AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY day`)
         .safeIntegers(true).all(project, p.start, p.end) as Row[]).map((r) => [Number(r.day), `${r.c}:${r.k}`]));
-      const cached = this.db.prepare('SELECT fingerprint, data, ids_sha256 FROM statement_slices WHERE project = ? AND slice = ?');
+      const cachedRows = new Map((this.db.prepare('SELECT slice, fingerprint, data, ids_sha256 FROM statement_slices WHERE project = ? AND slice >= ? AND slice < ?')
+        .all(project, p.start, p.end) as Row[]).map((r) => [Number(r.slice), r]));
       const agg = emptyAggregate();
       const ids: string[] = [];
       let own = 0;
       for (let day = p.start; day < p.end; day += SLICE_MS) {
         const fp = fps.get(day);
         if (!fp) continue;
-        const c = cached.get(project, day) as Row | undefined;
+        const c = cachedRows.get(day);
         let dayAgg: Aggregate, sha: string;
         if (c && c.fingerprint === fp) {
           dayAgg = aggregateFromJson(String(c.data));
