@@ -1,0 +1,18 @@
+import { Engine } from '../electron/engine/engine.ts';
+import { tempDir } from '../test/fixtures/engine.ts';
+import { parsePeriod } from '../shared/statements.ts';
+const MONTH = parsePeriod('2026-10');
+const HOUR = 3_600_000;
+const dir = tempDir('rep-');
+const now = MONTH.end - HOUR;
+const e = new Engine({ dataDir: dir, port: 0, quiet: true, offline: true, now: () => now });
+const mk = (id: string, ts: number) => ({ id, ts, provider: 'openai', model: 'gpt-4o-mini', endpoint: 'chat.completions', project: 'acme', workflow: null, run: null, node: null, keyId: null, keyFingerprint: null, keyName: null, status: 'ok' as const, httpStatus: 200, stream: false, durationMs: 1, ttfbMs: 1, usage: {}, items: [{ label: 'Input tokens', quantity: '0', unit: 'token', per: 1000000, unitPrice: '0.15', cost: '0', source: 't' }, { label: 'Output tokens', quantity: '0', unit: 'token', per: 1000000, unitPrice: '0.6', cost: '0', source: 't' }], costNano: 0n, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null, priceSource: null, error: null, blockedBy: null, prompt: null });
+e.ledger.recordEnd(mk('c0000', MONTH.start)); e.ledger.flush(true);
+const p = parsePeriod('2026-W41');
+console.log(new Date(p.start).toISOString(), new Date(p.end).toISOString());
+let s = (await e.api.statement({ project: 'acme', period: '2026-W41' })).statement; console.log('1', s.calls, s.cost);
+e.ledger.recordEnd(mk('c0001', MONTH.start + 345600000)); e.ledger.flush(true);
+s = (await e.api.statement({ project: 'acme', period: '2026-W41' })).statement; console.log('2', s.calls, s.cost);
+console.log(e.ledger.db.prepare('SELECT * FROM rollups').all());
+console.log(e.ledger.db.prepare('SELECT project, slice, fingerprint FROM statement_slices').all());
+e.closeQuietly();
