@@ -147,6 +147,8 @@ export interface Overview {
   unpricedCalls: number;
   paused: boolean;
   totalCalls: number;
+  /** prepaid credits per provider (absent when none are recorded): balance and runway at this week's pace */
+  credits?: { provider: string; balance: Usd; uncovered: Usd; runwayDays: number | null; summary: string }[];
 }
 
 export interface ReportGroup {

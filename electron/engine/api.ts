@@ -94,7 +94,19 @@ export class EngineApi implements TollgateApi {
       topModels: grp(L.group('model', { from: month.start, to: now + 1 }, 5)),
       topProjects: grp(L.group('project', { from: month.start, to: now + 1 }, 5)),
       alerts: L.alerts(10), unpricedCalls: totals.unpriced, paused: this.e.paused, totalCalls: totals.calls,
+      ...this.creditsForOverview(),
     };
+  }
+
+  /** Balance and runway per provider for the Overview (derived from cached per-day spend: well under a millisecond warm). */
+  private creditsForOverview(): Pick<Overview, 'credits'> {
+    try {
+      const st = this.e.billing.status();
+      if (!st.providers.length) return {};
+      return { credits: st.providers.map((p) => ({ provider: p.provider, balance: p.balance, uncovered: p.uncovered, runwayDays: p.runwayDays, summary: p.summary })) };
+    } catch {
+      return {}; // the Overview never fails over credits
+    }
   }
 
   async calls(arg: ApiArg<'calls'>) {

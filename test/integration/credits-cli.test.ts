@@ -76,6 +76,9 @@ test('credits add / list / rm: balance drawn by metered calls, promo first, runw
   const split = mv.find((m) => m.grantId === promoId && mv.some((o) => o.callId === m.callId && o.grantId !== promoId));
   assert.ok(split, 'the call that emptied the promo credit drew the rest from the paid one');
   assert.match((await tollgate('credits', 'movements')).out, /gpt-4o-mini/);
+  const ov = await rig.engine.api.overview({});
+  assert.equal(ov.credits?.[0]?.balance, p.balance, 'the Overview carries balance and runway');
+  assert.equal(ov.credits?.[0]?.runwayDays, p.runwayDays);
   const text = await tollgate('credits', 'list');
   assert.match(text.out, /openai: balance \$50\.00 · burn \$0\.0000\d+\/day/);
   assert.match(text.out, /welcome/);
