@@ -69,7 +69,7 @@ function frozenFromDb(r: Row): Frozen {
 /** The statement cache's grain: the rollups' hour. */
 const SLICE_MS = 3_600_000;
 
-const usd = (n: bigint) => formatUsd(n, { maxDecimals: 2, minDecimals: 2 });
+const usd = (n: bigint) => formatUsd(n);
 
 export class Billing {
   /** Alerts fire only from a serving engine (set by Engine.start). */

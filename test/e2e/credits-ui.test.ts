@@ -96,6 +96,13 @@ describe('Credits and Statements views against the real engine', () => {
     await page.getByTestId('credit-form').getByTestId('error').waitFor();
     assert.match(await page.getByTestId('credit-form').getByTestId('error').innerText(), /amount/);
     await shot('1-credits');
+    // the Overview shows what is left
+    await gotoView('overview');
+    await page.getByTestId('overview-credits').waitFor();
+    assert.equal(await page.getByTestId('overview-credits-openai').innerText(), formatUsd(p.balance, 'en-US'));
+    await page.getByTestId('overview-credits').scrollIntoViewIfNeeded();
+    await shot('1-overview');
+    await gotoView('credits');
   });
 
   test('2. reconciliation: a provider export with a mismatched day and an unmetered line, with the daily difference chart', async () => {

@@ -152,6 +152,23 @@ export function OverviewView() {
         <Card title="Top projects this month" testId="top-projects">
           <TopList groups={overview.topProjects} />
         </Card>
+        {overview.credits?.length ? (
+          <Card title="Credits" testId="overview-credits">
+            <ul className="alerts">
+              {overview.credits.map((c) => (
+                <li key={c.provider} className="alert-item">
+                  <Badge tone={c.runwayDays !== null && c.runwayDays < 7 ? 'warn' : 'info'}>{c.provider}</Badge>
+                  <span className="alert-text">
+                    <strong>
+                      <Money usd={c.balance} testId={`overview-credits-${c.provider}`} />
+                    </strong>{' '}
+                    left · {c.summary}
+                  </span>
+                </li>
+              ))}
+            </ul>
+          </Card>
+        ) : null}
       </div>
     </>
   );
