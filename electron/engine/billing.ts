@@ -384,21 +384,26 @@ export class Billing {
     const today = Math.floor(this.e.now() / SLICE_MS) * SLICE_MS; // the current hour is read live
     this.e.flushQuietly();
     const stale = this.db.transaction(() => {
-      const fps = this.db.prepare(`SELECT project, bucket AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, day`)
-        .safeIntegers(true).all(today - 62 * DAY_MS, today) as Row[];
-      const have = new Map((this.db.prepare('SELECT project, slice, fingerprint FROM statement_slices WHERE slice >= ?').all(today - 62 * DAY_MS) as Row[]).map((r) => [`${r.project}\u0000${r.slice}`, String(r.fingerprint)]));
-      for (const r of fps) {
-        const fp = `${r.c}:${r.k}`;
-        if (have.get(`${r.project}\u0000${Number(r.day)}`) === fp) continue;
-        const { agg, sha } = this.dayAggregate(String(r.project), Number(r.day));
-        return { project: String(r.project), day: Number(r.day), fp, data: aggregateToJson(agg), sha };
+      // one scan finds every stale project-hour; each step then re-checks one hour (a point read)
+      if (!this.warmQueue.length) {
+        const fps = this.db.prepare(`SELECT project, bucket AS slice, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, slice`)
+          .safeIntegers(true).all(today - 62 * DAY_MS, today) as Row[];
+        const have = new Map((this.db.prepare('SELECT project, slice, fingerprint FROM statement_slices WHERE slice >= ?').all(today - 62 * DAY_MS) as Row[]).map((r) => [`${r.project}\u0000${r.slice}`, String(r.fingerprint)]));
+        this.warmQueue = fps.filter((r) => have.get(`${r.project}\u0000${Number(r.slice)}`) !== `${r.c}:${r.k}`).map((r) => ({ project: String(r.project), slice: Number(r.slice) }));
+        if (!this.warmQueue.length) return null;
       }
-      return null;
+      const next = this.warmQueue.shift()!;
+      const r = this.db.prepare('SELECT SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket = ? AND project = ?').safeIntegers(true).get(next.slice, next.project) as Row;
+      const fp = `${r.c}:${r.k}`;
+      const { agg, sha } = this.dayAggregate(next.project, next.slice);
+      return { project: next.project, day: next.slice, fp, data: aggregateToJson(agg), sha };
     })();
     if (!stale) return false;
     this.cacheDays(stale.project, [stale]);
     return true;
   }
+
+  private warmQueue: { project: string; slice: number }[] = [];
 
   private callsOf(project: string, from: number, to: number, afterSeq: number | null): { call: StatementCall; rowid: number }[] {
     const sql = `SELECT rowid, id, ts, provider, model, workflow, node, cost_nano, unpriced, items FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')${afterSeq === null ? '' : ' AND rowid > ?'}`;
