@@ -69,6 +69,11 @@ test('property: statements (open, cached, after late arrivals) equal the ledger 
       await check(); // from the hour cache
       write(later); // late and out-of-order arrivals invalidate their hours
       await check();
+      write(later.map((c) => ({ ...c, t: (c.t + 7 * HOUR) % (31 * 24 * HOUR) })));
+      let steps = 0;
+      while (e.billing.warmStep()) steps++; // the serving engine's background warming
+      assert.ok(steps < 1000);
+      await check();
       // balances from the day cache = the per-call derivation
       const grants: CreditGrant[] = [
         { id: 'g1', provider: 'openai', amountNano: usdToNano('0.01'), effective: MONTH.start, expires: MONTH.start + 10 * 24 * HOUR, priority: 50, promo: true, note: null, createdAt: 0 },
