@@ -168,6 +168,8 @@ export function createNotifyPolicy(opts: NotifyPolicyOptions): NotifyPolicy {
         case 'alert': {
           const a = event.alert;
           if (a.kind === 'threshold') return onThreshold(a);
+          // prepaid credits: the engine fires each once per grant and threshold
+          if (a.kind === 'credit') return deliver({ kind: 'threshold', capId: a.capId, title: 'Credits', body: a.message ?? a.capLabel });
           return onBlock(a.capId, a.periodKey, a.capLabel, `${money(a.spent)} spent of ${money(a.limit)}. New calls are refused until the period resets or you raise the cap.`);
         }
         case 'call': {

@@ -15,6 +15,9 @@
 import type { Usage } from './usage.ts';
 
 export type { Usage };
+import type { Statement } from './statements.ts';
+import type { ReconcileProvider, ReconcileResult } from './reconcile.ts';
+export type { Statement, ReconcileProvider, ReconcileResult };
 
 export const CONTROL_PREFIX = '/_tollgate';
 export const TOKEN_HEADER = 'x-tollgate-token';
@@ -106,7 +109,10 @@ export interface Alert {
   spent: Usd;
   limit: Usd;
   ts: number;
-  kind: 'threshold' | 'blocked';
+  /** 'credit': a prepaid-credit alert (capId is the grant id, periodKey balance|runway|expiry, threshold % or days) */
+  kind: 'threshold' | 'blocked' | 'credit';
+  /** a sentence for credit alerts */
+  message?: string;
 }
 
 export interface LocalKey {
@@ -156,6 +162,8 @@ export interface Overview {
   unpricedCalls: number;
   paused: boolean;
   totalCalls: number;
+  /** prepaid credits per provider (absent when none are recorded): balance and runway at this week's pace */
+  credits?: { provider: string; balance: Usd; uncovered: Usd; runwayDays: number | null; summary: string }[];
 }
 
 export interface ReportGroup {
@@ -350,6 +358,85 @@ export interface CapInput {
   hard?: boolean;
 }
 
+// ---- credits, statements, reconciliation (see shared/credits.ts, statements.ts, reconcile.ts) ----
+
+export interface CreditGrantInfo {
+  id: string;
+  provider: string;
+  amount: Usd;
+  effective: string;          // YYYY-MM-DD, usable from 00:00 UTC
+  expires: string;            // YYYY-MM-DD, the last usable day (UTC)
+  priority: number;           // 0–100, lower burns first
+  promo: boolean;
+  note: string | null;
+  createdAt: number;
+  state: 'pending' | 'active' | 'used' | 'expired';
+  drawn: Usd;
+  remaining: Usd;
+  expiredUnused: Usd;
+}
+
+export interface CreditProviderStatus {
+  provider: string;
+  balance: Usd;               // usable now
+  uncovered: Usd;             // spend not covered by credits (since the first grant)
+  burn7d: Usd;
+  burnPerDay: Usd;
+  runwayDays: number | null;  // display only; null: no spend this week
+  runsOutAt: number | null;
+  expiringUnused: { grantId: string; expires: string; amount: Usd }[];
+  summary: string;            // "At this week's pace your openai credits last 9 days; $12.40 of them expire on 2026-11-30 unused."
+  grants: CreditGrantInfo[];
+}
+
+export interface CreditsStatus {
+  asOf: number;
+  providers: CreditProviderStatus[];
+}
+
+export interface CreditInput {
+  provider: string;
+  amount: Usd;
+  expires: string;            // YYYY-MM-DD
+  effective?: string | null;  // YYYY-MM-DD, default today (UTC)
+  priority?: number;
+  promo?: boolean;
+  note?: string | null;
+}
+
+/** One draw of a call on a grant (grantId null: the part no grant covered). Derived, never stored. */
+export interface CreditMovement {
+  callId: string;
+  ts: number;
+  provider: string;
+  model: string | null;
+  grantId: string | null;
+  amount: Usd;
+}
+
+export type StatementFormat = 'json' | 'csv' | 'html';
+
+export interface StatementSummary {
+  project: string;
+  period: string;
+  kind: 'day' | 'week' | 'month';
+  status: 'open' | 'closed';
+  from: string;
+  to: string;
+  calls: number;
+  cost: Usd;
+  total: Usd;
+  hash: string | null;
+  closedAt: string | null;
+  closesAt: string;           // when an open period closes (end + grace)
+}
+
+export interface StatementResult {
+  statement: Statement;
+  format: StatementFormat;
+  content: string;            // the rendered bytes (UTF-8); a closed statement renders to the same bytes every time
+}
+
 export interface TollgateApi {
   overview(arg: { groupBy?: 'model' | 'provider' | 'project'; granularity?: 'hour' | 'day' }): Promise<Overview>;
   calls(arg: CallsQuery): Promise<CallRecord[]>;
@@ -381,6 +468,13 @@ export interface TollgateApi {
   compare(arg: { workload: Workload; models: string[] }): Promise<CompareResult>;
   settings(arg: Record<string, never>): Promise<Settings>;
   updateSettings(arg: Partial<Pick<Settings, 'timeZone' | 'weekStart' | 'storePrompts' | 'failOpen'>>): Promise<Settings>;
+  credits(arg: Record<string, never>): Promise<CreditsStatus>;
+  addCredit(arg: CreditInput): Promise<CreditGrantInfo>;
+  removeCredit(arg: { id: string }): Promise<{ removed: boolean }>;
+  creditMovements(arg: { provider?: string; days?: number; limit?: number }): Promise<CreditMovement[]>;
+  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): Promise<StatementResult>;
+  statements(arg: { project?: string }): Promise<StatementSummary[]>;
+  reconcile(arg: { provider: ReconcileProvider; csv: string }): Promise<ReconcileResult>;
 }
 
 export type ApiMethod = keyof TollgateApi;
@@ -396,6 +490,7 @@ export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
   'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
+  'credits', 'addCredit', 'removeCredit', 'creditMovements', 'statement', 'statements', 'reconcile',
 ] as const satisfies readonly ApiMethod[];
 
 /** Error shape the control API and IPC return: `{ error: { code, message } }`. */

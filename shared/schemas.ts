@@ -344,6 +344,12 @@ const qualifiedModel = z
   .regex(/^[^:\s]+:\S.*$/, 'must be "provider:model"')
   .refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters');
 
+const dateText = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
+  .refine((d) => new Date(d + 'T00:00:00Z').toISOString().slice(0, 10) === d, 'must be a calendar date');
+const periodText = z.string().max(10).regex(/^\d{4}-(W\d{2}|\d{2}|\d{2}-\d{2})$/, 'must be a day (2026-11-30), an ISO week (2026-W48) or a month (2026-11)');
+const percentText = z.string().max(12).regex(/^(?:0|[1-9]\d{0,3})(?:\.\d{1,4})?$/, 'must be a percentage like "15" or "12.5"');
+const feeText = z.string().max(16).regex(/^(?:0|[1-9]\d{0,9})(?:\.\d{1,2})?$/, 'must be an amount in USD with at most 2 decimals, e.g. "5" or "7.50"');
+
 export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
   overview: optionalObject({ groupBy: groupBy.optional(), granularity: granularity.optional() }),
   calls: optionalObject({
@@ -410,6 +416,34 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
     weekStart: z.union([z.literal(1), z.literal(7)], { error: 'must be 1 (Monday) or 7 (Sunday)' }).optional(),
     storePrompts: z.boolean().optional(),
     failOpen: z.boolean().optional(),
+  }),
+  credits: emptyArg,
+  addCredit: z.strictObject({
+    provider: nameSchema,
+    amount: usdLimitSchema,
+    expires: dateText,
+    effective: dateText.nullable().optional(),
+    priority: z.number().int('must be a whole number').min(0, 'must be 0 to 100').max(100, 'must be 0 to 100').optional(),
+    promo: z.boolean().optional(),
+    note: noteSchema.nullable().optional(),
+  }),
+  removeCredit: z.strictObject({ id: idSchema }),
+  creditMovements: optionalObject({
+    provider: nameSchema.optional(),
+    days: z.number().int('must be a whole number').min(1, 'must be 1 to 366').max(366, 'must be 1 to 366').optional(),
+    limit: listLimit.optional(),
+  }),
+  statement: z.strictObject({
+    project: nameSchema,
+    period: periodText,
+    markup: percentText.nullable().optional(),
+    fee: feeText.nullable().optional(),
+    format: z.enum(['json', 'csv', 'html'], { error: 'must be json, csv or html' }).optional(),
+  }),
+  statements: optionalObject({ project: nameSchema.optional() }),
+  reconcile: z.strictObject({
+    provider: z.enum(['openai', 'anthropic', 'openrouter'], { error: 'must be openai, anthropic or openrouter' }),
+    csv: z.string().max(MAX_DOCUMENT_CHARS, 'is too large (at most 5,000,000 characters; split the export by month)'),
   }),
 };
 

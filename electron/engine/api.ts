@@ -97,7 +97,19 @@ export class EngineApi implements TollgateApi {
       topModels: grp(L.group('model', { from: month.start, to: now + 1 }, 5)),
       topProjects: grp(L.group('project', { from: month.start, to: now + 1 }, 5)),
       alerts: L.alerts(10), unpricedCalls: totals.unpriced, paused: this.e.paused, totalCalls: totals.calls,
+      ...this.creditsForOverview(),
     };
+  }
+
+  /** Balance and runway per provider for the Overview (derived from cached per-day spend: well under a millisecond warm). */
+  private creditsForOverview(): Pick<Overview, 'credits'> {
+    try {
+      const st = this.e.billing.status();
+      if (!st.providers.length) return {};
+      return { credits: st.providers.map((p) => ({ provider: p.provider, balance: p.balance, uncovered: p.uncovered, runwayDays: p.runwayDays, summary: p.summary })) };
+    } catch {
+      return {}; // the Overview never fails over credits
+    }
   }
 
   async calls(arg: ApiArg<'calls'>) {
@@ -365,6 +377,36 @@ export class EngineApi implements TollgateApi {
     this.e.changed();
     return this.settings();
   }
+
+  // ---- credits, statements, reconciliation (billing.ts) ----
+
+  async credits() {
+    return this.e.billing.status();
+  }
+
+  async addCredit(arg: ApiArg<'addCredit'>) {
+    return this.e.billing.addGrant(arg);
+  }
+
+  async removeCredit(arg: ApiArg<'removeCredit'>) {
+    return { removed: this.e.billing.removeGrant(arg.id) };
+  }
+
+  async creditMovements(arg: ApiArg<'creditMovements'>) {
+    return this.e.billing.movements(arg ?? {});
+  }
+
+  async statement(arg: ApiArg<'statement'>) {
+    return this.e.billing.statement(arg);
+  }
+
+  async statements(arg: ApiArg<'statements'>) {
+    return this.e.billing.statements(arg ?? {});
+  }
+
+  async reconcile(arg: ApiArg<'reconcile'>) {
+    return this.e.billing.reconcile(arg);
+  }
 }
 
 /** `--input-tokens 1000 --cached-tokens 200 …` style usage (input includes cached, as users count it). */
@@ -391,4 +433,5 @@ export function parseDate(s: string, tz: string, end = false): number {
   const t = Date.parse(s);
   if (Number.isNaN(t)) throw Object.assign(new Error(`"${s}" is not a date (use YYYY-MM-DD or an ISO datetime)`), { code: 'E_VALIDATION' });
   return t;
+
 }

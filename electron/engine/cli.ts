@@ -590,6 +590,196 @@ key.command('revoke <idOrName>').description('Revoke a local key: it stops worki
   }
 });
 
+// ---- credits, statements, reconciliation ----
+
+/** Bad input the engine refused (validation, a closed statement): exit 2 with its message. */
+async function inputErrors<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === 'E_VALIDATION' || err.code === 'E_CLOSED') throw new CliError(err.message, EXIT.INPUT);
+    throw e;
+  }
+}
+
+function decimalFlag(name: string, pattern: RegExp, example: string) {
+  return (v: string) => {
+    if (!pattern.test(v)) throw new CliError(`${name} must be ${example}, got "${v}"`);
+    return v;
+  };
+}
+
+const credits = program.command('credits').description('Prepaid credits per provider: balance, burn rate, runway, what expires unused.')
+  .addHelpText('after', `
+Burn order: priority (lower first), then soonest expiry, then promotional before paid, then oldest, then id.
+Dates are UTC; a grant is usable through its expiry date.
+
+Examples:
+  npx tollgate credits add --provider openai --amount 50 --expires 2027-11-30
+  npx tollgate credits add --provider openai --amount 5 --expires 2026-12-31 --promo --note "welcome credit"
+  npx tollgate credits list --json`);
+credits.command('add')
+  .description('Record a grant (a purchase or a promotional credit).')
+  .requiredOption('--provider <p>', 'openai, anthropic, openrouter, fal, …')
+  .requiredOption('--amount <usd>', 'amount in USD, e.g. 50 or 12.50', decimalFlag('--amount', /^\d{1,15}(\.\d{1,9})?$/, 'an amount in USD like 50 or 12.50'))
+  .requiredOption('--expires <date>', 'last usable day, YYYY-MM-DD (UTC)')
+  .option('--effective <date>', 'first usable day, YYYY-MM-DD (default today; an earlier date re-derives later balances)')
+  .option('--priority <n>', 'burn priority 0–100, lower burns first (default 50)', int('--priority'))
+  .option('--promo', 'a promotional credit (burned before paid ones of the same priority and expiry)')
+  .option('--note <text>', 'a note, e.g. the invoice number')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { provider: string; amount: string; expires: string; effective?: string; priority?: number; promo?: boolean; note?: string; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const g = await inputErrors(() => c.call('addCredit', { provider: o.provider, amount: o.amount, expires: o.expires, effective: o.effective ?? null, priority: o.priority, promo: o.promo ?? false, note: o.note ?? null }));
+      if (o.json) return asJson(g);
+      print(`Added ${g.id}: ${money(g.amount)} of ${g.provider} ${g.promo ? 'promotional ' : ''}credit, usable ${g.effective} through ${g.expires}, priority ${g.priority}.`);
+    } finally {
+      await c.close();
+    }
+  });
+credits.command('list').description('Balances, burn rate (trailing 7 days), runway and credits expiring unused.').option('--json', 'machine-readable output').action(async (o: { json?: boolean }) => {
+  const c = await connect(dataDir());
+  try {
+    const st = await c.call('credits', {});
+    if (o.json) return asJson(st);
+    if (!st.providers.length) return print('No credits recorded. Add one: npx tollgate credits add --provider openai --amount 50 --expires 2027-11-30');
+    for (const p of st.providers) {
+      print(`${p.provider}: balance ${money(p.balance)} · burn ${money(p.burnPerDay)}/day (7 days: ${money(p.burn7d)}) · runway ${p.runwayDays === null ? '—' : `${p.runwayDays} days`}${p.uncovered !== '0' ? ` · not covered by credits ${money(p.uncovered)}` : ''}`);
+      print(`  ${p.summary}`);
+      print(table(['id', 'amount', 'remaining', 'drawn', 'effective', 'expires', 'priority', 'kind', 'state', 'note'], p.grants.map((g) => [
+        g.id, money(g.amount), g.state === 'expired' ? `expired unused ${money(g.expiredUnused)}` : money(g.remaining), money(g.drawn), g.effective, g.expires, g.priority, g.promo ? 'promo' : 'paid', g.state, g.note ?? '',
+      ])));
+    }
+  } finally {
+    await c.close();
+  }
+});
+credits.command('movements')
+  .description('Which grant each call drew from (derived from the calls in burn order; a call split across grants has one line per grant).')
+  .option('--provider <p>', 'only this provider')
+  .option('--days <n>', 'the last N UTC days, today included (default 1)', int('--days'))
+  .option('--limit <n>', 'at most N movements, newest (default 100)', int('--limit'))
+  .option('--json', 'machine-readable output')
+  .action(async (o: { provider?: string; days?: number; limit?: number; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const rows = await inputErrors(() => c.call('creditMovements', { provider: o.provider, days: o.days, limit: o.limit ?? 100 }));
+      if (o.json) return asJson(rows);
+      if (!rows.length) return print('No movements in this window.');
+      print(table(['time (UTC)', 'call', 'provider', 'model', 'grant', 'amount'], rows.map((m) => [
+        new Date(m.ts).toISOString().slice(0, 19).replace('T', ' '), m.callId, m.provider, m.model ?? '', m.grantId ?? 'not covered by credits', money(m.amount),
+      ])));
+    } finally {
+      await c.close();
+    }
+  });
+credits.command('rm <id>').description('Remove a grant (balances are derived again without it; closed statements do not change).').action(async (id: string) => {
+  const c = await connect(dataDir());
+  try {
+    const r = await c.call('removeCredit', { id });
+    if (!r.removed) throw new CliError(`no credit ${id} (see \`npx tollgate credits list\`)`);
+    print(`Removed ${id}.`);
+  } finally {
+    await c.close();
+  }
+});
+
+program.command('statement')
+  .description('A settlement statement for a client (project) and period: line items by model, workflow and node, markup, fee, billed total.')
+  .requiredOption('--project <name>', 'the project (client)')
+  .requiredOption('--period <p>', 'a day (2026-11-30), an ISO week (2026-W48) or a month (2026-11), UTC')
+  .option('--markup <pct>', 'markup in percent on every line, e.g. 15 (remembered for the project)', decimalFlag('--markup', /^\d{1,4}(\.\d{1,4})?$/, 'a percentage like 15 or 12.5'))
+  .option('--fee <usd>', 'a fixed fee per statement in USD, e.g. 5 (remembered for the project)', decimalFlag('--fee', /^\d{1,10}(\.\d{1,2})?$/, 'an amount in USD with at most 2 decimals'))
+  .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json', 'html']))
+  .option('--out <file>', 'write to this file instead of stdout')
+  .option('--json', 'the statement as JSON (same as --format json)')
+  .addHelpText('after', `
+A period stays open 48 h after it ends (late syncs land), then closes on first use: it never changes again
+(same bytes, same SHA-256); a call that arrives later lands in the next open statement as a prior-period adjustment.
+Each line's billed amount is cost + markup rounded half-even to the cent once; the total is the sum of the lines.
+
+Examples:
+  npx tollgate statement --project acme --period 2026-W48 --markup 15
+  npx tollgate statement --project acme --period 2026-11 --fee 5 --format html --out acme-2026-11.html`)
+  .action(async (o: { project: string; period: string; markup?: string; fee?: string; format?: 'csv' | 'json' | 'html'; out?: string; json?: boolean }) => {
+    const format = o.json ? 'json' : o.format;
+    const c = await connect(dataDir());
+    try {
+      const r = await inputErrors(() => c.call('statement', { project: o.project, period: o.period, markup: o.markup, fee: o.fee, format: format ?? 'json' }));
+      if (o.out) {
+        try {
+          fs.writeFileSync(o.out, r.content);
+        } catch (e) {
+          throw new CliError(`cannot write ${o.out}: ${(e as Error).message}`);
+        }
+        process.stderr.write(`Wrote the ${r.statement.status} statement of ${r.statement.project} for ${r.statement.period} (${format ?? 'json'}) to ${o.out}${r.statement.hash ? `, sha256 ${r.statement.hash}` : ''}.\n`);
+        return;
+      }
+      if (format) return void process.stdout.write(r.content);
+      const s = r.statement;
+      print(`Statement ${s.project} ${s.period} (${s.from.slice(0, 10)} to ${s.to.slice(0, 10)} UTC) — ${s.status}${s.closedAt ? ` at ${s.closedAt.slice(0, 16).replace('T', ' ')} UTC` : ''}`);
+      print(table(['item', 'quantity', 'unit rate', 'cost', 'markup', 'billed'], s.lines.map((l) => [
+        l.kind === 'fee' ? 'Service fee' : `${l.model}${l.workflow ? ' · ' + l.workflow : ''}${l.node ? ' · ' + l.node : ''}\n${l.label}${l.kind === 'adjustment' ? `\n(adjustment for ${l.originalPeriod})` : ''}`,
+        `${l.quantity} ${l.unit}`, l.unitPrice ? `$${l.unitPrice}${l.per > 1 ? ` / ${l.per}` : ''}` : '—', l.cost, l.markupPct === '0' ? '' : `${l.markupPct} %`, `$${l.billed}`,
+      ])));
+      print(`Total $${s.total} (cost ${money(s.cost)}, ${s.calls} call(s)${s.unpricedCalls ? `, ${s.unpricedCalls} unpriced not billed` : ''})${s.hash ? `\nsha256 ${s.hash}` : ''}`);
+    } finally {
+      await c.close();
+    }
+  });
+
+program.command('statements')
+  .description('Statements: periods still open (running totals) and closed ones (with their hash).')
+  .command('list', { isDefault: true })
+  .description('List open and closed statements.')
+  .option('--project <name>', 'only this project')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { project?: string; json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const rows = await inputErrors(() => c.call('statements', { project: o.project }));
+      if (o.json) return asJson(rows);
+      if (!rows.length) return print('No statements yet: calls with a project (header x-tollgate-project, or a key bound to a project) make them.');
+      print(table(['project', 'period', 'status', 'calls', 'cost', 'billed', 'closes / hash'], rows.map((r) => [
+        r.project, r.period, r.status, r.calls, money(r.cost), `$${r.total}`, r.status === 'open' ? `closes ${r.closesAt.slice(0, 16).replace('T', ' ')} UTC` : (r.hash ?? '').slice(0, 16) + '…',
+      ])));
+    } finally {
+      await c.close();
+    }
+  });
+
+program.command('reconcile <file>')
+  .description('Compare a provider\'s usage or cost export (CSV) with the ledger per day × model.')
+  .addOption(new Option('--provider <p>', 'whose export it is').choices(['openai', 'anthropic', 'openrouter']).makeOptionMandatory())
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', `
+Exports read: OpenAI cost and usage exports, Anthropic usage and cost exports, OpenRouter activity export.
+A day × model matches within max(1 %, $0.01). Exit 0 when everything matches, 1 when something does not.
+
+Example:
+  npx tollgate reconcile --provider openai ~/Downloads/costs.csv`)
+  .action(async (file: string, o: { provider: 'openai' | 'anthropic' | 'openrouter'; json?: boolean }) => {
+    const text = readFile(file);
+    const c = await connect(dataDir());
+    try {
+      const r = await inputErrors(() => c.call('reconcile', { provider: o.provider, csv: text }));
+      if (r.mismatches) process.exitCode = EXIT.ERROR;
+      if (o.json) return asJson(r);
+      print(`${r.label}${r.pricedByTollgate ? ' (token counts priced with Tollgate\'s catalog)' : ''}, ${r.from} to ${r.to} (UTC days)`);
+      print(table(['day', 'model', 'Tollgate', 'provider', 'difference', 'calls', 'status'], r.rows.map((x) => [
+        x.day, x.model, money(x.tollgate), x.provider === null ? 'no price' : money(x.provider), money(x.difference), x.calls,
+        x.status === 'unmetered' ? 'billed by the provider but not metered' : x.status,
+      ])));
+      print(`Tollgate ${money(r.tollgateTotal)} · provider ${money(r.providerTotal)} · difference ${money(r.difference)}`);
+      print(`Billed by the provider but not metered: ${money(r.unmetered)}`);
+      print(r.mismatches ? `${r.mismatches} day × model row(s) outside max(1 %, $0.01).` : 'Everything matches within max(1 %, $0.01).');
+    } finally {
+      await c.close();
+    }
+  });
+
 // `npx tollgate … | head` closes stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);

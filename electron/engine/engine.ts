@@ -19,6 +19,7 @@ import { defaultDataDir, defaultPort, ensurePrivateDir } from './paths.ts';
 import { DataDirLock } from './lock.ts';
 import { handleRequest, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
+import { Billing } from './billing.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
 import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
 import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
@@ -106,6 +107,8 @@ export class Engine implements ProxyHost {
   readonly secrets: SecretStore;
   readonly token: string;
   readonly api: TollgateApi;
+  /** Credits, statements, reconciliation (billing.ts). */
+  readonly billing: Billing;
   readonly now: () => number;
   readonly uiDir: string | null;
   catalog: Catalog;
@@ -168,6 +171,7 @@ export class Engine implements ProxyHost {
     }
     if (opts.offline) this.releaseLock();
     this.reload(true);
+    this.billing = new Billing(this);
     this.api = new EngineApi(this);
   }
 
@@ -540,6 +544,7 @@ export class Engine implements ProxyHost {
       if (!this.quiet) console.error(`tollgate: ${(e as Error).message}`);
     }
     if (this.hasListeners) this.emit({ type: 'call', call: toCallRecord(row) });
+    if (row.costNano > 0n) this.billing.checkSoon();
     if (caps.length) {
       this.checkThresholds(caps);
       if (this.hasListeners) this.emit({ type: 'caps', caps: this.capStatuses() });
@@ -744,6 +749,9 @@ export class Engine implements ProxyHost {
     // A ledger file deleted or replaced under the running engine: refuse calls (fail closed).
     this.ledger.watchFile((e) => this.log(`${e.message}. Calls are refused until Tollgate is restarted (it then starts a new ledger, or uses the file you restore).`));
     this.alerting = true;
+    this.billing.serving = true;
+    this.billing.checkSoon(0);
+    this.billing.startWarming();
     // caps already past a threshold that never alerted (set while no engine ran): once, after the
     // caller of start() has subscribed to events
     setTimeout(() => {
@@ -753,6 +761,7 @@ export class Engine implements ProxyHost {
   }
 
   async stop(): Promise<void> {
+    this.billing.stop();
     if (this.server) {
       const s = this.server;
       this.server = null;

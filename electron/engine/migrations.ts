@@ -113,4 +113,52 @@ export const MIGRATIONS: readonly string[] = [
   ${['caps', 'keys', 'overrides', 'locks', 'tier_plans', 'settings'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((op) =>
     `CREATE TRIGGER ${t}_${op.toLowerCase()}_version AFTER ${op} ON ${t} BEGIN UPDATE config_version SET v = v + 1 WHERE id = 1; END;`)).join('\n  ')}
   `,
+  // credits, settlement statements (issue 13). Self-contained: grants, frozen statements, an index
+  // for reading one project's calls in a period, and a cache of each project-hour's statement lines
+  // (keyed by that hour's rollup count and cost, so a late call invalidates it). Movements are not stored: they are derived from the
+  // calls ordered by (ts, id) and the grants (shared/credits.ts), so every device agrees.
+  `
+  CREATE TABLE credit_grants (
+    id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    amount_nano INTEGER NOT NULL CHECK (amount_nano > 0),
+    effective_ts INTEGER NOT NULL,
+    expires_ts INTEGER NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 50 CHECK (priority BETWEEN 0 AND 100),
+    promo INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE statements (
+    project TEXT NOT NULL,
+    period TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    period_end INTEGER NOT NULL,
+    closed_at INTEGER NOT NULL,
+    closed_seq INTEGER NOT NULL,
+    pending_ids TEXT NOT NULL,
+    own_calls INTEGER NOT NULL,
+    accounted INTEGER NOT NULL,
+    markup TEXT,
+    fee TEXT,
+    calls INTEGER NOT NULL,
+    cost_nano INTEGER NOT NULL,
+    total TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    json TEXT NOT NULL,
+    csv TEXT NOT NULL,
+    html TEXT NOT NULL,
+    PRIMARY KEY (project, period)
+  );
+  CREATE INDEX calls_project_ts ON calls(project, ts);
+  CREATE TABLE statement_slices (
+    project TEXT NOT NULL,
+    slice INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    data TEXT NOT NULL,
+    ids_sha256 TEXT NOT NULL,
+    PRIMARY KEY (project, slice)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -81,6 +81,8 @@ const BudgetsView = lazy(() => import('./views/Budgets.tsx').then((m) => ({ defa
 const KeysView = lazy(() => import('./views/Keys.tsx').then((m) => ({ default: m.KeysView })));
 const PricesView = lazy(() => import('./views/Prices.tsx').then((m) => ({ default: m.PricesView })));
 const SettingsView = lazy(() => import('./views/Settings.tsx').then((m) => ({ default: m.SettingsView })));
+const CreditsView = lazy(() => import('./views/Credits.tsx').then((m) => ({ default: m.CreditsView })));
+const StatementsView = lazy(() => import('./views/Statements.tsx').then((m) => ({ default: m.StatementsView })));
 
 const VIEW_COMPONENTS: Record<ViewId, React.ComponentType> = {
   overview: OverviewView,
@@ -91,6 +93,8 @@ const VIEW_COMPONENTS: Record<ViewId, React.ComponentType> = {
   keys: KeysView,
   prices: PricesView,
   settings: SettingsView,
+  credits: CreditsView,
+  statements: StatementsView,
 };
 
 function Shell() {
@@ -204,6 +208,8 @@ function NavIcon({ id }: { id: ViewId }) {
     keys: 'M14 3a6 6 0 0 0-5.7 7.9L3 16.2V21h4.8v-2.4h2.4v-2.4h2.4l1.2-1.3A6 6 0 1 0 14 3zm2 3.6a1.6 1.6 0 1 1 0 3.2 1.6 1.6 0 0 1 0-3.2z',
     prices: 'M3 12V3h9l9 9-9 9zM7.5 6a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z',
     settings: 'M10 2h4l.6 3 2.4 1.4 2.9-1 2 3.4-2.3 2v2.4l2.3 2-2 3.4-2.9-1L14.6 19l-.6 3h-4l-.6-3L7 17.6l-2.9 1-2-3.4 2.3-2v-2.4l-2.3-2 2-3.4 2.9 1L9.4 5zM12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6z',
+    credits: 'M2 6h20v12H2zM4 9v6h16V9zM12 10a2 2 0 1 1 0 4 2 2 0 0 1 0-4z',
+    statements: 'M5 2h10l4 4v16H5zM8 9h8v1.6H8zM8 13h8v1.6H8zM8 17h5v1.6H8z',
   };
   return (
     <svg className="nav-icon" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">

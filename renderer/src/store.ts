@@ -12,6 +12,8 @@ export const VIEWS = [
   { id: 'keys', label: 'Projects & keys', key: '6' },
   { id: 'prices', label: 'Prices', key: '7' },
   { id: 'settings', label: 'Settings', key: '8' },
+  { id: 'credits', label: 'Credits', key: '9' },
+  { id: 'statements', label: 'Statements', key: '0' },
 ] as const;
 export type ViewId = (typeof VIEWS)[number]['id'];
 

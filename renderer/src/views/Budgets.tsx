@@ -358,7 +358,7 @@ export function BudgetsView() {
                     <td className="small">{formatDateTime(a.ts, tz, locale)}</td>
                     <td>{a.capLabel}</td>
                     <td className="mono small">{a.periodKey}</td>
-                    <td>{a.kind === 'blocked' ? <Badge tone="bad">blocked at {a.threshold}%</Badge> : <Badge tone={a.threshold >= 80 ? 'warn' : 'info'}>{a.threshold}%</Badge>}</td>
+                    <td>{a.kind === 'credit' ? <Badge tone="warn">credits</Badge> : a.kind === 'blocked' ? <Badge tone="bad">blocked at {a.threshold}%</Badge> : <Badge tone={a.threshold >= 80 ? 'warn' : 'info'}>{a.threshold}%</Badge>}</td>
                     <td className="num">
                       {formatUsd(a.spent, locale)} / {formatUsd(a.limit, locale)}
                     </td>

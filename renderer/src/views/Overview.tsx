@@ -138,10 +138,14 @@ export function OverviewView() {
             <ul className="alerts">
               {overview.alerts.map((a) => (
                 <li key={a.id} className={`alert-item alert-${a.kind}`}>
-                  <Badge tone={a.kind === 'blocked' ? 'bad' : a.threshold >= 80 ? 'warn' : 'info'}>{a.kind === 'blocked' ? 'blocked' : `${a.threshold}%`}</Badge>
-                  <span className="alert-text">
-                    <strong>{a.capLabel}</strong> reached {formatUsd(a.spent, locale)} of {formatUsd(a.limit, locale)}
-                  </span>
+                  <Badge tone={a.kind === 'blocked' ? 'bad' : a.kind === 'credit' || a.threshold >= 80 ? 'warn' : 'info'}>{a.kind === 'blocked' ? 'blocked' : a.kind === 'credit' ? 'credits' : `${a.threshold}%`}</Badge>
+                  {a.kind === 'credit' ? (
+                    <span className="alert-text">{a.message ?? a.capLabel}</span>
+                  ) : (
+                    <span className="alert-text">
+                      <strong>{a.capLabel}</strong> reached {formatUsd(a.spent, locale)} of {formatUsd(a.limit, locale)}
+                    </span>
+                  )}
                   <time className="muted small">{formatDateTime(a.ts, settings?.timeZone, locale)}</time>
                 </li>
               ))}
@@ -154,6 +158,23 @@ export function OverviewView() {
         <Card title="Top projects this month" testId="top-projects">
           <TopList groups={overview.topProjects} none="no project" />
         </Card>
+        {overview.credits?.length ? (
+          <Card title="Credits" testId="overview-credits">
+            <ul className="alerts">
+              {overview.credits.map((c) => (
+                <li key={c.provider} className="alert-item">
+                  <Badge tone={c.runwayDays !== null && c.runwayDays < 7 ? 'warn' : 'info'}>{c.provider}</Badge>
+                  <span className="alert-text">
+                    <strong>
+                      <Money usd={c.balance} testId={`overview-credits-${c.provider}`} />
+                    </strong>{' '}
+                    left · {c.summary}
+                  </span>
+                </li>
+              ))}
+            </ul>
+          </Card>
+        ) : null}
       </div>
     </>
   );

@@ -1,0 +1,563 @@
+/**
+ * Credits, settlement statements and reconciliation over the ledger (the pure math is in
+ * shared/credits.ts, shared/statements.ts and shared/reconcile.ts).
+ *
+ * - Balances are derived, never stored: grants + the hourly rollups (one spend total per interval
+ *   between grant boundaries; see balancesAt). A call synced from another device is one more row
+ *   (and rollup increment) and changes the derivation like any other call; a top-up with an earlier
+ *   effective date re-derives everything after it.
+ * - Statements are computed from the calls of a project and period (UTC). Once the period is past
+ *   its grace time (48 h) the statement is frozen on first use: its rendered CSV, JSON and HTML are
+ *   stored with a SHA-256 over its call ids and totals, and returned byte for byte from then on.
+ *   The freeze records the highest call rowid it saw (`closed_seq`): a call of that period written
+ *   later (late sync) has a higher rowid and lands in the next statement still open, as a
+ *   prior-period adjustment. `accounted` (calls of the period already on some frozen statement) is
+ *   compared with the rollups' call count, so a period without late calls costs one sum, not a scan.
+ *   (Rowids of the calls table must not be renumbered: no VACUUM of it.)
+ * - A period with calls still in flight is not frozen until they end.
+ */
+import crypto from 'node:crypto';
+import type { Engine } from './engine.ts';
+import { newCallId } from './ids.ts';
+import {
+  balancesAt, dateStart, deriveMovements, dueCreditAlerts, expiryDate, expiryFromDate, projectRunway, DAY_MS,
+  type CreditGrant, type GrantBalance, type ProviderBalance, type Runway,
+} from '../../shared/credits.ts';
+import {
+  aggregateCalls, aggregateFromJson, aggregateToJson, emptyAggregate, finishStatement, hashInput, mergeAggregate, type Aggregate, isClosed, nextPeriod, parsePeriod, periodOf, renderCsv, renderHtml, renderJson, DEFAULT_GRACE_MS,
+  type BillingTerms, type PeriodKind, type Statement, type StatementCall, type StatementPeriod,
+} from '../../shared/statements.ts';
+import { parseExport, reconcile as compare, ReconcileError, type LedgerAmount, type ReconcileProvider, type ReconcileResult } from '../../shared/reconcile.ts';
+import { canonicalProvider } from '../../shared/catalog.ts';
+import { priceCall } from '../../shared/pricing.ts';
+import { formatUsd, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
+import type { Alert, CreditGrantInfo, CreditMovement, CreditInput, CreditProviderStatus, CreditsStatus, LineItem, StatementFormat, StatementResult, StatementSummary } from '../../shared/api.ts';
+
+type Row = Record<string, unknown>;
+
+export class BillingError extends Error {
+  constructor(readonly code: 'E_VALIDATION' | 'E_NOT_FOUND' | 'E_CLOSED', message: string) {
+    super(message);
+  }
+}
+
+interface Frozen {
+  project: string;
+  period: string;
+  kind: PeriodKind;
+  start: number;
+  end: number;
+  closedAt: number;
+  closedSeq: number;
+  accounted: number;
+  markup: string | null;
+  fee: string | null;
+  calls: number;
+  costNano: bigint;
+  total: string;
+  hash: string;
+}
+
+function frozenFromDb(r: Row): Frozen {
+  return {
+    project: String(r.project), period: String(r.period), kind: r.kind as PeriodKind, start: Number(r.period_start), end: Number(r.period_end),
+    closedAt: Number(r.closed_at), closedSeq: Number(r.closed_seq), accounted: Number(r.accounted), markup: (r.markup as string) ?? null,
+    fee: (r.fee as string) ?? null, calls: Number(r.calls), costNano: BigInt(r.cost_nano as bigint), total: String(r.total), hash: String(r.hash),
+  };
+}
+
+/** The statement cache's grain: the rollups' hour. */
+const SLICE_MS = 3_600_000;
+
+const usd = (n: bigint) => formatUsd(n);
+
+export class Billing {
+  /** Alerts fire only from a serving engine (set by Engine.start). */
+  serving = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly e: Engine) {}
+
+  private get db() {
+    return this.e.ledger.db;
+  }
+
+  // ---- credits ----
+
+  grants(): CreditGrant[] {
+    return (this.db.prepare('SELECT * FROM credit_grants ORDER BY created_at, id').safeIntegers(true).all() as Row[]).map((r) => ({
+      id: String(r.id), provider: String(r.provider), amountNano: BigInt(r.amount_nano as bigint), effective: Number(r.effective_ts), expires: Number(r.expires_ts),
+      priority: Number(r.priority), promo: Number(r.promo) === 1, note: (r.note as string) ?? null, createdAt: Number(r.created_at),
+    }));
+  }
+
+  addGrant(input: CreditInput): CreditGrantInfo {
+    const now = this.e.now();
+    const effective = input.effective ? dateStart(input.effective) : Math.floor(now / DAY_MS) * DAY_MS;
+    const expires = expiryFromDate(input.expires);
+    if (expires <= effective) throw new BillingError('E_VALIDATION', `the expiry date ${input.expires} is before the effective date ${new Date(effective).toISOString().slice(0, 10)}`);
+    const g: CreditGrant = {
+      id: 'cr_' + newCallId().replace(/-/g, '').slice(-12), provider: canonicalProvider(input.provider), amountNano: usdToNanoExact(input.amount),
+      effective, expires, priority: input.priority ?? 50, promo: input.promo ?? false, note: input.note ?? null, createdAt: now,
+    };
+    this.db.prepare('INSERT INTO credit_grants (id, provider, amount_nano, effective_ts, expires_ts, priority, promo, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(g.id, g.provider, g.amountNano, g.effective, g.expires, g.priority, g.promo ? 1 : 0, g.note, g.createdAt);
+    this.checkSoon();
+    const st = this.status().providers.find((p) => p.provider === g.provider)!;
+    return st.grants.find((x) => x.id === g.id)!;
+  }
+
+  removeGrant(id: string): boolean {
+    return this.db.prepare('DELETE FROM credit_grants WHERE id = ?').run(id).changes > 0;
+  }
+
+  /**
+   * Spend per provider and UTC day before today, from the rollups, kept in memory. It is valid while
+   * the spend recorded before today is unchanged: the all-time totals minus today's rollups (two
+   * cheap reads) name it, so a late or synced call for a past day is noticed on the next read.
+   */
+  private daily: { key: string; map: Map<string, Map<number, bigint>> } | null = null;
+
+  private spendBefore(from: number, today: number): Map<string, Map<number, bigint>> {
+    const tot = this.e.ledger.totals();
+    const td = this.db.prepare('SELECT COALESCE(SUM(calls), 0) AS c, COALESCE(SUM(cost_nano), 0) AS k FROM rollups WHERE bucket >= ?').safeIntegers(true).get(today) as Row;
+    const key = `${from}|${today}|${tot.calls - Number(td.c)}|${tot.cost - BigInt(td.k as bigint)}`;
+    if (this.daily?.key === key) return this.daily.map;
+    const map = new Map<string, Map<number, bigint>>();
+    for (const r of this.db.prepare(`SELECT provider, (bucket / ${DAY_MS}) * ${DAY_MS} AS day, SUM(cost_nano) AS cost FROM rollups WHERE bucket >= ? AND bucket < ? GROUP BY provider, day`)
+      .safeIntegers(true).all(from, today) as Row[]) {
+      const p = String(r.provider);
+      let m = map.get(p);
+      if (!m) map.set(p, (m = new Map()));
+      m.set(Number(r.day), BigInt(r.cost as bigint));
+    }
+    this.daily = { key, map };
+    return map;
+  }
+
+  private compute(now: number): { balance: ProviderBalance; runway: Runway }[] {
+    this.e.flushQuietly();
+    const grants = this.grants();
+    if (!grants.length) return [];
+    const today = Math.floor(now / DAY_MS) * DAY_MS;
+    const spend = this.spendFn(grants, today);
+    return balancesAt(grants, now, spend).map((balance) => {
+      // trailing 7 days: the 6 UTC days before today, and today so far
+      const burn = spend(balance.provider, today - 6 * DAY_MS, now + 1);
+      return { balance, runway: projectRunway(balance, burn, now) };
+    });
+  }
+
+  /** Spend of a provider with a <= ts < b: whole days before today from the cache, the rest from the rollups. */
+  private spendFn(grants: readonly CreditGrant[], today: number): (provider: string, a: number, b: number) => bigint {
+    const from = Math.min(today - 7 * DAY_MS, ...grants.map((g) => g.effective));
+    const past = this.spendBefore(from, today);
+    return (provider: string, a: number, b: number): bigint => {
+      let sum = 0n;
+      const days = past.get(provider);
+      if (days) for (let d = Math.max(a, from); d < Math.min(b, today); d += DAY_MS) sum += days.get(d) ?? 0n;
+      if (a < from) sum += this.e.ledger.spend({ provider, from: a, to: Math.min(b, from) }).cost;
+      if (b > today) sum += this.e.ledger.spend({ provider, from: Math.max(a, today), to: b }).cost;
+      return sum;
+    };
+  }
+
+  /**
+   * The movements of the calls of the last `days` UTC days (today included), newest last: one per
+   * grant a call drew from, and one with no grant for what no grant covered. The grants' balances at
+   * the start of that window come from the spend totals (balancesAt), then the calls from there on,
+   * ordered by (ts, id), draw in burn order (deriveMovements): the same movements on every device.
+   */
+  movements(arg: { provider?: string; days?: number; limit?: number }): CreditMovement[] {
+    const now = this.e.now();
+    this.e.flushQuietly();
+    const grants = this.grants().filter((g) => !arg.provider || g.provider === canonicalProvider(arg.provider));
+    if (!grants.length) return [];
+    const today = Math.floor(now / DAY_MS) * DAY_MS;
+    const start = today - (Math.max(1, arg.days ?? 1) - 1) * DAY_MS;
+    const at = new Map(balancesAt(grants, start, this.spendFn(grants, today)).flatMap((p) => p.grants.map((g) => [g.grant.id, g] as const)));
+    const opening = grants.map((g) => ({ ...g, amountNano: at.get(g.id)!.state === 'expired' ? 0n : at.get(g.id)!.remainingNano }));
+    const providers = [...new Set(grants.map((g) => g.provider))];
+    const rows = this.db.prepare(`SELECT id, ts, provider, model, cost_nano FROM calls WHERE ts >= ? AND ts <= ? AND status NOT IN ('blocked', 'pending') AND cost_nano > 0 AND provider IN (${providers.map(() => '?').join(', ')}) ORDER BY ts, id`)
+      .safeIntegers(true).all(start, now, ...providers) as Row[];
+    const meta = new Map(rows.map((r) => [String(r.id), { provider: String(r.provider), model: (r.model as string) ?? null }]));
+    const calls = rows.map((r) => ({ id: String(r.id), ts: Number(r.ts), provider: String(r.provider), costNano: BigInt(r.cost_nano as bigint) }));
+    const out: CreditMovement[] = [];
+    for (const m of deriveMovements(opening, calls)) {
+      const c = meta.get(m.callId)!;
+      out.push({ callId: m.callId, ts: m.ts, provider: c.provider, model: c.model, grantId: m.grantId, amount: nanoToUsd(m.amountNano) });
+    }
+    const limit = Math.min(Math.max(arg.limit ?? 1000, 1), 10_000);
+    return out.slice(-limit);
+  }
+
+  status(): CreditsStatus {
+    const now = this.e.now();
+    return { asOf: now, providers: this.compute(now).map(({ balance, runway }) => providerStatus(balance, runway, now)) };
+  }
+
+  /** Check the credit alerts shortly (coalesced): after a call, a grant added, at start. */
+  checkSoon(delayMs = 200): void {
+    if (!this.serving || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      try {
+        this.checkAlerts();
+      } catch (e) {
+        this.e.log(`could not check credit alerts: ${(e as Error).message}`);
+      }
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.warmTimer) clearTimeout(this.warmTimer);
+    this.timer = this.warmTimer = null;
+    this.serving = false;
+  }
+
+  private hasGrants(): boolean {
+    return this.db.prepare('SELECT 1 FROM credit_grants LIMIT 1').get() !== undefined;
+  }
+
+  /**
+   * Each alert once per grant and threshold (the alerts table remembers, across processes): of the
+   * thresholds newly crossed for a grant and kind, the most severe notifies, the rest are recorded quietly.
+   */
+  checkAlerts(): Alert[] {
+    if (!this.hasGrants()) return [];
+    const now = this.e.now();
+    const out: Alert[] = [];
+    const firedStmt = this.db.prepare(`SELECT threshold FROM alerts WHERE cap_id = ? AND period_key = ? AND kind = 'credit'`);
+    for (const { balance, runway } of this.compute(now)) {
+      const due = dueCreditAlerts(balance, runway, now, usd);
+      const byKey = new Map<string, typeof due>();
+      for (const d of due) {
+        const k = `${d.grantId}\u0000${d.kind}`;
+        byKey.set(k, [...(byKey.get(k) ?? []), d]);
+      }
+      for (const list of byKey.values()) {
+        const first = list[0]!;
+        const fired = new Set((firedStmt.all(first.grantId, first.kind) as Row[]).map((r) => Number(r.threshold)));
+        const fresh = list.filter((d) => !fired.has(d.threshold));
+        fresh.forEach((d, i) => {
+          const gb = balance.grants.find((g) => g.grant.id === d.grantId)!;
+          const alert: Alert = {
+            id: newCallId(), capId: d.grantId, capLabel: d.message, threshold: d.threshold, periodKey: d.kind,
+            spent: nanoToUsd(gb.drawnNano), limit: nanoToUsd(gb.grant.amountNano), ts: now, kind: 'credit', message: d.message,
+          };
+          if (i > 0) return void this.e.ledger.insertAlert(alert, 'skipped');
+          if (this.e.ledger.insertAlert(alert)) {
+            this.e.log(`credit alert: ${d.message}`);
+            this.e.emit({ type: 'alert', alert });
+            out.push(alert);
+          }
+        });
+      }
+    }
+    return out;
+  }
+
+  // ---- statements ----
+
+  private frozen(project: string, period: string): Frozen | null {
+    const r = this.db.prepare('SELECT * FROM statements WHERE project = ? AND period = ?').safeIntegers(true).get(project, period) as Row | undefined;
+    return r ? frozenFromDb(r) : null;
+  }
+
+  private terms(project: string, arg: { markup?: string | null; fee?: string | null }): BillingTerms {
+    const saved = this.e.ledger.setting(`statementTerms:${project}`);
+    const t: BillingTerms = saved ? JSON.parse(saved) : { markupPct: null, fee: null };
+    if (arg.markup !== undefined || arg.fee !== undefined) {
+      if (arg.markup !== undefined) t.markupPct = arg.markup && !/^0(\.0+)?$/.test(arg.markup) ? arg.markup : null;
+      if (arg.fee !== undefined) t.fee = arg.fee && !/^0(\.0+)?$/.test(arg.fee) ? arg.fee : null;
+      // remembered as the project's terms for its later statements
+      this.e.ledger.setSetting(`statementTerms:${project}`, JSON.stringify(t));
+    }
+    return t;
+  }
+
+  /**
+   * Read a statement's calls and adjustments in one snapshot and build it. The period's own calls
+   * come per UTC day from the day cache (statement_slices) when the day's rollup count and cost are
+   * those the cache was made from; other days are read from the calls and cached afterwards.
+   * Hash entries: per day with calls "day:DATE:COUNT:SHA-256 of its sorted call ids", then each
+   * adjustment as "id@original-period".
+   */
+  private build(project: string, p: StatementPeriod, terms: BillingTerms, closedAt: number | null): {
+    statement: Statement; ids: string[]; seq: number; pending: number; own: number; absorbed: Map<string, number>;
+  } {
+    const fresh: { day: number; fp: string; data: string; sha: string }[] = [];
+    const result = this.db.transaction(() => {
+      const seq = Number(this.db.prepare('SELECT COALESCE(MAX(rowid), 0) FROM calls').pluck().get());
+      const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status = 'pending'`).pluck().get(project, p.start, p.end));
+      const fps = new Map((this.db.prepare(`SELECT bucket AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY day`)
+        .safeIntegers(true).all(project, p.start, p.end) as Row[]).map((r) => [Number(r.day), `${r.c}:${r.k}`]));
+      const cachedRows = new Map((this.db.prepare('SELECT slice, fingerprint, data, ids_sha256 FROM statement_slices WHERE project = ? AND slice >= ? AND slice < ?')
+        .all(project, p.start, p.end) as Row[]).map((r) => [Number(r.slice), r]));
+      const agg = emptyAggregate();
+      const ids: string[] = [];
+      let own = 0;
+      for (let day = p.start; day < p.end; day += SLICE_MS) {
+        const fp = fps.get(day);
+        if (!fp) continue;
+        const c = cachedRows.get(day);
+        let dayAgg: Aggregate, sha: string;
+        if (c && c.fingerprint === fp) {
+          dayAgg = aggregateFromJson(String(c.data));
+          sha = String(c.ids_sha256);
+        } else {
+          ({ agg: dayAgg, sha } = this.dayAggregate(project, day));
+          fresh.push({ day, fp, data: aggregateToJson(dayAgg), sha });
+        }
+        if (dayAgg.calls === 0) continue;
+        own += dayAgg.calls;
+        ids.push(`hour:${new Date(day).toISOString().slice(0, 13)}:${dayAgg.calls}:${sha}`);
+        mergeAggregate(agg, dayAgg);
+      }
+      const absorbed = new Map<string, number>();
+      const frozenList = (this.db.prepare('SELECT * FROM statements WHERE project = ? AND kind = ? AND period_end <= ? ORDER BY period_start').safeIntegers(true).all(project, p.kind, p.start) as Row[]).map(frozenFromDb);
+      const frozenByKey = new Map(frozenList.map((f) => [f.period, f]));
+      for (const r of frozenList) {
+        const inRange = Number(this.db.prepare(`SELECT COALESCE(SUM(calls), 0) FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ?`).pluck().get(project, r.start, r.end));
+        if (inRange === r.accounted) continue;
+        for (const { call, rowid } of this.callsOf(project, r.start, r.end, r.closedSeq)) {
+          // the first statement after r that was still open when this call was written
+          let s = nextPeriod(parsePeriod(r.period));
+          for (;;) {
+            const f = frozenByKey.get(s.key);
+            if (!f || f.closedSeq >= rowid) break;
+            s = nextPeriod(s);
+          }
+          if (s.key !== p.key) continue;
+          aggregateCalls(agg, [call], 'adjustment', r.period, ids);
+          absorbed.set(r.period, (absorbed.get(r.period) ?? 0) + 1);
+        }
+      }
+      const statement = finishStatement({ project, period: p, status: closedAt === null ? 'open' : 'closed', closedAt, terms }, agg);
+      return { statement, ids, seq, pending, own, absorbed };
+    })();
+    this.cacheDays(project, fresh);
+    return result;
+  }
+
+  private dayAggregate(project: string, day: number): { agg: Aggregate; sha: string } {
+    const dayIds: string[] = [];
+    const agg = aggregateCalls(emptyAggregate(), this.callsOf(project, day, day + SLICE_MS, null).map((x) => x.call), 'usage', null, dayIds);
+    return { agg, sha: crypto.createHash('sha256').update(dayIds.sort().join('\n')).digest('hex') };
+  }
+
+  private cacheDays(project: string, fresh: { day: number; fp: string; data: string; sha: string }[]): void {
+    if (!fresh.length) return;
+    try {
+      const put = this.db.prepare('INSERT INTO statement_slices (project, slice, fingerprint, data, ids_sha256) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, data = excluded.data, ids_sha256 = excluded.ids_sha256');
+      this.db.transaction(() => { for (const f of fresh) put.run(project, f.day, f.fp, f.data, f.sha); })();
+    } catch { /* a cache: the next statement reads the calls again */ }
+  }
+
+  private warmTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * A serving engine keeps the slice cache warm in the background, one project-hour per step (a
+   * step blocks the event loop for one hour's calls of one project), for the 62 days before the
+   * current hour, so a statement over a busy month reads cached hours instead of every call.
+   */
+  startWarming(firstMs = 5000, everyMs = 10 * 60_000): void {
+    const step = (delay: number) => {
+      this.warmTimer = setTimeout(() => {
+        let more = false;
+        try {
+          more = this.warmStep();
+        } catch (e) {
+          this.e.log(`could not prepare statements: ${(e as Error).message}`);
+        }
+        if (this.serving) step(more ? 50 : everyMs);
+      }, delay);
+      this.warmTimer.unref();
+    };
+    step(firstMs);
+  }
+
+  /** Cache one stale project-hour; false when none is stale. */
+  warmStep(): boolean {
+    const today = Math.floor(this.e.now() / SLICE_MS) * SLICE_MS; // the current hour is read live
+    this.e.flushQuietly();
+    const stale = this.db.transaction(() => {
+      // one scan finds every stale project-hour; each step then re-checks one hour (a point read)
+      if (!this.warmQueue.length) {
+        const fps = this.db.prepare(`SELECT project, bucket AS slice, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, slice`)
+          .safeIntegers(true).all(today - 62 * DAY_MS, today) as Row[];
+        const have = new Map((this.db.prepare('SELECT project, slice, fingerprint FROM statement_slices WHERE slice >= ?').all(today - 62 * DAY_MS) as Row[]).map((r) => [`${r.project}\u0000${r.slice}`, String(r.fingerprint)]));
+        this.warmQueue = fps.filter((r) => have.get(`${r.project}\u0000${Number(r.slice)}`) !== `${r.c}:${r.k}`).map((r) => ({ project: String(r.project), slice: Number(r.slice) }));
+        if (!this.warmQueue.length) return null;
+      }
+      const next = this.warmQueue.shift()!;
+      const r = this.db.prepare('SELECT SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket = ? AND project = ?').safeIntegers(true).get(next.slice, next.project) as Row;
+      const fp = `${r.c}:${r.k}`;
+      const { agg, sha } = this.dayAggregate(next.project, next.slice);
+      return { project: next.project, day: next.slice, fp, data: aggregateToJson(agg), sha };
+    })();
+    if (!stale) return false;
+    this.cacheDays(stale.project, [stale]);
+    return true;
+  }
+
+  private warmQueue: { project: string; slice: number }[] = [];
+
+  private callsOf(project: string, from: number, to: number, afterSeq: number | null): { call: StatementCall; rowid: number }[] {
+    const sql = `SELECT rowid, id, ts, provider, model, workflow, node, cost_nano, unpriced, items FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')${afterSeq === null ? '' : ' AND rowid > ?'}`;
+    const stmt = this.db.prepare(sql).raw(true);
+    const args: unknown[] = [project, from, to];
+    if (afterSeq !== null) args.push(afterSeq);
+    const out: { call: StatementCall; rowid: number }[] = [];
+    // costs are read as text and converted exactly (a cost_nano beyond 2^53 stays exact)
+    for (const r of stmt.iterate(...args) as Iterable<unknown[]>) {
+      const items = r[9] as string | null;
+      out.push({
+        rowid: r[0] as number,
+        call: {
+          id: r[1] as string, ts: r[2] as number, provider: r[3] as string, model: r[4] as string | null, workflow: r[5] as string | null, node: r[6] as string | null,
+          costNano: typeof r[7] === 'bigint' ? r[7] : BigInt(r[7] as number), unpriced: r[8] === 1, items: items && items !== '[]' ? (JSON.parse(items) as LineItem[]) : [],
+        },
+      });
+    }
+    return out;
+  }
+
+  private finish(s: Statement, ids: string[]): Statement {
+    s.hash = crypto.createHash('sha256').update(hashInput(s, ids)).digest('hex');
+    return s;
+  }
+
+  private freeze(project: string, p: StatementPeriod, terms: BillingTerms): Frozen | null {
+    const now = this.e.now();
+    const built = this.build(project, p, terms, now);
+    if (built.pending > 0) return null;
+    const s = this.finish(built.statement, built.ids);
+    const write = this.db.transaction(() => {
+      if (this.frozen(project, p.key)) return; // frozen meanwhile by another process
+      this.db.prepare(`INSERT INTO statements (project, period, kind, period_start, period_end, closed_at, closed_seq, pending_ids, own_calls, accounted, markup, fee, calls, cost_nano, total, hash, json, csv, html)
+        VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(project, p.key, p.kind, p.start, p.end, now, built.seq, built.own, built.own, terms.markupPct, terms.fee, s.calls, usdToNanoExact(s.cost), s.total, s.hash, renderJson(s), renderCsv(s), renderHtml(s));
+      for (const [period, n] of built.absorbed) this.db.prepare('UPDATE statements SET accounted = accounted + ? WHERE project = ? AND period = ?').run(n, project, period);
+    });
+    write.immediate();
+    return this.frozen(project, p.key);
+  }
+
+  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): StatementResult {
+    let p: StatementPeriod;
+    try {
+      p = parsePeriod(arg.period);
+    } catch (e) {
+      throw new BillingError('E_VALIDATION', (e as Error).message);
+    }
+    const format = arg.format ?? 'json';
+    const now = this.e.now();
+    this.e.flushQuietly();
+    let f = this.frozen(arg.project, p.key);
+    if (f && (arg.markup !== undefined || arg.fee !== undefined)) {
+      const norm = (v: string | null | undefined) => (v && !/^0(\.0+)?$/.test(v) ? v : null);
+      if ((arg.markup !== undefined && norm(arg.markup) !== f.markup) || (arg.fee !== undefined && norm(arg.fee) !== f.fee)) {
+        throw new BillingError('E_CLOSED', `the statement of ${arg.project} for ${p.key} is closed (hash ${f.hash.slice(0, 12)}…) with markup ${f.markup ?? 0} % and fee $${f.fee ?? 0}: closed statements never change; late calls land in the next open statement`);
+      }
+    }
+    if (!f && isClosed(p, now)) f = this.freeze(arg.project, p, this.terms(arg.project, arg));
+    if (f) {
+      const col = format === 'json' ? 'json' : format === 'csv' ? 'csv' : 'html';
+      const r = this.db.prepare(`SELECT json, ${col} AS content FROM statements WHERE project = ? AND period = ?`).get(arg.project, p.key) as Row;
+      return { statement: JSON.parse(String(r.json)) as Statement, format, content: String(r.content) };
+    }
+    // open: running totals, no hash (a hash names a closed statement)
+    const s = this.build(arg.project, p, this.terms(arg.project, arg), null).statement;
+    return { statement: s, format, content: format === 'json' ? renderJson(s) : format === 'csv' ? renderCsv(s) : renderHtml(s) };
+  }
+
+  /**
+   * Closed statements, and per project with calls in the last 62 days the periods still open (the
+   * current month, plus the current period of every kind the project was already billed by);
+   * periods past their grace time are frozen here.
+   */
+  statements(arg: { project?: string }): StatementSummary[] {
+    const now = this.e.now();
+    this.e.flushQuietly();
+    const projects = arg.project ? [arg.project] : (this.db.prepare(`SELECT DISTINCT project FROM rollups WHERE bucket >= ? AND project != '' ORDER BY project`).pluck().all(now - 62 * DAY_MS) as string[]);
+    const open: StatementSummary[] = [];
+    for (const project of projects) {
+      const kinds = new Set<PeriodKind>(['month', ...(this.db.prepare('SELECT DISTINCT kind FROM statements WHERE project = ?').pluck().all(project) as PeriodKind[])]);
+      for (const kind of kinds) {
+        const cur = periodOf(kind, now);
+        const prev = periodOf(kind, cur.start - 1);
+        for (const p of [prev, cur]) {
+          if (this.frozen(project, p.key)) continue;
+          const terms = this.terms(project, {});
+          if (isClosed(p, now)) {
+            const has = Number(this.db.prepare('SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ?').pluck().get(project, p.start, p.end));
+            if (has) this.freeze(project, p, terms);
+            if (this.frozen(project, p.key)) continue;
+          }
+          const built = this.build(project, p, terms, null);
+          if (p === prev && built.statement.calls === 0) continue;
+          const s = built.statement;
+          open.push({ project, period: p.key, kind, status: 'open', from: s.from, to: s.to, calls: s.calls, cost: s.cost, total: s.total, hash: null, closedAt: null, closesAt: new Date(p.end + DEFAULT_GRACE_MS).toISOString() });
+        }
+      }
+    }
+    const closed = (this.db.prepare(`SELECT * FROM statements ${arg.project ? 'WHERE project = ?' : ''} ORDER BY project, period_start DESC`).safeIntegers(true).all(...(arg.project ? [arg.project] : [])) as Row[]).map(frozenFromDb);
+    return [...open, ...closed.map((f): StatementSummary => ({
+      project: f.project, period: f.period, kind: f.kind, status: 'closed', from: new Date(f.start).toISOString(), to: new Date(f.end).toISOString(),
+      calls: f.calls, cost: nanoToUsd(f.costNano), total: f.total, hash: f.hash, closedAt: new Date(f.closedAt).toISOString(), closesAt: new Date(f.end + DEFAULT_GRACE_MS).toISOString(),
+    }))];
+  }
+
+  // ---- reconciliation ----
+
+  reconcile(arg: { provider: ReconcileProvider; csv: string }): ReconcileResult {
+    const catalog = this.e.catalog;
+    const parsed = parseExport(arg.provider, arg.csv, (model, usage) => {
+      const resolved = catalog.resolve(arg.provider, model);
+      if (!resolved.token && !resolved.media) return null;
+      const p = priceCall(usage, resolved, {}, `${arg.provider}:${model}`);
+      return p.unpriced ? null : p.cost;
+    });
+    if (!parsed.amounts.length) throw new ReconcileError(`the ${parsed.label} has a header but no rows. Nothing was imported.`);
+    this.e.flushQuietly();
+    const first = dateStart(parsed.amounts[0]!.day);
+    const last = dateStart(parsed.amounts[parsed.amounts.length - 1]!.day) + DAY_MS;
+    const rows = this.db.prepare('SELECT bucket, model, SUM(calls) AS calls, SUM(cost_nano) AS cost FROM rollups WHERE provider = ? AND bucket >= ? AND bucket < ? GROUP BY bucket, model')
+      .safeIntegers(true).all(arg.provider, first, last) as Row[];
+    const amounts: LedgerAmount[] = rows.map((r) => ({
+      day: new Date(Number(r.bucket)).toISOString().slice(0, 10), model: String(r.model || '(unknown)'), costNano: BigInt(r.cost as bigint), calls: Number(r.calls),
+    }));
+    return compare(arg.provider, parsed, amounts);
+  }
+}
+
+function grantInfo(b: GrantBalance): CreditGrantInfo {
+  const g = b.grant;
+  return {
+    id: g.id, provider: g.provider, amount: nanoToUsd(g.amountNano), effective: new Date(g.effective).toISOString().slice(0, 10), expires: expiryDate(g.expires),
+    priority: g.priority, promo: g.promo, note: g.note, createdAt: g.createdAt, state: b.state,
+    drawn: nanoToUsd(b.drawnNano), remaining: nanoToUsd(b.remainingNano), expiredUnused: nanoToUsd(b.expiredUnusedNano),
+  };
+}
+
+export function providerStatus(balance: ProviderBalance, runway: Runway, now: number): CreditProviderStatus {
+  const p = balance.provider;
+  const unused = runway.expiringUnused.reduce((s, x) => s + x.amountNano, 0n);
+  const firstExpiry = runway.expiringUnused[0];
+  let summary = runway.runsOutAt === null
+    ? `No ${p} spend in the last 7 days: ${usd(balance.balanceNano)} of credits left.`
+    : runway.runsOutAt <= now
+      ? `Your ${p} credits are used up: spend now goes beyond them.`
+      : `At this week's pace your ${p} credits last ${runway.runwayDays} day${runway.runwayDays === 1 ? '' : 's'}.`;
+  if (unused > 0n && firstExpiry) summary += ` ${usd(unused)} of them expire${runway.expiringUnused.length === 1 ? ` on ${expiryDate(firstExpiry.expires)}` : ''} unused.`;
+  if (balance.uncoveredNano > 0n) summary += ` ${usd(balance.uncoveredNano)} of spend is not covered by credits.`;
+  return {
+    provider: p, balance: nanoToUsd(balance.balanceNano), uncovered: nanoToUsd(balance.uncoveredNano), burn7d: nanoToUsd(runway.burn7dNano),
+    burnPerDay: nanoToUsd(runway.burnPerDayNano), runwayDays: runway.runwayDays, runsOutAt: runway.runsOutAt,
+    expiringUnused: runway.expiringUnused.map((x) => ({ grantId: x.grantId, expires: expiryDate(x.expires), amount: nanoToUsd(x.amountNano) })),
+    summary, grants: balance.grants.map(grantInfo),
+  };
+}
