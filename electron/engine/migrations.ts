@@ -113,7 +113,7 @@ export const MIGRATIONS: readonly string[] = [
   ${['caps', 'keys', 'overrides', 'locks', 'tier_plans', 'settings'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((op) =>
     `CREATE TRIGGER ${t}_${op.toLowerCase()}_version AFTER ${op} ON ${t} BEGIN UPDATE config_version SET v = v + 1 WHERE id = 1; END;`)).join('\n  ')}
   `,
-  // credits, settlement statements (issue 13). Self-contained: grants, frozen statements, an index
+  // 4: credits, settlement statements (issue 13). Self-contained: grants, frozen statements, an index
   // for reading one project's calls in a period, and a cache of each project-hour's statement lines
   // (keyed by that hour's rollup count and cost, so a late call invalidates it). Movements are not stored: they are derived from the
   // calls ordered by (ts, id) and the grants (shared/credits.ts), so every device agrees.
