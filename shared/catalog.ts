@@ -367,7 +367,7 @@ export class Catalog {
         }
         token = { kind: 'token', provider, id: model, name, rates, contextWindow, source, sourceLabel: label };
       } else if (genai && basePrices && !lock) {
-        token = this.tokenModel(provider, genai.m, basePrices, genai.supplement);
+        token = this.tokenModel(provider, genai.m, basePrices, genai.supplement, genai.p);
       }
       return { token, media: media ?? (lock ? null : mediaBase) };
     }
@@ -375,10 +375,10 @@ export class Catalog {
       const b = BUILTIN_TOKEN_MODELS.get(`${provider}:${model}`);
       if (b) return { token: b, media: mediaBase };
     }
-    return { token: genai && basePrices ? this.tokenModel(provider, genai.m, basePrices, genai.supplement) : null, media: mediaBase };
+    return { token: genai && basePrices ? this.tokenModel(provider, genai.m, basePrices, genai.supplement, genai.p) : null, media: mediaBase };
   }
 
-  private tokenModel(provider: string, m: ModelInfo, prices: Record<string, unknown>, supplement?: true): TokenModel {
+  private tokenModel(provider: string, m: ModelInfo, prices: Record<string, unknown>, supplement?: true, from?: Provider): TokenModel {
     if (supplement) {
       const x = m as ModelInfo & { source_url?: string; as_of?: string };
       const label = `tollgate-genai-supplement@${SUPPLEMENT_VERSION}`;
@@ -394,9 +394,14 @@ export class Catalog {
       name: m.name ?? m.id,
       rates: compileRates(prices),
       contextWindow: m.context_window ?? null,
-      source: { kind: 'catalog', catalog: this.genaiVersion },
-      sourceLabel: this.genaiVersion,
+      source: { kind: 'catalog', catalog: this.labelOf(from) },
+      sourceLabel: this.labelOf(from),
     };
+  }
+
+  /** The data a provider's prices came from: the loaded file, or the bundled data for a provider it does not list. */
+  private labelOf(p: Provider | undefined): string {
+    return this.genaiById && p && this.genaiById.get(p.id) === p ? this.genaiVersion : BUNDLED_GENAI.label;
   }
 
   /** The current prices of a model as plain decimal strings, for a rate lock snapshot. */

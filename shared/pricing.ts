@@ -393,7 +393,7 @@ export function priceCall(usage: Usage, model: Resolved, ctx: PriceContext = {},
     if (ctx.tier && ctx.tier.plan.unit === 'request') return priceWithTiers(ctx.tier.plan, ctx.tier.before, usage.requests ?? 1, model.token);
     return priceTokens(usage, model.token);
   }
-  return unpriced(`unknown model: ${name} is not in the price catalog (add a price with \`tollgate prices set\`)`);
+  return unpriced(`unknown model: ${name} is not in the price catalog (not in the bundled genai-prices data; load a newer file with \`npx tollgate prices update --from FILE\`, or add a price with \`npx tollgate prices set\`)`);
 }
 
 export function toLineItems(lines: readonly PricedLine[]): LineItem[] {
