@@ -69,6 +69,9 @@ export const ENDPOINTS = {
   'replicate.files': { billing: 'free' },
   'replicate.trainings': { billing: 'unpriced', reason: 'Replicate trainings are billed by hardware time as they run; Tollgate does not see it' },
   'replicate.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Replicate endpoint is billed' },
+  // Recraft's own API (external.api.recraft.ai): image generation is `images`
+  'recraft.read': { billing: 'free' },            // GET: the account, styles
+  'recraft.unknown': { billing: 'unpriced', reason: 'Recraft bills this endpoint (edits, vectorize, upscale, background and style calls) per request; Tollgate prices only Recraft image generation' },
 } as const satisfies Record<string, { billing: 'priced' | 'unpriced' | 'free'; reason?: string }>;
 
 export type Endpoint = keyof typeof ENDPOINTS;
@@ -134,6 +137,10 @@ export function classify(provider: string, method: string, path: string): Endpoi
       if (p.endsWith('/trainings')) return 'replicate.trainings';
       if (p.endsWith('/files')) return 'replicate.files';
       return 'replicate.unknown';
+    case 'recraft':
+      if (isRead(method)) return 'recraft.read';
+      if (method === 'POST' && p.endsWith('/images/generations')) return 'images';
+      return 'recraft.unknown';
     default: // openai, openrouter, OpenAI-compatible hosts
       if (isRead(method)) return 'openai.read';
       if (method !== 'POST') return 'openai.unknown';

@@ -26,6 +26,7 @@ export const DEFAULT_UPSTREAMS: Record<string, string> = {
   fal: 'https://fal.run',
   'fal-queue': 'https://queue.fal.run',
   replicate: 'https://api.replicate.com',
+  recraft: 'https://external.api.recraft.ai',
 };
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);

@@ -26,7 +26,7 @@ before(async () => {
     });
   });
   await new Promise<void>((r) => bad.listen(0, '127.0.0.1', () => r()));
-  rig = await startRig(['openai', 'anthropic', 'gemini', 'fal', 'fal-queue', 'replicate'], { upstreams: { badhost: `http://127.0.0.1:${(bad.address() as AddressInfo).port}/v1` } });
+  rig = await startRig(['openai', 'anthropic', 'gemini', 'fal', 'fal-queue', 'replicate', 'recraft'], { upstreams: { badhost: `http://127.0.0.1:${(bad.address() as AddressInfo).port}/v1` } });
 });
 after(async () => {
   await rig.close();
@@ -210,6 +210,39 @@ test('media ids users send are booked at their catalog price through the proxy (
   assert.equal(g.call.cost, '0.96');
 });
 
+test('Recraft API route: recraftv4, recraftv4_vector, V4.1 and V4.1 Pro booked per image from the response; other Recraft calls unpriced with the reason', async () => {
+  const h = { authorization: 'Bearer rc_x' };
+  const cases: [string, number, string][] = [
+    ['recraftv4', 2, '0.08'], // 2 × $0.04
+    ['recraftv4_vector', 1, '0.08'],
+    ['recraftv4_1', 1, '0.035'],
+    ['recraftv4_1_pro', 3, '0.63'], // 3 × $0.21
+    ['recraftv4_pro_vector', 1, '0.3'],
+  ];
+  for (const [model, n, cost] of cases) {
+    const { status, call } = await post('/recraft/v1/images/generations', { prompt: 'a red fox, flat vector', model, n }, h);
+    assert.equal(status, 200, model);
+    assert.equal(call.provider, 'recraft');
+    assert.equal(call.endpoint, 'images');
+    assert.equal(call.model, model);
+    assert.equal(call.unpriced, false, call.unpricedReason ?? '');
+    assert.equal(call.cost, cost, model);
+    assert.match(call.priceSource ?? '', /tollgate-media@.*recraft/);
+  }
+  // a model without a published price on Recraft's API is unpriced with the reason, never $0
+  const v41v = await post('/recraft/v1/images/generations', { prompt: 'p', model: 'recraftv4_1_vector' }, h);
+  assert.equal(v41v.call.unpriced, true);
+  assert.match(v41v.call.unpricedReason ?? '', /recraftv4_1_vector/);
+  const vec = await post('/recraft/v1/images/vectorize', { image_id: 'x' }, h);
+  assert.equal(vec.call.endpoint, 'recraft.unknown');
+  assert.equal(vec.call.unpriced, true);
+  assert.match(vec.call.unpricedReason ?? '', /Recraft bills this endpoint/);
+  // and the quote before the call says the same price
+  const q = await rig.engine.api.quote({ kind: 'request', provider: 'recraft', path: '/v1/images/generations', body: { prompt: 'p', model: 'recraftv4_1', n: 2 } });
+  assert.equal(q.unpriced, 0);
+  assert.equal(q.expected, '0.07');
+});
+
 test('a walk over every route the proxy accepts: each call is priced, unpriced with a reason, free by the allow-list, or a failed call said not billed', async () => {
   const bodies: Record<string, unknown> = {
     openai: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], prompt: 'p', input: 'hi' },
@@ -219,10 +252,12 @@ test('a walk over every route the proxy accepts: each call is priced, unpriced w
     fal: { prompt: 'p', image_size: 'square_hd' },
     'fal-queue': { prompt: 'p', image_size: 'square_hd' },
     replicate: { input: { prompt: 'p' } },
+    recraft: { prompt: 'p', model: 'recraftv4' },
   };
   const auth: Record<string, Record<string, string>> = {
     anthropic: { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' }, gemini: { 'x-goog-api-key': 'g-x' },
     fal: { authorization: 'Key f' }, 'fal-queue': { authorization: 'Key f' }, replicate: { authorization: 'Bearer r8_x' },
+    recraft: { authorization: 'Bearer rc_x' },
   };
   const silent: string[] = [];
   let walked = 0;
