@@ -243,6 +243,13 @@ export function priceMedia(usage: Usage, model: MediaModel, ctx: PriceContext = 
       push('Request', { num: BigInt(usage.requests ?? 1), den: 1n }, 'request', p.ratio, p.price);
       break;
     case 'second': {
+      if (p.basis === 'runtime') {
+        // billed by hardware time: the run time the provider reports, to the millisecond
+        const run = usage.runSeconds;
+        if (run === undefined) return unpriced(`${model.provider}:${model.id} is billed by hardware run time (${p.hardware ?? 'its hardware'}), which the provider reports only when the run has finished (Replicate metrics.predict_time); this response did not carry it`, 'media');
+        push(`Run time (${p.hardware ?? 'hardware'})`, decimalRatio(run.toFixed(3)), 'second', p.ratio, p.price);
+        break;
+      }
       const secs = usage.videoSeconds;
       if (secs === undefined) return unpriced(`${model.id} is priced per second but the call's duration is unknown`, 'media');
       push('Video seconds', decimalRatio(secs), 'second', p.ratio, p.price);

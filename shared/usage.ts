@@ -39,6 +39,11 @@ export interface Usage {
   /** Megapixels per image (decimal string, exact: width*height/1e6). */
   megapixelsPerImage?: string;
   videoSeconds?: number;
+  /**
+   * Seconds of hardware run time the provider reports for a model billed by hardware time
+   * (Replicate `metrics.predict_time`), to the millisecond.
+   */
+  runSeconds?: number;
   /** Per-request fees: the number of billable requests (normally 1). */
   requests?: number;
 }

@@ -607,6 +607,7 @@ export class Engine implements ProxyHost {
           usage = { ...a.media.usage };
           params = a.media.params;
           if (ex?.media?.images) usage.images = ex.media.images;
+          if (ex?.media?.runSeconds !== undefined) usage.runSeconds = ex.media.runSeconds;
           if (ex?.media?.width && ex.media.height) params = { ...params, size: `${ex.media.width}x${ex.media.height}` };
           row.model ??= a.model;
         }

@@ -242,7 +242,7 @@ export interface Extracted {
   /** Tokens counted from streamed text when the provider never sent usage (cut streams). */
   streamedOutputTokens: number;
   /** Media facts from the response (fal: number of images and their sizes). */
-  media: { images?: number; width?: number; height?: number; seconds?: number } | null;
+  media: { images?: number; width?: number; height?: number; seconds?: number; runSeconds?: number } | null;
   /** Provider-reported cost (OpenRouter `usage.cost`), informational. */
   reportedCost: string | null;
   parseError: string | null;
@@ -650,6 +650,12 @@ export class ResponseTap {
           const first = obj(images[0]);
           this.media = { images: images.length, width: typeof first.width === 'number' ? first.width : undefined, height: typeof first.height === 'number' ? first.height : undefined };
         }
+        break;
+      }
+      case 'replicate.create': {
+        // a finished prediction (Prefer: wait) reports its hardware run time; hardware-billed models are priced on it
+        const t = obj(d.metrics).predict_time;
+        if (d.status === 'succeeded' && typeof t === 'number' && Number.isFinite(t) && t >= 0 && t < 1e6) this.media = { ...(this.media ?? {}), runSeconds: Math.round(t * 1000) / 1000 };
         break;
       }
       default:

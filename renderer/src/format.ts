@@ -260,6 +260,7 @@ export const USAGE_LABELS: Record<keyof Usage, string> = {
   images: 'Images',
   megapixelsPerImage: 'Megapixels per image',
   videoSeconds: 'Video seconds',
+  runSeconds: 'Run time (seconds)',
   requests: 'Requests',
   audioSeconds: 'Audio seconds',
   characters: 'Characters',

@@ -233,14 +233,40 @@ test('Recraft API route: recraftv4, recraftv4_vector, V4.1 and V4.1 Pro booked p
   const v41v = await post('/recraft/v1/images/generations', { prompt: 'p', model: 'recraftv4_1_vector' }, h);
   assert.equal(v41v.call.unpriced, true);
   assert.match(v41v.call.unpricedReason ?? '', /recraftv4_1_vector/);
-  const vec = await post('/recraft/v1/images/vectorize', { image_id: 'x' }, h);
-  assert.equal(vec.call.endpoint, 'recraft.unknown');
-  assert.equal(vec.call.unpriced, true);
-  assert.match(vec.call.unpricedReason ?? '', /Recraft bills this endpoint/);
+  // vectorize takes a multipart upload, as Recraft documents it: forwarded, and unpriced with the reason
+  const form = new FormData();
+  form.append('file', new Blob([Buffer.from([0x89, 0x50, 0x4e, 0x47])], { type: 'image/png' }), 'in.png');
+  const r = await fetch(`${rig.url}/recraft/v1/images/vectorize`, { method: 'POST', headers: h, body: form });
+  await r.text();
+  assert.equal(r.status, 200);
+  const vec = await settled(r.headers.get('x-tollgate-call-id'));
+  assert.equal(vec.endpoint, 'recraft.unknown');
+  assert.equal(vec.unpriced, true);
+  assert.match(vec.unpricedReason ?? '', /Recraft bills this endpoint/);
   // and the quote before the call says the same price
   const q = await rig.engine.api.quote({ kind: 'request', provider: 'recraft', path: '/v1/images/generations', body: { prompt: 'p', model: 'recraftv4_1', n: 2 } });
   assert.equal(q.unpriced, 0);
   assert.equal(q.expected, '0.07');
+});
+
+test('Replicate clarity-upscaler is billed by hardware time: the finished prediction\'s metrics.predict_time × the A100 (40GB) rate; an unfinished one is unpriced with the reason', async () => {
+  const h = { authorization: 'Bearer r8_x' };
+  rig.fakes.replicate!.next({ usage: { predict_time: 14.287345 } });
+  const done = await post('/replicate/v1/models/philz1337x/clarity-upscaler/predictions', { input: { image: 'https://example.com/in.png', scale_factor: 2, creativity: 0.35 } }, { ...h, prefer: 'wait' });
+  assert.equal(done.status, 201);
+  const body = JSON.parse(done.text) as { status: string; metrics: { predict_time: number } };
+  assert.equal(body.status, 'succeeded');
+  assert.equal(body.metrics.predict_time, 14.287345);
+  assert.equal(done.call.model, 'philz1337x/clarity-upscaler');
+  assert.equal(done.call.unpriced, false, done.call.unpricedReason ?? '');
+  // 14.287 s (to the millisecond) × $0.00115/s = $0.01643005
+  assert.equal(done.call.cost, '0.01643005');
+  assert.equal(done.call.usage.runSeconds, 14.287);
+  assert.match(done.call.items[0]!.label, /Run time \(Nvidia A100 \(40GB\) GPU\)/);
+  // without Prefer: wait the prediction has only started: no run time yet, unpriced with the reason (never $0)
+  const started = await post('/replicate/v1/models/philz1337x/clarity-upscaler/predictions', { input: { image: 'https://example.com/in.png' } }, h);
+  assert.equal(started.call.unpriced, true);
+  assert.match(started.call.unpricedReason ?? '', /billed by hardware run time .*metrics\.predict_time/);
 });
 
 test('a walk over every route the proxy accepts: each call is priced, unpriced with a reason, free by the allow-list, or a failed call said not billed', async () => {
