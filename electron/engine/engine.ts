@@ -677,7 +677,7 @@ export class Engine implements ProxyHost {
       return;
     }
     const p = priceCall(usage, resolved, { params, tier }, name);
-    row.estimated = estimated;
+    row.estimated = estimated || p.estimated !== undefined;
     if (p.unpriced) {
       row.unpriced = true;
       row.unpricedReason = p.unpriced;

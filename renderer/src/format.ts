@@ -261,6 +261,8 @@ export const USAGE_LABELS: Record<keyof Usage, string> = {
   megapixelsPerImage: 'Megapixels per image',
   videoSeconds: 'Video seconds',
   runSeconds: 'Run time (seconds)',
+  speed: 'Speed',
+  inferenceGeo: 'Inference region',
   requests: 'Requests',
   audioSeconds: 'Audio seconds',
   characters: 'Characters',

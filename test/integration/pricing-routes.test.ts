@@ -269,6 +269,33 @@ test('Replicate clarity-upscaler is billed by hardware time: the finished predic
   assert.match(started.call.unpricedReason ?? '', /billed by hardware run time .*metrics\.predict_time/);
 });
 
+test('Anthropic fast mode and US-only inference as the response reports them: multipliers on the token rates; fast mode on a model without a published multiplier is estimated, said', async () => {
+  const h = { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' };
+  const msg = (model: string, extra: Record<string, unknown>) => ({ model, max_tokens: 2000, messages: [{ role: 'user', content: 'hi' }], ...extra });
+  // Opus 5.5 fast + US-only: 2x × 1.1x on $4 / $0.20 / $20 per M
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 10_000, cache_read_input_tokens: 20_000, output_tokens: 1_000 } });
+  const both = await post('/anthropic/v1/messages', msg('claude-opus-5-5', { speed: 'fast', inference_geo: 'us' }), h);
+  const body = JSON.parse(both.text) as { usage: { speed?: string; inference_geo?: string } };
+  assert.equal(body.usage.speed, 'fast');
+  assert.equal(body.usage.inference_geo, 'us');
+  assert.equal(both.call.usage.speed, 'fast');
+  assert.equal(both.call.usage.inferenceGeo, 'us');
+  // (10,000 × 4 + 20,000 × 0.20 + 1,000 × 20) / 1M × 2.2 = (0.04 + 0.004 + 0.02) × 2.2
+  assert.equal(both.call.cost, '0.1408');
+  assert.equal(both.call.estimated, false);
+  assert.match(both.call.priceSource ?? '', /fast mode at 2x .* US-only inference at 1\.1x/);
+  // US-only alone on Sonnet 4.6: ($3 × 10,000 + $15 × 1,000) / 1M × 1.1
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 10_000, output_tokens: 1_000 } });
+  const us = await post('/anthropic/v1/messages', msg('claude-sonnet-4-6', { inference_geo: 'us' }), h);
+  assert.equal(us.call.cost, '0.0495');
+  // fast mode reported on a model with no published fast-mode price: standard rates, marked estimated with the reason
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 10_000, output_tokens: 1_000 } });
+  const odd = await post('/anthropic/v1/messages', msg('claude-sonnet-4-6', { speed: 'fast' }), h);
+  assert.equal(odd.call.cost, '0.045');
+  assert.equal(odd.call.estimated, true);
+  assert.match(odd.call.priceSource ?? '', /no fast-mode price is published for claude-sonnet-4-6/);
+});
+
 test('a walk over every route the proxy accepts: each call is priced, unpriced with a reason, free by the allow-list, or a failed call said not billed', async () => {
   const bodies: Record<string, unknown> = {
     openai: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], prompt: 'p', input: 'hi' },
