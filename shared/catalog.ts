@@ -181,6 +181,7 @@ export const BUNDLED_GENAI: GenaiData = { providers: null, label: `genai-prices@
  */
 const SUPPLEMENT: readonly Provider[] = parseGenaiData((supplementFile as { providers: unknown }).providers);
 export const SUPPLEMENT_VERSION: string = (supplementFile as { version: string }).version;
+const SUPPLEMENT_TEXT = JSON.stringify(supplementFile);
 
 export interface CatalogOptions {
   overrides?: PriceOverride[];
@@ -212,7 +213,8 @@ export class Catalog {
     this.genai = opts.genai ?? BUNDLED_GENAI;
     this.genaiVersion = this.genai.label;
     this.genaiById = this.genai.providers ? new Map(this.genai.providers.map((p) => [p.id, p])) : null;
-    this.version = `${this.genaiVersion}+${media.version}#${hash(JSON.stringify(media))}`;
+    // the fingerprint covers our own data: the media catalog and the token supplement
+    this.version = `${this.genaiVersion}+${media.version}#${hash(JSON.stringify(media) + SUPPLEMENT_TEXT)}`;
     for (const o of opts.overrides ?? []) this.overrides.set(`${canonicalProvider(o.provider)}:${o.model}`, o);
     this.locks = opts.locks ?? [];
     for (const e of this.media) {
