@@ -79,8 +79,8 @@ function PriceDataLine({ data }: { data: PriceDataInfo }) {
           {data.loadedAt ? <span className="muted"> · loaded {formatDateTime(Date.parse(data.loadedAt))}</span> : null}
         </>
       )}
-      <span className="muted"> + {data.supplement}. Load newer data with </span>
-      <code>npx tollgate prices update --from FILE</code>
+      <span className="muted"> + {data.supplement}. Load newer data (genai-prices' data.json, downloaded) with </span>
+      <code>npx tollgate prices update --from data.json</code>
       {data.kind === 'file' ? (
         <>
           <span className="muted">; back to the bundled data with </span>
