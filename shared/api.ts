@@ -234,6 +234,28 @@ export interface PriceRow {
   source: PriceSource;
 }
 
+/** Which token price data the engine prices with (`tollgate prices`, the Prices view). */
+export interface PriceDataInfo {
+  kind: 'bundled' | 'file';
+  /** The catalog name every price source carries: "genai-prices@0.1.8" or "genai-prices-data#sha256:…". */
+  label: string;
+  /** The npm package version of the bundled data (null for a loaded file). */
+  version: string | null;
+  sha256: string | null;
+  /** The loaded file's name, its modification date, and when it was loaded (ISO). */
+  file: string | null;
+  fileDate: string | null;
+  loadedAt: string | null;
+  providers: number | null;
+  models: number | null;
+  /** The newest price start date in the file (a hint of how current it is). */
+  newestPriceDate: string | null;
+  /** Our supplement of models the data lacks (shared/catalog/genai-supplement.json). */
+  supplement: string;
+  /** A loaded file that could not be used, said in words (the bundled data is used instead). */
+  problem: string | null;
+}
+
 export interface PriceOverride {
   id: string;
   provider: string;
@@ -454,6 +476,7 @@ export interface TollgateApi {
   addKey(arg: { name: string; provider: string; project?: string | null; secret: string }): Promise<{ key: LocalKey; token: string }>;
   revokeKey(arg: { id: string }): Promise<{ revoked: boolean }>;
   prices(arg: { provider?: string; search?: string; limit?: number }): Promise<PriceRow[]>;
+  priceData(arg: Record<string, never>): Promise<PriceDataInfo>;
   overrides(arg: Record<string, never>): Promise<PriceOverride[]>;
   setOverride(arg: { provider: string; model: string; prices: Record<string, Usd>; note?: string | null }): Promise<PriceOverride>;
   removeOverride(arg: { id: string }): Promise<{ removed: boolean }>;
@@ -488,7 +511,7 @@ export interface TollgateBridge extends TollgateApi {
 
 export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
-  'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
+  'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'priceData', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
   'credits', 'addCredit', 'removeCredit', 'creditMovements', 'statement', 'statements', 'reconcile',
 ] as const satisfies readonly ApiMethod[];

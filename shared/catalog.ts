@@ -6,6 +6,8 @@
  */
 import { findProvider, type ModelInfo, type ModelPrice, type MatchLogic, type Provider } from '@pydantic/genai-prices';
 import mediaFile from './catalog/media.json' with { type: 'json' };
+import supplementFile from './catalog/genai-supplement.json' with { type: 'json' };
+import { parseGenaiData } from './genai-data.ts';
 import { parseDecimal, ratioToDecimal, type Ratio } from './money.ts';
 import type { PriceOverride, PriceRow, PriceSource, RateLock } from './api.ts';
 import { mediaCatalogSchema, type MediaCatalogFile, type MediaEntry, type MediaPrice } from './media-schema.ts';
@@ -157,16 +159,44 @@ function hash(text: string): string {
 
 const EPOCH = new Date(0);
 
+/**
+ * Token price data in the genai-prices format. `providers` null: the data bundled with
+ * @pydantic/genai-prices. `label` names the data in every price source ("genai-prices@0.1.8", or
+ * "genai-prices-data#sha256:…" for a file loaded with `tollgate prices update --from FILE`).
+ */
+export interface GenaiData {
+  /** Providers listed here replace the bundled data's provider of the same id; others stay bundled. */
+  providers: readonly Provider[] | null;
+  label: string;
+}
+
+export const BUNDLED_GENAI: GenaiData = { providers: null, label: `genai-prices@${GENAI_PRICES_VERSION}` };
+
+/**
+ * Our small supplement in the same format (shared/catalog/genai-supplement.json): current models
+ * the genai-prices data lacks, each with `source_url` and `as_of` (see SOURCES.md). Merged under
+ * the genai-prices data: a model the data lists by its exact id wins; the supplement wins over the
+ * data's broader patterns (bundled 0.1.8 prices `claude-sonnet-5-5` through `claude-sonnet-5`'s
+ * prefix, without the 2026-10-07 cache-read cut).
+ */
+const SUPPLEMENT: readonly Provider[] = parseGenaiData((supplementFile as { providers: unknown }).providers);
+export const SUPPLEMENT_VERSION: string = (supplementFile as { version: string }).version;
+const SUPPLEMENT_TEXT = JSON.stringify(supplementFile);
+
 export interface CatalogOptions {
   overrides?: PriceOverride[];
   locks?: RateLock[];
   media?: MediaCatalogFile;
+  genai?: GenaiData;
 }
 
 export class Catalog {
   readonly version: string;
-  readonly genaiVersion = `genai-prices@${GENAI_PRICES_VERSION}`;
+  readonly genaiVersion: string;
+  readonly genai: GenaiData;
   readonly mediaVersion: string;
+  private readonly genaiById: Map<string, Provider> | null;
+  private readonly supplementById = new Map<string, Provider>(SUPPLEMENT.map((p) => [p.id, p]));
   private readonly media: MediaEntry[];
   private readonly mediaModels = new Map<string, MediaModel>();
   private readonly overrides = new Map<string, PriceOverride>();
@@ -180,7 +210,11 @@ export class Catalog {
     const media = mediaCatalogSchema.parse(opts.media ?? mediaFile);
     this.media = media.entries;
     this.mediaVersion = `tollgate-media@${media.version}`;
-    this.version = `${this.genaiVersion}+${media.version}#${hash(JSON.stringify(media))}`;
+    this.genai = opts.genai ?? BUNDLED_GENAI;
+    this.genaiVersion = this.genai.label;
+    this.genaiById = this.genai.providers ? new Map(this.genai.providers.map((p) => [p.id, p])) : null;
+    // the fingerprint covers our own data: the media catalog and the token supplement
+    this.version = `${this.genaiVersion}+${media.version}#${hash(JSON.stringify(media) + SUPPLEMENT_TEXT)}`;
     for (const o of opts.overrides ?? []) this.overrides.set(`${canonicalProvider(o.provider)}:${o.model}`, o);
     this.locks = opts.locks ?? [];
     for (const e of this.media) {
@@ -194,7 +228,7 @@ export class Catalog {
 
   /** A copy of this catalog with other overrides and locks (the bundled data is shared). */
   withUserData(overrides: PriceOverride[], locks: RateLock[]): Catalog {
-    return new Catalog({ overrides, locks, media: { catalog: 'tollgate-media', version: this.mediaVersion.slice('tollgate-media@'.length), entries: this.media } });
+    return new Catalog({ overrides, locks, genai: this.genai, media: { catalog: 'tollgate-media', version: this.mediaVersion.slice('tollgate-media@'.length), entries: this.media } });
   }
 
   private compileMedia(e: MediaEntry): MediaModel {
@@ -213,19 +247,30 @@ export class Catalog {
   private genaiProvider(id: string): Provider | null {
     let p = this.providerCache.get(id);
     if (p === undefined) {
-      p = findProvider({ providerId: id }) ?? null;
-      if (p && p.id !== id) p = null;
+      // a loaded file replaces the bundled data provider by provider; a provider it does not list
+      // keeps the bundled data (a partial file never leaves a provider unpriced)
+      p = this.genaiById?.get(id) ?? null;
+      if (!p) {
+        p = findProvider({ providerId: id }) ?? null;
+        if (p && p.id !== id) p = null;
+      }
       this.providerCache.set(id, p);
     }
     return p;
   }
 
-  private findGenai(provider: string, model: string): { p: Provider; m: ModelInfo } | null {
+  /** Data exact id > supplement (exact id or its match) > data match > the data's fallback providers. */
+  private findGenai(provider: string, model: string): { p: Provider; m: ModelInfo; supplement?: true } | null {
     const gid = GENAI_PROVIDER[provider] ?? provider;
     const p = this.genaiProvider(gid);
-    if (!p) return null;
     const id = model.startsWith('models/') ? model.slice('models/'.length) : model;
-    const m = p.models.find((x) => x.id === id) ?? p.models.find((x) => matches(x.match, id));
+    const exact = p?.models.find((x) => x.id === id);
+    if (p && exact) return { p, m: exact };
+    const sp = this.supplementById.get(gid);
+    const sm = sp?.models.find((x) => x.id === id) ?? sp?.models.find((x) => matches(x.match, id));
+    if (sp && sm) return { p: sp, m: sm, supplement: true };
+    if (!p) return null;
+    const m = p.models.find((x) => matches(x.match, id));
     if (m) return { p, m };
     for (const fb of p.fallback_model_providers ?? []) {
       const fp = this.genaiProvider(fb);
@@ -324,7 +369,7 @@ export class Catalog {
         }
         token = { kind: 'token', provider, id: model, name, rates, contextWindow, source, sourceLabel: label };
       } else if (genai && basePrices && !lock) {
-        token = this.tokenModel(provider, genai.m, basePrices);
+        token = this.tokenModel(provider, genai.m, basePrices, genai.supplement, genai.p);
       }
       return { token, media: media ?? (lock ? null : mediaBase) };
     }
@@ -332,10 +377,18 @@ export class Catalog {
       const b = BUILTIN_TOKEN_MODELS.get(`${provider}:${model}`);
       if (b) return { token: b, media: mediaBase };
     }
-    return { token: genai && basePrices ? this.tokenModel(provider, genai.m, basePrices) : null, media: mediaBase };
+    return { token: genai && basePrices ? this.tokenModel(provider, genai.m, basePrices, genai.supplement, genai.p) : null, media: mediaBase };
   }
 
-  private tokenModel(provider: string, m: ModelInfo, prices: Record<string, unknown>): TokenModel {
+  private tokenModel(provider: string, m: ModelInfo, prices: Record<string, unknown>, supplement?: true, from?: Provider): TokenModel {
+    if (supplement) {
+      const x = m as ModelInfo & { source_url?: string; as_of?: string };
+      const label = `tollgate-genai-supplement@${SUPPLEMENT_VERSION}`;
+      return {
+        kind: 'token', provider, id: m.id, name: m.name ?? m.id, rates: compileRates(prices), contextWindow: m.context_window ?? null,
+        source: { kind: 'catalog', catalog: label, url: x.source_url, asOf: x.as_of }, sourceLabel: `${label}:${provider}/${m.id}`,
+      };
+    }
     return {
       kind: 'token',
       provider,
@@ -343,9 +396,14 @@ export class Catalog {
       name: m.name ?? m.id,
       rates: compileRates(prices),
       contextWindow: m.context_window ?? null,
-      source: { kind: 'catalog', catalog: this.genaiVersion },
-      sourceLabel: this.genaiVersion,
+      source: { kind: 'catalog', catalog: this.labelOf(from) },
+      sourceLabel: this.labelOf(from),
     };
+  }
+
+  /** The data a provider's prices came from: the loaded file, or the bundled data for a provider it does not list. */
+  private labelOf(p: Provider | undefined): string {
+    return this.genaiById && p && this.genaiById.get(p.id) === p ? this.genaiVersion : BUNDLED_GENAI.label;
   }
 
   /** The current prices of a model as plain decimal strings, for a rate lock snapshot. */
@@ -361,8 +419,10 @@ export class Catalog {
   modelsOf(providerIn: string): string[] {
     const provider = canonicalProvider(providerIn);
     const ids = new Set<string>();
-    const p = this.genaiProvider(GENAI_PROVIDER[provider] ?? provider);
+    const gid = GENAI_PROVIDER[provider] ?? provider;
+    const p = this.genaiProvider(gid);
     if (p) for (const m of p.models) ids.add(m.id);
+    for (const m of this.supplementById.get(gid)?.models ?? []) ids.add(m.id);
     for (const e of this.media) if (canonicalProvider(e.route) === provider) ids.add(e.id);
     return [...ids];
   }
@@ -374,18 +434,23 @@ export class Catalog {
     const q = filter.search?.toLowerCase() ?? null;
     const keep = (provider: string, id: string, name: string) =>
       (!wantProvider || wantProvider === provider) && (!q || id.toLowerCase().includes(q) || name.toLowerCase().includes(q) || provider.includes(q));
-    for (const gid of GENAI_PROVIDERS) {
+    const gids = this.genaiById ? [...new Set([...GENAI_PROVIDERS, ...this.genaiById.keys()])] : GENAI_PROVIDERS;
+    for (const gid of gids) {
       const p = this.genaiProvider(gid);
-      if (!p) continue;
+      const sp = this.supplementById.get(gid);
+      if (!p && !sp) continue;
       const provider = ROUTE_FOR_GENAI[gid] ?? gid;
-      for (const m of p.models) {
+      const seen = new Set<string>();
+      for (const m of [...(p?.models ?? []), ...(sp?.models ?? [])]) {
+        if (seen.has(m.id)) continue;
+        seen.add(m.id);
         if (!keep(provider, m.id, m.name ?? m.id)) continue;
         const r = this.resolve(provider, m.id, at).token;
         if (!r) continue;
         rows.push({
           provider, model: m.id, name: r.name, kind: 'token',
           prices: [...r.rates.values()].map((s) => ({ label: s.key + (s.tiers.length ? ` (>${s.tiers[0]!.start} input tokens: ${s.tiers[0]!.text})` : ''), unitPrice: s.baseText, per: Number(s.per), unit: rateUnit(s.key) })),
-          source: { ...r.source, url: p.pricing_urls?.[0] },
+          source: r.source.url ? r.source : { ...r.source, url: p?.pricing_urls?.[0] },
         });
       }
     }

@@ -22,6 +22,13 @@ export const mediaPriceSchema = z.object({
     audio: z.boolean().optional(),
   }).optional(),
   label: z.string().optional(),
+  /**
+   * What a `second` counts: the output's length (video, the default) or `runtime`, the hardware run
+   * time the provider reports (Replicate `metrics.predict_time`) for models billed by hardware time.
+   */
+  basis: z.enum(['output', 'runtime']).optional(),
+  /** The hardware a `runtime` price is for (e.g. "Nvidia A100 (40GB) GPU"). */
+  hardware: z.string().optional(),
 });
 
 export const mediaEntrySchema = z.object({

@@ -29,6 +29,8 @@ export interface PricedCall {
   /** Why the call could not be priced; null when it was. */
   unpriced: string | null;
   kind: 'token' | 'media' | null;
+  /** Priced, but as an estimate: why (e.g. a reported fast mode without a published multiplier). */
+  estimated?: string;
 }
 
 export interface MediaParams {
@@ -94,6 +96,26 @@ const GEMINI_LINES: readonly Line[] = TOKEN_LINES.map((l): Line => {
  * GPT-5 family's priority prices, and says so in its source.
  */
 const HALF: Ratio = { num: 1n, den: 2n };
+
+/**
+ * Anthropic fast mode (`usage.speed: "fast"`): a multiplier on every token rate of the model, cache
+ * reads and writes included ("Fast mode is priced at a multiplier on standard rates across the full
+ * context window", platform.claude.com/docs/en/build-with-claude/fast-mode; the per-model table was
+ * not in the stored copy). Per model, from secondary sources that quote it (see SOURCES.md):
+ * Opus 5.5 $8/$40 and Opus 5 $10/$50 (2x), Opus 4.8 ~2x, Opus 4.7 / 4.6 6x ($30/$150).
+ */
+export const ANTHROPIC_FAST: Readonly<Record<string, bigint>> = {
+  'claude-opus-5-5': 2n, 'claude-opus-5': 2n, 'claude-opus-4-8': 2n, 'claude-opus-4-7': 6n, 'claude-opus-4-6': 6n,
+};
+const FAST_SOURCE = 'platform.claude.com/docs/en/build-with-claude/fast-mode (per-model multiplier: secondary, see SOURCES.md)';
+/**
+ * US-only inference (`usage.inference_geo: "us"`): 1.1x every token rate. Source: Claude Platform on
+ * AWS docs ("US: Inference stays within US data centers. A 1.1x pricing multiplier applies",
+ * docs.aws.amazon.com/claude-platform/latest/userguide/data-residency.html); for the Claude API the
+ * same 1.1x from secondary sources (see SOURCES.md).
+ */
+const US_GEO: Ratio = { num: 11n, den: 10n };
+const GEO_SOURCE = 'docs.aws.amazon.com/claude-platform/latest/userguide/data-residency.html';
 const BATCH_SOURCE: Record<string, string> = {
   openai: 'developers.openai.com/api/docs/guides/batch',
   anthropic: 'docs.claude.com/en/docs/build-with-claude/batch-processing: 50 % of standard prices',
@@ -144,6 +166,24 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
       }
     } else return unpriced(`${model.provider}:${model.id} answered in service tier "${tier}", which Tollgate has no price for`, 'token');
   }
+  let estimated: string | undefined;
+  if (model.provider === 'anthropic' && (usage.speed || usage.inferenceGeo)) {
+    // Anthropic pricing modifiers the response reports: multipliers on the token rates
+    const times = (r: Ratio) => (mult = mult ? { num: mult.num * r.num, den: mult.den * r.den } : r);
+    if (usage.speed === 'fast') {
+      const f = ANTHROPIC_FAST[model.id];
+      if (f) {
+        times({ num: f, den: 1n });
+        tierNote += ` + fast mode at ${f}x (${FAST_SOURCE})`;
+      } else estimated = `the response reports fast mode, but no fast-mode price is published for ${model.id}: priced at standard speed (estimate)`;
+    } else if (usage.speed) estimated = `the response reports speed "${usage.speed}", which Tollgate has no price for: priced at standard speed (estimate)`;
+    if (usage.inferenceGeo === 'us') {
+      times(US_GEO);
+      tierNote += ` + US-only inference at 1.1x (${GEO_SOURCE})`;
+    } else if (usage.inferenceGeo) estimated = `${estimated ? estimated + '; ' : ''}the response reports inference_geo "${usage.inferenceGeo}", which Tollgate has no price for: priced at global rates (estimate)`;
+    if (estimated) tierNote += ` (${estimated})`;
+  }
+  const modifiers = [usage.speed === 'fast' && ANTHROPIC_FAST[model.id] ? 'fast mode' : null, usage.inferenceGeo === 'us' && model.provider === 'anthropic' ? 'US-only' : null].filter(Boolean).join(', ');
   const source = tierNote ? model.sourceLabel + tierNote : model.sourceLabel;
   const lines = model.provider === 'gemini' ? GEMINI_LINES : TOKEN_LINES;
   for (const line of lines) {
@@ -168,7 +208,7 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
     }
     const c = lineCost({ num: BigInt(qty), den: 1n }, price, spec.per);
     cost += c;
-    if (!costOnly) items.push({ label: tiered ? `${line.label} (${tier})` : line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source });
+    if (!costOnly) items.push({ label: tiered ? `${line.label} (${tier ?? modifiers})` : line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source });
   }
   const req = model.rates.get('requests_kcount');
   if (req) {
@@ -178,7 +218,7 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
     if (!costOnly) items.push({ label: 'Requests', quantity: String(n), unit: 'request', per: Number(req.per), unitPrice: req.baseText, cost: c, source: model.sourceLabel });
   }
   if (cost === 0n && items.length === 0 && !hasAnyUsage(usage)) return unpriced('the call reported no usage', 'token');
-  return { items, cost, priceSource: source, unpriced: null, kind: 'token' };
+  return estimated ? { items, cost, priceSource: source, unpriced: null, kind: 'token', estimated } : { items, cost, priceSource: source, unpriced: null, kind: 'token' };
 }
 
 function hasAnyUsage(u: Usage): boolean {
@@ -243,6 +283,13 @@ export function priceMedia(usage: Usage, model: MediaModel, ctx: PriceContext = 
       push('Request', { num: BigInt(usage.requests ?? 1), den: 1n }, 'request', p.ratio, p.price);
       break;
     case 'second': {
+      if (p.basis === 'runtime') {
+        // billed by hardware time: the run time the provider reports, to the millisecond
+        const run = usage.runSeconds;
+        if (run === undefined) return unpriced(`${model.provider}:${model.id} is billed by hardware run time (${p.hardware ?? 'its hardware'}), which the provider reports only when the run has finished (Replicate metrics.predict_time); this response did not carry it`, 'media');
+        push(`Run time (${p.hardware ?? 'hardware'})`, decimalRatio(run.toFixed(3)), 'second', p.ratio, p.price);
+        break;
+      }
       const secs = usage.videoSeconds;
       if (secs === undefined) return unpriced(`${model.id} is priced per second but the call's duration is unknown`, 'media');
       push('Video seconds', decimalRatio(secs), 'second', p.ratio, p.price);
@@ -393,7 +440,7 @@ export function priceCall(usage: Usage, model: Resolved, ctx: PriceContext = {},
     if (ctx.tier && ctx.tier.plan.unit === 'request') return priceWithTiers(ctx.tier.plan, ctx.tier.before, usage.requests ?? 1, model.token);
     return priceTokens(usage, model.token);
   }
-  return unpriced(`unknown model: ${name} is not in the price catalog (add a price with \`tollgate prices set\`)`);
+  return unpriced(`unknown model: ${name} is not in the price catalog (not in the bundled genai-prices data; load a newer file with \`npx tollgate prices update --from FILE\`, or add a price with \`npx tollgate prices set\`)`);
 }
 
 export function toLineItems(lines: readonly PricedLine[]): LineItem[] {

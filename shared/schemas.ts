@@ -390,6 +390,7 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
   }),
   revokeKey: z.strictObject({ id: idSchema }),
   prices: optionalObject({ provider: nameSchema.optional(), search: searchSchema.optional(), limit: listLimit.optional() }),
+  priceData: emptyArg,
   overrides: emptyArg,
   setOverride: z.strictObject({
     provider: nameSchema,

@@ -34,11 +34,20 @@ export interface Usage {
   characters?: number;
   /** The service tier the provider says it served the call in (OpenAI `service_tier`): priority, flex, batch… */
   serviceTier?: string;
+  /** Anthropic fast mode as the response reports it (`usage.speed: "fast"`); absent at standard speed. */
+  speed?: string;
+  /** Where Anthropic ran inference as the response reports it (`usage.inference_geo`, e.g. "us"); absent for "global". */
+  inferenceGeo?: string;
   /** Media units. */
   images?: number;
   /** Megapixels per image (decimal string, exact: width*height/1e6). */
   megapixelsPerImage?: string;
   videoSeconds?: number;
+  /**
+   * Seconds of hardware run time the provider reports for a model billed by hardware time
+   * (Replicate `metrics.predict_time`), to the millisecond.
+   */
+  runSeconds?: number;
   /** Per-request fees: the number of billable requests (normally 1). */
   requests?: number;
 }
@@ -165,7 +174,15 @@ export function fromAnthropic(raw: unknown): Usage {
     cacheWrite1hTokens: w1h,
     outputTokens: num(u.output_tokens, 'output_tokens'),
     webSearches: num(serverTool.web_search_requests, 'web_search_requests'),
+    // pricing modifiers the response reports (fast mode, US-only inference); short words only
+    speed: label(u.speed, 'standard'),
+    inferenceGeo: label(u.inference_geo, 'global'),
   });
+}
+
+/** A provider's short label (speed, inference geo), or undefined for its default or anything odd. */
+function label(v: unknown, dflt: string): string | undefined {
+  return typeof v === 'string' && v !== dflt && /^[a-z0-9_-]{1,32}$/i.test(v) ? v.toLowerCase() : undefined;
 }
 
 /** A Gemini `*TokensDetails` list ([{ modality, tokenCount }]) → the IMAGE and AUDIO counts. */

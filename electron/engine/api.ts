@@ -244,6 +244,11 @@ export class EngineApi implements TollgateApi {
     return rows.slice(0, arg.limit ?? 5000);
   }
 
+  async priceData() {
+    this.e.reload();
+    return this.e.priceData;
+  }
+
   async overrides() {
     return this.e.ledger.overrides();
   }

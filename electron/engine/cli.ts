@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Command, Option, CommanderError } from 'commander';
 import Table from 'cli-table3';
 import { parse as parseYaml } from 'yaml';
-import { CONTROL_PREFIX, TOKEN_HEADER, type ApiArg, type ApiMethod, type ApiResult, type CallRecord, type QuoteResult, type Workload } from '../../shared/api.ts';
+import { CONTROL_PREFIX, TOKEN_HEADER, type PriceDataInfo, type ApiArg, type ApiMethod, type ApiResult, type CallRecord, type QuoteResult, type Workload } from '../../shared/api.ts';
 import { parseApiArg } from '../../shared/schemas.ts';
 import { formatUsd } from '../../shared/money.ts';
 import { bundledCatalog } from '../../shared/catalog.ts';
@@ -19,6 +19,7 @@ import { Engine, EngineRunningError, runningEngine, startEngine } from './engine
 import { readToken } from './control.ts';
 import { toCallRecord } from './ledger.ts';
 import { openSignedIn, signedInUrl } from './browser.ts';
+import { installPriceData, PriceDataError, resetPriceData, validatePriceData } from './price-data.ts';
 
 export const EXIT = { OK: 0, ERROR: 1, INPUT: 2, UNPRICED: 3, LEDGER: 4 } as const;
 
@@ -182,23 +183,76 @@ program.command('open')
     process.exitCode = EXIT.ERROR;
   });
 
-const prices = program.command('prices').description('List what is priced and from which source; set or remove your own prices.')
+/** The token price data line of `tollgate prices`: which data, its version or hash, and its date. */
+function describePriceData(d: PriceDataInfo): string {
+  const what = d.kind === 'bundled'
+    ? `bundled genai-prices data ${d.version} (${d.label})`
+    : `genai-prices data file ${d.file} (sha256:${d.sha256!.slice(0, 12)}${d.fileDate ? `, file dated ${d.fileDate.slice(0, 10)}` : ''}, loaded ${d.loadedAt!.slice(0, 16).replace('T', ' ')} UTC; ${d.providers} providers, ${d.models} models${d.newestPriceDate ? `, newest price from ${d.newestPriceDate}` : ''})`;
+  return `Token prices: ${what} + ${d.supplement}.${d.problem ? `\nWarning: ${d.problem}` : ''}`;
+}
+
+const prices = program.command('prices').description('List what is priced and from which source; set or remove your own prices; load newer token price data.')
   .option('--provider <p>', 'only this provider (openai, anthropic, gemini, fal, replicate, …)')
   .option('--search <text>', 'only models whose id or name contains this')
-  .option('--json', 'machine-readable output')
+  .option('--json', 'machine-readable output: { priceData, models }')
   .action(async (o: { provider?: string; search?: string; json?: boolean }) => {
     const c = await connect(dataDir());
     try {
       const rows = await c.call('prices', { provider: o.provider, search: o.search });
-      if (o.json) return asJson(rows);
-      if (!rows.length) return print('No priced model matches.');
+      const data = await c.call('priceData', {});
+      if (o.json) return asJson({ priceData: data, models: rows });
+      if (!rows.length) {
+        print('No priced model matches.');
+        return print(describePriceData(data));
+      }
       print(table(['provider', 'model', 'kind', 'prices (USD)', 'source'], rows.map((r) => [
         r.provider, r.model, r.kind,
         r.prices.slice(0, 4).map((p) => `${p.label}: ${p.unitPrice}${p.per > 1 ? ` / ${p.per === 1_000_000 ? '1M' : p.per === 1000 ? '1K' : p.per}` : ''}`).join('\n') + (r.prices.length > 4 ? `\n… +${r.prices.length - 4}` : ''),
         [r.source.kind === 'catalog' ? r.source.catalog : `${r.source.kind} ${r.source.detail ?? ''}`, r.source.asOf ? `as of ${r.source.asOf}` : ''].filter(Boolean).join('\n'),
       ])));
-      print(`${rows.length} model(s). Catalog ${bundledCatalog().version}`);
+      print(`${rows.length} model(s).`);
+      print(describePriceData(data));
     } finally {
+      await c.close();
+    }
+  });
+
+prices.command('update')
+  .description('Load a newer genai-prices data file (the JSON @pydantic/genai-prices publishes: an array of providers) without network access; --reset goes back to the bundled data')
+  .option('--from <file>', 'the data file (e.g. a downloaded copy of genai-prices\' data.json)')
+  .option('--reset', 'use the bundled data again')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { from?: string; reset?: boolean; json?: boolean }) => {
+    if (!!o.from === !!o.reset) throw new CliError('prices update takes --from FILE or --reset');
+    let text: string | null = null;
+    let fileDate: number | null = null;
+    if (o.from) {
+      text = readFile(o.from);
+      try {
+        fileDate = o.from === '-' ? null : fs.statSync(o.from).mtimeMs;
+      } catch { /* read above; a date is a nicety */ }
+      try {
+        validatePriceData(text, path.basename(o.from)); // refused before anything is opened or changed
+      } catch (e) {
+        if (e instanceof PriceDataError) throw new CliError(e.message);
+        throw e;
+      }
+    }
+    const c = await connect(dataDir());
+    const { Ledger } = await import('./ledger.ts');
+    // Written to the data dir and the ledger's settings directly (as `export` reads it): a running
+    // engine notices the config version change on its next check and reloads its prices.
+    const L = c.offline?.ledger ?? new Ledger(dataDir());
+    try {
+      if (o.reset) resetPriceData(dataDir(), L);
+      else installPriceData(dataDir(), L, o.from!, text!, Date.now(), fileDate);
+      if (!c.offline) await new Promise((r) => setTimeout(r, 300)); // past the engine's config poll
+      const data = await c.call('priceData', {});
+      if (o.json) return asJson(data);
+      print(o.reset ? 'Back to the bundled token price data.' : `Loaded ${path.basename(o.from!)}.`);
+      print(describePriceData(data));
+    } finally {
+      if (!c.offline) L.close();
       await c.close();
     }
   });

@@ -20,12 +20,14 @@ import { DataDirLock } from './lock.ts';
 import { handleRequest, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { Billing } from './billing.ts';
-import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
+import { Catalog, bundledCatalog, canonicalProvider } from '../../shared/catalog.ts';
+import { loadPriceData } from './price-data.ts';
+import type { GenaiData } from '../../shared/catalog.ts';
 import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
 import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd, formatUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, keyCapMatcher, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
-import type { Alert, Cap, CapStatus, EngineEvent, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
+import type { Alert, Cap, CapStatus, EngineEvent, PriceDataInfo, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
 import { resolveCacheLifetime, type Usage } from '../../shared/usage.ts';
 
 export { defaultDataDir };
@@ -112,6 +114,9 @@ export class Engine implements ProxyHost {
   readonly now: () => number;
   readonly uiDir: string | null;
   catalog: Catalog;
+  /** The token price data in use (bundled, or a file loaded with `tollgate prices update`). */
+  priceData!: PriceDataInfo;
+  private loadedPriceData: { data: GenaiData; info: PriceDataInfo; base: Catalog } | null = null;
   paused = false;
   timeZone: string;
   weekStart: 1 | 7 = 1;
@@ -219,7 +224,7 @@ export class Engine implements ProxyHost {
     this.storePrompts = this.ledger.setting('storePrompts') === '1';
     this.failOpen = this.ledger.setting('failOpen') === '1';
     for (const [k, v2] of Object.entries(this.storedHosts())) this.upstreams.set(k, v2);
-    this.catalog = bundledCatalog().withUserData(this.ledger.overrides(), this.ledger.locks());
+    this.catalog = this.baseCatalog().withUserData(this.ledger.overrides(), this.ledger.locks());
     this.tierPlans = this.ledger.tierPlans();
     // Keys keep their decrypted secret in memory; a revocation from anywhere applies on the next call.
     const revoked = new Map(this.ledger.keys().map((k) => [k.id, k.revokedAt !== null]));
@@ -231,6 +236,18 @@ export class Engine implements ProxyHost {
     this.loadCaps();
     // A cap created, lowered or re-armed past a threshold alerts now, not at the next call.
     if (this.alerting) this.checkThresholdsQuietly();
+  }
+
+  /** The catalog without user data, over the price data in use (re-read only when its record changes). */
+  private baseCatalog(): Catalog {
+    const prev = this.loadedPriceData;
+    const next = loadPriceData(this.dataDir, this.ledger, prev);
+    if (prev && next.data === prev.data && next.info === prev.info) return prev.base;
+    if (next.info.problem && next.info.problem !== prev?.info.problem) this.log(next.info.problem);
+    const base = next.data.providers ? new Catalog({ genai: next.data }) : bundledCatalog();
+    this.loadedPriceData = { ...next, base };
+    this.priceData = next.info;
+    return base;
   }
 
   /** Settings or data changed from inside this process (API calls): refresh at once. */
@@ -595,6 +612,7 @@ export class Engine implements ProxyHost {
           usage = { ...a.media.usage };
           params = a.media.params;
           if (ex?.media?.images) usage.images = ex.media.images;
+          if (ex?.media?.runSeconds !== undefined) usage.runSeconds = ex.media.runSeconds;
           if (ex?.media?.width && ex.media.height) params = { ...params, size: `${ex.media.width}x${ex.media.height}` };
           row.model ??= a.model;
         }
@@ -664,7 +682,7 @@ export class Engine implements ProxyHost {
       return;
     }
     const p = priceCall(usage, resolved, { params, tier }, name);
-    row.estimated = estimated;
+    row.estimated = estimated || p.estimated !== undefined;
     if (p.unpriced) {
       row.unpriced = true;
       row.unpricedReason = p.unpriced;

@@ -69,6 +69,9 @@ export const ENDPOINTS = {
   'replicate.files': { billing: 'free' },
   'replicate.trainings': { billing: 'unpriced', reason: 'Replicate trainings are billed by hardware time as they run; Tollgate does not see it' },
   'replicate.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Replicate endpoint is billed' },
+  // Recraft's own API (external.api.recraft.ai): image generation is `images`
+  'recraft.read': { billing: 'free' },            // GET: the account, styles
+  'recraft.unknown': { billing: 'unpriced', reason: 'Recraft bills this endpoint (edits, vectorize, upscale, background and style calls) per request; Tollgate prices only Recraft image generation' },
 } as const satisfies Record<string, { billing: 'priced' | 'unpriced' | 'free'; reason?: string }>;
 
 export type Endpoint = keyof typeof ENDPOINTS;
@@ -134,6 +137,10 @@ export function classify(provider: string, method: string, path: string): Endpoi
       if (p.endsWith('/trainings')) return 'replicate.trainings';
       if (p.endsWith('/files')) return 'replicate.files';
       return 'replicate.unknown';
+    case 'recraft':
+      if (isRead(method)) return 'recraft.read';
+      if (method === 'POST' && p.endsWith('/images/generations')) return 'images';
+      return 'recraft.unknown';
     default: // openai, openrouter, OpenAI-compatible hosts
       if (isRead(method)) return 'openai.read';
       if (method !== 'POST') return 'openai.unknown';
@@ -235,7 +242,7 @@ export interface Extracted {
   /** Tokens counted from streamed text when the provider never sent usage (cut streams). */
   streamedOutputTokens: number;
   /** Media facts from the response (fal: number of images and their sizes). */
-  media: { images?: number; width?: number; height?: number; seconds?: number } | null;
+  media: { images?: number; width?: number; height?: number; seconds?: number; runSeconds?: number } | null;
   /** Provider-reported cost (OpenRouter `usage.cost`), informational. */
   reportedCost: string | null;
   parseError: string | null;
@@ -643,6 +650,12 @@ export class ResponseTap {
           const first = obj(images[0]);
           this.media = { images: images.length, width: typeof first.width === 'number' ? first.width : undefined, height: typeof first.height === 'number' ? first.height : undefined };
         }
+        break;
+      }
+      case 'replicate.create': {
+        // a finished prediction (Prefer: wait) reports its hardware run time; hardware-billed models are priced on it
+        const t = obj(d.metrics).predict_time;
+        if (d.status === 'succeeded' && typeof t === 'number' && Number.isFinite(t) && t >= 0 && t < 1e6) this.media = { ...(this.media ?? {}), runSeconds: Math.round(t * 1000) / 1000 };
         break;
       }
       default:

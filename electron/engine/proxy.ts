@@ -26,6 +26,7 @@ export const DEFAULT_UPSTREAMS: Record<string, string> = {
   fal: 'https://fal.run',
   'fal-queue': 'https://queue.fal.run',
   replicate: 'https://api.replicate.com',
+  recraft: 'https://external.api.recraft.ai',
 };
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -262,8 +263,11 @@ function providerOfPath(url: string): string {
   return name === 'anthropic' || name === 'gemini' || name === 'fal' || name === 'fal-queue' || name === 'replicate' ? name : 'openai';
 }
 
-/** Billable endpoints that also take a multipart upload (image edits, a video's reference image, audio to transcribe); every other one takes JSON. */
-const MULTIPART_ENDPOINTS = new Set<Endpoint>(['images', 'videos', 'audio.transcriptions', 'audio.translations']);
+/**
+ * Billable endpoints that also take a multipart upload (image edits, a video's reference image,
+ * audio files to transcribe, Recraft's image edits / vectorize / upscale); every other one takes JSON.
+ */
+const MULTIPART_ENDPOINTS = new Set<Endpoint>(['images', 'videos', 'audio.transcriptions', 'audio.translations', 'recraft.unknown']);
 
 /** Methods provider APIs use; anything else (TRACE, PROPFIND, HEAD…) is refused without forwarding. */
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);

@@ -485,6 +485,8 @@ describe('UI against the real engine', () => {
     await textEventually(page, 'prices-page', (t) => t.startsWith('Page 2 of'), 'page 2');
     const table = await page.getByTestId('prices-catalog').innerText();
     assert.doesNotMatch(table, /input_mtok|output_mtok|_mtok|_kcount/);
+    // which token price data is in use, and how to load newer data
+    assert.match(await page.getByTestId('price-data').innerText(), /Token prices: bundled genai-prices data 0\.1\.8 \+ tollgate-genai-supplement@[\d.-]+\. Load newer data \(genai-prices' data\.json, downloaded\) with npx tollgate prices update --from data\.json/);
 
     await page.getByTestId('prices-provider').selectOption('anthropic');
     const anthropic = all.filter((r) => r.provider === 'anthropic').length;

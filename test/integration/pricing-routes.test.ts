@@ -26,7 +26,7 @@ before(async () => {
     });
   });
   await new Promise<void>((r) => bad.listen(0, '127.0.0.1', () => r()));
-  rig = await startRig(['openai', 'anthropic', 'gemini', 'fal', 'fal-queue', 'replicate'], { upstreams: { badhost: `http://127.0.0.1:${(bad.address() as AddressInfo).port}/v1` } });
+  rig = await startRig(['openai', 'anthropic', 'gemini', 'fal', 'fal-queue', 'replicate', 'recraft'], { upstreams: { badhost: `http://127.0.0.1:${(bad.address() as AddressInfo).port}/v1` } });
 });
 after(async () => {
   await rig.close();
@@ -210,6 +210,92 @@ test('media ids users send are booked at their catalog price through the proxy (
   assert.equal(g.call.cost, '0.96');
 });
 
+test('Recraft API route: recraftv4, recraftv4_vector, V4.1 and V4.1 Pro booked per image from the response; other Recraft calls unpriced with the reason', async () => {
+  const h = { authorization: 'Bearer rc_x' };
+  const cases: [string, number, string][] = [
+    ['recraftv4', 2, '0.08'], // 2 × $0.04
+    ['recraftv4_vector', 1, '0.08'],
+    ['recraftv4_1', 1, '0.035'],
+    ['recraftv4_1_pro', 3, '0.63'], // 3 × $0.21
+    ['recraftv4_pro_vector', 1, '0.3'],
+  ];
+  for (const [model, n, cost] of cases) {
+    const { status, call } = await post('/recraft/v1/images/generations', { prompt: 'a red fox, flat vector', model, n }, h);
+    assert.equal(status, 200, model);
+    assert.equal(call.provider, 'recraft');
+    assert.equal(call.endpoint, 'images');
+    assert.equal(call.model, model);
+    assert.equal(call.unpriced, false, call.unpricedReason ?? '');
+    assert.equal(call.cost, cost, model);
+    assert.match(call.priceSource ?? '', /tollgate-media@.*recraft/);
+  }
+  // a model without a published price on Recraft's API is unpriced with the reason, never $0
+  const v41v = await post('/recraft/v1/images/generations', { prompt: 'p', model: 'recraftv4_1_vector' }, h);
+  assert.equal(v41v.call.unpriced, true);
+  assert.match(v41v.call.unpricedReason ?? '', /recraftv4_1_vector/);
+  // vectorize takes a multipart upload, as Recraft documents it: forwarded, and unpriced with the reason
+  const form = new FormData();
+  form.append('file', new Blob([Buffer.from([0x89, 0x50, 0x4e, 0x47])], { type: 'image/png' }), 'in.png');
+  const r = await fetch(`${rig.url}/recraft/v1/images/vectorize`, { method: 'POST', headers: h, body: form });
+  await r.text();
+  assert.equal(r.status, 200);
+  const vec = await settled(r.headers.get('x-tollgate-call-id'));
+  assert.equal(vec.endpoint, 'recraft.unknown');
+  assert.equal(vec.unpriced, true);
+  assert.match(vec.unpricedReason ?? '', /Recraft bills this endpoint/);
+  // and the quote before the call says the same price
+  const q = await rig.engine.api.quote({ kind: 'request', provider: 'recraft', path: '/v1/images/generations', body: { prompt: 'p', model: 'recraftv4_1', n: 2 } });
+  assert.equal(q.unpriced, 0);
+  assert.equal(q.expected, '0.07');
+});
+
+test('Replicate clarity-upscaler is billed by hardware time: the finished prediction\'s metrics.predict_time × the A100 (40GB) rate; an unfinished one is unpriced with the reason', async () => {
+  const h = { authorization: 'Bearer r8_x' };
+  rig.fakes.replicate!.next({ usage: { predict_time: 14.287345 } });
+  const done = await post('/replicate/v1/models/philz1337x/clarity-upscaler/predictions', { input: { image: 'https://example.com/in.png', scale_factor: 2, creativity: 0.35 } }, { ...h, prefer: 'wait' });
+  assert.equal(done.status, 201);
+  const body = JSON.parse(done.text) as { status: string; metrics: { predict_time: number } };
+  assert.equal(body.status, 'succeeded');
+  assert.equal(body.metrics.predict_time, 14.287345);
+  assert.equal(done.call.model, 'philz1337x/clarity-upscaler');
+  assert.equal(done.call.unpriced, false, done.call.unpricedReason ?? '');
+  // 14.287 s (to the millisecond) × $0.00115/s = $0.01643005
+  assert.equal(done.call.cost, '0.01643005');
+  assert.equal(done.call.usage.runSeconds, 14.287);
+  assert.match(done.call.items[0]!.label, /Run time \(Nvidia A100 \(40GB\) GPU\)/);
+  // without Prefer: wait the prediction has only started: no run time yet, unpriced with the reason (never $0)
+  const started = await post('/replicate/v1/models/philz1337x/clarity-upscaler/predictions', { input: { image: 'https://example.com/in.png' } }, h);
+  assert.equal(started.call.unpriced, true);
+  assert.match(started.call.unpricedReason ?? '', /billed by hardware run time .*metrics\.predict_time/);
+});
+
+test('Anthropic fast mode and US-only inference as the response reports them: multipliers on the token rates; fast mode on a model without a published multiplier is estimated, said', async () => {
+  const h = { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' };
+  const msg = (model: string, extra: Record<string, unknown>) => ({ model, max_tokens: 2000, messages: [{ role: 'user', content: 'hi' }], ...extra });
+  // Opus 5.5 fast + US-only: 2x × 1.1x on $4 / $0.20 / $20 per M
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 10_000, cache_read_input_tokens: 20_000, output_tokens: 1_000 } });
+  const both = await post('/anthropic/v1/messages', msg('claude-opus-5-5', { speed: 'fast', inference_geo: 'us' }), h);
+  const body = JSON.parse(both.text) as { usage: { speed?: string; inference_geo?: string } };
+  assert.equal(body.usage.speed, 'fast');
+  assert.equal(body.usage.inference_geo, 'us');
+  assert.equal(both.call.usage.speed, 'fast');
+  assert.equal(both.call.usage.inferenceGeo, 'us');
+  // (10,000 × 4 + 20,000 × 0.20 + 1,000 × 20) / 1M × 2.2 = (0.04 + 0.004 + 0.02) × 2.2
+  assert.equal(both.call.cost, '0.1408');
+  assert.equal(both.call.estimated, false);
+  assert.match(both.call.priceSource ?? '', /fast mode at 2x .* US-only inference at 1\.1x/);
+  // US-only alone on Sonnet 4.6: ($3 × 10,000 + $15 × 1,000) / 1M × 1.1
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 10_000, output_tokens: 1_000 } });
+  const us = await post('/anthropic/v1/messages', msg('claude-sonnet-4-6', { inference_geo: 'us' }), h);
+  assert.equal(us.call.cost, '0.0495');
+  // fast mode reported on a model with no published fast-mode price: standard rates, marked estimated with the reason
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 10_000, output_tokens: 1_000 } });
+  const odd = await post('/anthropic/v1/messages', msg('claude-sonnet-4-6', { speed: 'fast' }), h);
+  assert.equal(odd.call.cost, '0.045');
+  assert.equal(odd.call.estimated, true);
+  assert.match(odd.call.priceSource ?? '', /no fast-mode price is published for claude-sonnet-4-6/);
+});
+
 test('a walk over every route the proxy accepts: each call is priced, unpriced with a reason, free by the allow-list, or a failed call said not billed', async () => {
   const bodies: Record<string, unknown> = {
     openai: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], prompt: 'p', input: 'hi' },
@@ -219,10 +305,12 @@ test('a walk over every route the proxy accepts: each call is priced, unpriced w
     fal: { prompt: 'p', image_size: 'square_hd' },
     'fal-queue': { prompt: 'p', image_size: 'square_hd' },
     replicate: { input: { prompt: 'p' } },
+    recraft: { prompt: 'p', model: 'recraftv4' },
   };
   const auth: Record<string, Record<string, string>> = {
     anthropic: { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' }, gemini: { 'x-goog-api-key': 'g-x' },
     fal: { authorization: 'Key f' }, 'fal-queue': { authorization: 'Key f' }, replicate: { authorization: 'Bearer r8_x' },
+    recraft: { authorization: 'Bearer rc_x' },
   };
   const silent: string[] = [];
   let walked = 0;

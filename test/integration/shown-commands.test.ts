@@ -3,7 +3,7 @@
  *
  * The commands are extracted from the README (its ```sh blocks and inline code) and from the
  * renderer's sources (Settings and snippets), then run one by one, in a shell, from a scratch
- * folder holding the files the README refers to (body.json, shots.yaml from the README's own
+ * folder holding the files the README refers to (body.json, data.json, shots.yaml from the README's own
  * workflow example), against a real `serve` started by the README's own serve line. The only
  * substitutions: `npx tollgate` → this checkout's bin, `--port N` → `--port 0` (tests never take a
  * fixed port), and CAP_ID → the id of the cap the README created.
@@ -90,6 +90,8 @@ function scratch(): { cwd: string; env: NodeJS.ProcessEnv; browserLog: string } 
   assert.ok(yaml, 'the README shows a workflow file');
   fs.writeFileSync(path.join(cwd, 'shots.yaml'), yaml[1]!);
   fs.writeFileSync(path.join(cwd, 'body.json'), JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1024, messages: [{ role: 'user', content: 'Write a haiku about invoices.' }] }));
+  // a genai-prices data file, as `prices update --from data.json` loads it
+  fs.copyFileSync(path.join(ROOT, 'test/fixtures/price-data/genai-prices-newer.json'), path.join(cwd, 'data.json'));
   // A stand-in browser: records what it was asked to open.
   const browserLog = path.join(cwd, 'browser.log');
   const browser = path.join(cwd, 'fake-browser.sh');

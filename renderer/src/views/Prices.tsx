@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import type { PriceOverride, PriceRow, VolumeTier, VolumeTierPlan } from '../../../shared/api.ts';
+import type { PriceDataInfo, PriceOverride, PriceRow, VolumeTier, VolumeTierPlan } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, Card, Empty, ErrorNote, Loading, PageHeader, Tabs, useAsync, useLocale } from '../components/ui.tsx';
 import { formatCount, formatCountOf, formatDate, formatDateTime, formatUnitPrice, formatUsd, isDecimal, priceLabel } from '../format.ts';
@@ -63,6 +63,36 @@ function SourceCell({ row }: { row: PriceRow }) {
 
 const PAGE_SIZE = 50;
 
+/** Which token price data the engine prices with: bundled, or a file loaded with `prices update`. */
+function PriceDataLine({ data }: { data: PriceDataInfo }) {
+  return (
+    <div className="small" data-testid="price-data">
+      <span className="muted">Token prices: </span>
+      {data.kind === 'bundled' ? (
+        <>
+          bundled genai-prices data <span className="mono">{data.version}</span>
+        </>
+      ) : (
+        <>
+          genai-prices data file <span className="mono">{data.file}</span> <span className="mono muted">sha256:{data.sha256?.slice(0, 12)}</span>
+          {data.fileDate ? <span className="muted"> · file dated {data.fileDate.slice(0, 10)}</span> : null}
+          {data.loadedAt ? <span className="muted"> · loaded {formatDateTime(Date.parse(data.loadedAt))}</span> : null}
+        </>
+      )}
+      <span className="muted"> + {data.supplement}. Load newer data (genai-prices' data.json, downloaded) with </span>
+      <code>npx tollgate prices update --from data.json</code>
+      {data.kind === 'file' ? (
+        <>
+          <span className="muted">; back to the bundled data with </span>
+          <code>npx tollgate prices update --reset</code>
+        </>
+      ) : null}
+      <span className="muted">.</span>
+      {data.problem ? <div className="field-error" role="alert">{data.problem}</div> : null}
+    </div>
+  );
+}
+
 function Catalog() {
   const bridge = useBridge();
   const locale = useLocale();
@@ -78,6 +108,7 @@ function Catalog() {
   // every matching row (the catalog is a few thousand rows at most): the count is the true total
   const rows = useAsync(() => bridge.prices({ ...(q ? { search: q } : {}), ...(provider ? { provider } : {}), limit: 10_000 }), [bridge, q, provider]);
   const everything = useAsync(() => bridge.prices({ limit: 10_000 }), [bridge]);
+  const priceData = useAsync(() => bridge.priceData({}), [bridge]);
   const providers = useMemo(() => {
     const n = new Map<string, number>();
     for (const r of everything.data ?? []) n.set(r.provider, (n.get(r.provider) ?? 0) + 1);
@@ -88,6 +119,7 @@ function Catalog() {
   const shown = (rows.data ?? []).slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
   return (
     <Card testId="prices-catalog">
+      {priceData.data ? <PriceDataLine data={priceData.data} /> : null}
       <div className="filters">
         <label className="grow">
           Search

@@ -231,3 +231,11 @@ describe('usage: aggregation', () => {
     assert.deepEqual(addUsage({ megapixelsPerImage: '1' }, { images: 2, megapixelsPerImage: '2' }), { images: 2, megapixelsPerImage: '2' });
   });
 });
+
+test('Anthropic speed and inference_geo: kept when the response reports a non-default, dropped for standard / global or anything odd', () => {
+  // message_start usage of a fast, US-only Opus 5.5 stream (the shape the API sends)
+  const u = fromAnthropic({ input_tokens: 25, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1, service_tier: 'standard', inference_geo: 'us', speed: 'fast' });
+  assert.deepEqual(u, { inputTokens: 25, outputTokens: 1, speed: 'fast', inferenceGeo: 'us' });
+  assert.deepEqual(fromAnthropic({ input_tokens: 25, output_tokens: 1, inference_geo: 'global', speed: 'standard' }), { inputTokens: 25, outputTokens: 1 });
+  assert.deepEqual(fromAnthropic({ input_tokens: 25, output_tokens: 1, inference_geo: 'x'.repeat(500), speed: { fast: true } }), { inputTokens: 25, outputTokens: 1 });
+});
