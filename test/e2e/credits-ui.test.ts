@@ -94,7 +94,7 @@ describe('Credits and Statements views against the real engine', () => {
     await page.getByTestId('credit-amount').fill('lots');
     await page.getByTestId('credit-add').click();
     await page.getByTestId('credit-form').getByTestId('error').waitFor();
-    assert.match(await page.getByTestId('credit-form').getByTestId('error').innerText(), /amount/);
+    assert.match(await page.getByTestId('credit-form').getByTestId('error').innerText(), /amount/i);
     await shot('1-credits');
     // the Overview shows what is left
     await gotoView('overview');
