@@ -71,6 +71,8 @@ export interface CallRecord {
   priceSource: string | null;
   error: string | null;
   blockedBy: string | null;
+  /** Synced calls: the name of the device that made it; null or absent for this device's own calls. */
+  device?: string | null;
 }
 
 export type CapScopeType = 'global' | 'provider' | 'project' | 'key' | 'model' | 'workflow';
@@ -175,7 +177,7 @@ export interface Report {
   groups: ReportGroup[];
 }
 
-export type ReportBy = 'model' | 'provider' | 'project' | 'key' | 'workflow' | 'day';
+export type ReportBy = 'model' | 'provider' | 'project' | 'key' | 'workflow' | 'day' | 'device';
 
 export interface ReportQuery {
   by: ReportBy;
@@ -350,6 +352,49 @@ export interface CapInput {
   hard?: boolean;
 }
 
+/** A device of the sync account, as the ledger service last reported it. */
+export interface SyncDevice {
+  id: string;
+  name: string;
+  /** The device's last request to the service (service clock, UTC ms). */
+  lastSeenAt: number | null;
+  revoked: boolean;
+  /** This device. */
+  self: boolean;
+  /** Not heard from for over 24 h: the spend shown may be missing its calls. */
+  silent: boolean;
+}
+
+/** Sync with a tollgate-ledger service (issue 12). */
+export interface SyncStatus {
+  joined: boolean;
+  url: string | null;
+  account: string | null;
+  device: { id: string; name: string } | null;
+  /** This device's finished calls not pushed yet. */
+  pending: number;
+  lastPushAt: number | null;
+  lastPullAt: number | null;
+  /** The last time the service answered this device. */
+  lastContactAt: number | null;
+  /** The service's sequence this device has pulled up to. */
+  pulledSeq: number;
+  lastError: string | null;
+  /** Calls the service holds a different version of (kept apart, never merged). */
+  conflicts: number;
+  /** Calls the service refused as invalid (kept in this ledger only). */
+  refused: number;
+  /** A background pusher/puller runs (in a serving engine). */
+  background: boolean;
+  /** A pass under way: how far it got. */
+  syncing: { pushed: number; total: number; pulled: number } | null;
+  devices: SyncDevice[];
+  /** When `devices` was fetched from the service. */
+  devicesAt: number | null;
+  /** Names of devices silent for more than 24 h. */
+  silentDevices: string[];
+}
+
 export interface TollgateApi {
   overview(arg: { groupBy?: 'model' | 'provider' | 'project'; granularity?: 'hour' | 'day' }): Promise<Overview>;
   calls(arg: CallsQuery): Promise<CallRecord[]>;
@@ -381,6 +426,10 @@ export interface TollgateApi {
   compare(arg: { workload: Workload; models: string[] }): Promise<CompareResult>;
   settings(arg: Record<string, never>): Promise<Settings>;
   updateSettings(arg: Partial<Pick<Settings, 'timeZone' | 'weekStart' | 'storePrompts' | 'failOpen'>>): Promise<Settings>;
+  syncStatus(arg: { refresh?: boolean }): Promise<SyncStatus>;
+  syncJoin(arg: { url: string; code: string; name?: string; insecure?: boolean }): Promise<SyncStatus>;
+  syncNow(arg: Record<string, never>): Promise<{ pushed: number; pulled: number; pending: number }>;
+  syncLeave(arg: Record<string, never>): Promise<SyncStatus>;
 }
 
 export type ApiMethod = keyof TollgateApi;
@@ -396,6 +445,7 @@ export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
   'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
+  'syncStatus', 'syncJoin', 'syncNow', 'syncLeave',
 ] as const satisfies readonly ApiMethod[];
 
 /** Error shape the control API and IPC return: `{ error: { code, message } }`. */

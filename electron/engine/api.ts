@@ -13,12 +13,23 @@ import { addUsage, type Usage } from '../../shared/usage.ts';
 import { toCallRecord } from './ledger.ts';
 import { fingerprint, tokenHash, type Engine } from './engine.ts';
 import type {
-  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, TollgateApi, UsageSummary, VolumeTierPlan,
+  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, SyncStatus, TollgateApi, UsageSummary, VolumeTierPlan,
 } from '../../shared/api.ts';
 import { VERSION } from './control.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+
+/** Sync errors leave the API with an E_ code (the service's own code, e.g. invalid_code, becomes E_SYNC_INVALID_CODE). */
+async function syncCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (typeof err.code === 'string' && !err.code.startsWith('E_')) err.code = `E_SYNC_${err.code.toUpperCase()}`;
+    throw err;
+  }
+}
 
 export class NotFoundError extends Error {
   readonly code = 'E_NOT_FOUND';
@@ -135,7 +146,9 @@ export class EngineApi implements TollgateApi {
     const L = this.e.ledger;
     const total = L.spend({ from, to });
     let groups: ReportGroup[];
-    if (arg.by === 'day') {
+    if (arg.by === 'device') {
+      groups = L.groupByDevice(from, to, this.e.ledger.syncState('device_name') ?? '(this device)').map((g) => ({ key: g.key, calls: g.calls, cost: nanoToUsd(g.cost), unpriced: g.unpriced }));
+    } else if (arg.by === 'day') {
       const byDay = new Map<string, { calls: number; cost: bigint }>();
       const dayOf = this.dayStarts();
       for (const g of L.group('bucket', { from, to }, 100_000)) {
@@ -348,6 +361,25 @@ export class EngineApi implements TollgateApi {
       dataDir: this.e.dataDir, port: this.e.port, timeZone: this.e.timeZone, weekStart: this.e.weekStart, currencyDisplay: 'USD',
       storePrompts: this.e.storePrompts, failOpen: this.e.failOpen, proxyUrl: this.e.url, version: VERSION,
     };
+  }
+
+  async syncStatus(arg: ApiArg<'syncStatus'>): Promise<SyncStatus> {
+    this.e.flushQuietly();
+    return syncCall(() => this.e.sync.status(arg.refresh ?? false));
+  }
+
+  async syncJoin(arg: ApiArg<'syncJoin'>): Promise<SyncStatus> {
+    return syncCall(() => this.e.sync.join(arg.url, arg.code, arg.name, arg.insecure ?? false));
+  }
+
+  async syncNow(): Promise<{ pushed: number; pulled: number; pending: number }> {
+    this.e.flushQuietly();
+    const p = await syncCall(() => this.e.sync.syncNow());
+    return { pushed: p.pushed, pulled: p.pulled, pending: this.e.ledger.outboxCount() };
+  }
+
+  async syncLeave(): Promise<SyncStatus> {
+    return syncCall(() => this.e.sync.leave());
   }
 
   async updateSettings(arg: ApiArg<'updateSettings'>): Promise<Settings> {

@@ -19,6 +19,7 @@ import { defaultDataDir, defaultPort, ensurePrivateDir } from './paths.ts';
 import { DataDirLock } from './lock.ts';
 import { handleControl, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
+import { SyncClient } from './sync.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
 import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
 import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
@@ -49,6 +50,8 @@ export interface EngineOptions {
   offline?: boolean;
   /** Where messages are shown: the desktop app (tray, notifications) or headless (`tollgate serve`). */
   surface?: 'desktop' | 'headless';
+  /** How often the sync client pushes and pulls while joined (default 5 s, or $TOLLGATE_SYNC_INTERVAL_MS). */
+  syncIntervalMs?: number;
 }
 
 interface CapState {
@@ -106,6 +109,8 @@ export class Engine implements ProxyHost {
   readonly secrets: SecretStore;
   readonly token: string;
   readonly api: TollgateApi;
+  /** Sync with a tollgate-ledger service (sync.ts): runs in the background while the engine serves. */
+  readonly sync: SyncClient;
   readonly now: () => number;
   readonly uiDir: string | null;
   catalog: Catalog;
@@ -168,6 +173,11 @@ export class Engine implements ProxyHost {
     }
     if (opts.offline) this.releaseLock();
     this.reload(true);
+    this.sync = new SyncClient({
+      ledger: this.ledger, secrets: this.secrets, now: () => this.now(), log: (m) => this.log(m),
+      // other devices' calls are in the rollups now: caps and the UI see them
+      pulled: () => { if (this.server) this.changed(); },
+    }, { intervalMs: opts.syncIntervalMs });
     this.api = new EngineApi(this);
   }
 
@@ -762,6 +772,7 @@ export class Engine implements ProxyHost {
     // A ledger file deleted or replaced under the running engine: refuse calls (fail closed).
     this.ledger.watchFile((e) => this.log(`${e.message}. Calls are refused until Tollgate is restarted (it then starts a new ledger, or uses the file you restore).`));
     this.alerting = true;
+    this.sync.start();
     // caps already past a threshold that never alerted (set while no engine ran): once, after the
     // caller of start() has subscribed to events
     setTimeout(() => {
@@ -771,6 +782,7 @@ export class Engine implements ProxyHost {
   }
 
   async stop(): Promise<void> {
+    await this.sync.stop();
     if (this.server) {
       const s = this.server;
       this.server = null;

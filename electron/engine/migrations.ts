@@ -113,4 +113,18 @@ export const MIGRATIONS: readonly string[] = [
   ${['caps', 'keys', 'overrides', 'locks', 'tier_plans', 'settings'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((op) =>
     `CREATE TRIGGER ${t}_${op.toLowerCase()}_version AFTER ${op} ON ${t} BEGIN UPDATE config_version SET v = v + 1 WHERE id = 1; END;`)).join('\n  ')}
   `,
+  // sync (issue 12): which device a call came from (NULL: this one), its outbox state and the
+  // sync client's own state. The outbox is the call row itself: \`synced\` defaults to 0 when the
+  // writer thread inserts the call, in the same transaction, so the hot path writes nothing extra;
+  // a partial index lists the final local calls still to push. synced: 0 to push, 1 pushed (or
+  // pulled), 2 the service holds a different version (conflict), 3 the service refused it.
+  // sync_state has no config_version trigger: the pusher writes it often.
+  `
+  ALTER TABLE calls ADD COLUMN device TEXT;
+  ALTER TABLE calls ADD COLUMN device_id TEXT;
+  ALTER TABLE calls ADD COLUMN synced INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX calls_outbox ON calls(id) WHERE synced = 0 AND device IS NULL AND status != 'pending';
+  CREATE INDEX calls_device_ts ON calls(device, ts) WHERE device IS NOT NULL;
+  CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
 ];

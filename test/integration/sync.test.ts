@@ -1,0 +1,188 @@
+/**
+ * Sync across devices (issue 12, the client): real engines with their own data dirs, a real
+ * `tollgate-ledger serve` (SQLite and PostgreSQL), calls through the official OpenAI SDK against
+ * the fake upstream. Every call must end up exactly once on every device and on the service, with
+ * per-device and account totals equal to the nano-dollar, also through a fault proxy and after a
+ * partition heals.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
+import { joinDevice, ledgerCli, request, startLedger, pullAll, type Device, type LedgerBackend, type LedgerProcess } from '../fixtures/ledger-service.ts';
+import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
+import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.ts';
+import { tempDir } from '../fixtures/engine.ts';
+import { checkServiceUrl } from '../../electron/engine/sync.ts';
+
+async function enrolCode(b: LedgerBackend): Promise<string> {
+  const r = await ledgerCli(b, ['enroll', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { code: string }).code;
+}
+
+async function makeCalls(rig: Rig, n: number, seed: number): Promise<void> {
+  const client = new OpenAI({ apiKey: `sk-device-${seed}`, baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
+  for (let i = 0; i < n; i++) {
+    // distinct token counts: costs differ per call, so a lost or doubled call changes the sums
+    rig.fakes.openai!.next({ usage: { prompt_tokens: 1000 + seed * 100 + i, completion_tokens: 7 + i } });
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `call ${i}` }] });
+  }
+}
+
+interface Local { ids: string[]; byDevice: Map<string, { calls: number; cost: bigint }>; cost: bigint; totals: { calls: number; cost: bigint } }
+
+function local(rig: Rig, selfName: string): Local {
+  const L = rig.engine.ledger;
+  L.flush();
+  const rows = L.db.prepare(`SELECT id, device, cost_nano FROM calls WHERE status != 'pending' ORDER BY id`).safeIntegers(true).all() as { id: string; device: string | null; cost_nano: bigint }[];
+  const byDevice = new Map<string, { calls: number; cost: bigint }>();
+  let cost = 0n;
+  for (const r of rows) {
+    const k = r.device ?? selfName;
+    const d = byDevice.get(k) ?? { calls: 0, cost: 0n };
+    d.calls++;
+    d.cost += BigInt(r.cost_nano);
+    byDevice.set(k, d);
+    cost += BigInt(r.cost_nano);
+  }
+  const t = L.totals();
+  return { ids: rows.map((r) => r.id), byDevice, cost, totals: { calls: t.calls, cost: t.cost } };
+}
+
+interface Service { calls: number; cost: bigint; ids: string[]; byDevice: Map<string, { calls: number; cost: bigint }> }
+
+async function service(url: string, observer: Device): Promise<Service> {
+  const t = await request(url, 'GET', '/v1/totals', { token: observer.token });
+  assert.equal(t.status, 200);
+  const dev = await request(url, 'GET', '/v1/devices', { token: observer.token });
+  const names = new Map<string, string>((dev.body.devices as { id: string; name: string }[]).map((d) => [d.id, d.name]));
+  const byDevice = new Map<string, { calls: number; cost: bigint }>();
+  for (const d of t.body.devices as { device: string; calls: number; cost_nano: string }[]) byDevice.set(names.get(d.device) ?? d.device, { calls: d.calls, cost: BigInt(d.cost_nano) });
+  const pulled = await pullAll(url, observer.token);
+  return { calls: t.body.calls, cost: BigInt(t.body.cost_nano), ids: pulled.map((p) => p.call.id as string).sort(), byDevice };
+}
+
+/** Every device holds every call once; local sums, rollup totals and the service agree to the nano. */
+async function assertConverged(rigs: Rig[], names: string[], url: string, observer: Device, expected: number): Promise<void> {
+  await eventually(async () => {
+    for (const r of rigs) if (local(r, '').ids.length !== expected) return false;
+    return (await service(url, observer)).calls === expected;
+  }, `${expected} calls on every device and on the service`, 60_000);
+  // let any pass still running finish (it can only find nothing new)
+  for (const r of rigs) await r.engine.sync.syncNow().catch(() => {});
+  const s = await service(url, observer);
+  assert.equal(s.calls, expected);
+  assert.equal(new Set(s.ids).size, expected, 'the service stores each call once');
+  for (let i = 0; i < rigs.length; i++) {
+    const l = local(rigs[i]!, names[i]!);
+    assert.deepEqual(l.ids, s.ids, `${names[i]} holds exactly the service's calls`);
+    assert.equal(l.cost, s.cost, `${names[i]}: account total to the nano`);
+    assert.deepEqual(l.totals, { calls: expected, cost: s.cost }, `${names[i]}: rollup totals include every device's calls once`);
+    for (const n of names) assert.deepEqual(l.byDevice.get(n), s.byDevice.get(n), `${names[i]}: ${n}'s calls and cost`);
+    const rep = await rigs[i]!.engine.api.report({ by: 'device', period: 'all' });
+    assert.deepEqual(rep.groups.map((g) => g.key).sort(), [...names].sort());
+    assert.equal(rep.calls, expected);
+    const st = await rigs[i]!.engine.api.syncStatus({});
+    assert.equal(st.pending, 0, `${names[i]} has nothing left to push`);
+  }
+}
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  describe(`sync: three engines and one service on ${kind}`, () => {
+    let pgdb: TestPostgres | undefined;
+    let b: LedgerBackend;
+    let svc: LedgerProcess;
+    const rigs: Rig[] = [];
+    const names = ['laptop', 'desktop', 'ci'];
+    let observer: Device;
+
+    before(async () => {
+      if (kind === 'postgres') pgdb = await startPostgres();
+      b = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
+      svc = await startLedger(b);
+      for (let i = 0; i < 3; i++) rigs.push(await startRig(['openai'], { syncIntervalMs: 100 }));
+      observer = await joinDevice(b, svc.url, 'default', 'observer');
+    });
+    after(async () => {
+      for (const r of rigs) await r.close();
+      await svc?.stop();
+      await pgdb?.close();
+    });
+
+    test('every call exactly once on every device and on the service; totals equal to the nano', async () => {
+      // calls made before joining are pushed too (this device's history joins the account)
+      await makeCalls(rigs[0]!, 3, 0);
+      for (let i = 0; i < 3; i++) {
+        const st = await rigs[i]!.engine.api.syncJoin({ url: svc.url, code: await enrolCode(b), name: names[i] });
+        assert.equal(st.joined, true);
+        assert.equal(st.device?.name, names[i]);
+      }
+      await Promise.all(rigs.map((r, i) => makeCalls(r, 12, i + 1)));
+      await assertConverged(rigs, names, svc.url, observer, 3 + 36);
+      // pulled calls carry their device; this device's own calls have none
+      const calls = await rigs[1]!.engine.api.calls({ limit: 1000 });
+      assert.equal(calls.filter((c) => c.device === null).length, 12);
+      assert.equal(calls.filter((c) => c.device === 'laptop').length, 15);
+      // the token is in the secret store, never in clear in the ledger
+      const blob = rigs[0]!.engine.ledger.syncState('token')!;
+      assert.ok(blob && !blob.includes('tgl_'));
+      const dump = rigs[0]!.engine.ledger.db.prepare('SELECT group_concat(value) AS v FROM sync_state').get() as { v: string };
+      assert.ok(!dump.v.includes('tgl_'), 'no token in clear in sync_state');
+      const st = await rigs[0]!.engine.api.syncStatus({ refresh: true });
+      assert.deepEqual(st.devices.map((d) => d.name).sort(), ['ci', 'desktop', 'laptop', 'observer']);
+      assert.equal(st.devices.find((d) => d.self)?.name, 'laptop');
+      assert.deepEqual(st.silentDevices, []);
+    });
+  });
+}
+
+describe('sync through faults', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  const proxies: FaultProxy[] = [];
+  const rigs: Rig[] = [];
+  const names = ['a', 'b', 'c'];
+  let observer: Device;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    observer = await joinDevice(b, svc.url, 'default', 'observer');
+    for (let i = 0; i < 3; i++) {
+      const p = await startFaultProxy(svc.url, {}, 7 + i);
+      proxies.push(p);
+      const r = await startRig(['openai'], { syncIntervalMs: 50 });
+      rigs.push(r);
+      await r.engine.api.syncJoin({ url: p.url, code: await enrolCode(b), name: names[i] });
+    }
+  });
+  after(async () => {
+    for (const r of rigs) await r.close();
+    for (const p of proxies) await p.close();
+    await svc?.stop();
+  });
+
+  test('dropped requests and responses, resets mid-body, latency, one device partitioned: after healing nothing lost, nothing counted twice', async () => {
+    for (const p of proxies.slice(0, 2)) p.set({ dropRequest: 0.2, dropResponse: 0.25, resetMidBody: 0.1, latencyMs: [0, 60] });
+    proxies[2]!.set({ partition: true });
+    await Promise.all(rigs.map((r, i) => makeCalls(r, 25, i + 1)));
+    // the partitioned device booked its calls locally and holds them in its outbox
+    const st = await rigs[2]!.engine.api.syncStatus({});
+    assert.equal(st.pending, 25);
+    await assert.rejects(rigs[2]!.engine.api.syncNow({}), /cannot reach|cut|socket|ECONN/i);
+    // a response dropped after the service committed: the batch is retried and found duplicate
+    await eventually(() => proxies[0]!.stats.droppedResponses + proxies[1]!.stats.droppedResponses > 0, 'a dropped response', 30_000);
+    for (const p of proxies) p.set({});
+    await assertConverged(rigs, names, svc.url, observer, 75);
+    assert.ok(proxies[0]!.stats.droppedRequests + proxies[1]!.stats.droppedRequests > 0, 'requests were dropped');
+  });
+});
+
+test('a plain http:// service that is not loopback is refused unless --insecure', () => {
+  assert.throws(() => checkServiceUrl('http://10.0.0.5:7412', false), /--insecure/);
+  assert.equal(checkServiceUrl('http://10.0.0.5:7412', true), 'http://10.0.0.5:7412');
+  assert.equal(checkServiceUrl('https://ledger.example.com/', false), 'https://ledger.example.com');
+  assert.equal(checkServiceUrl('http://127.0.0.1:7412', false), 'http://127.0.0.1:7412');
+  assert.equal(checkServiceUrl('http://localhost:7412', false), 'http://localhost:7412');
+});
