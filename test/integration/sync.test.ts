@@ -7,6 +7,9 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { execFile as execFileCb } from 'node:child_process';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
 import { joinDevice, ledgerCli, request, startLedger, pullAll, type Device, type LedgerBackend, type LedgerProcess } from '../fixtures/ledger-service.ts';
@@ -14,6 +17,8 @@ import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
 import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.ts';
 import { tempDir } from '../fixtures/engine.ts';
 import { checkServiceUrl } from '../../electron/engine/sync.ts';
+
+const execFileP = promisify(execFileCb);
 
 async function enrolCode(b: LedgerBackend): Promise<string> {
   const r = await ledgerCli(b, ['enroll', '--json']);
@@ -185,4 +190,85 @@ test('a plain http:// service that is not loopback is refused unless --insecure'
   assert.equal(checkServiceUrl('https://ledger.example.com/', false), 'https://ledger.example.com');
   assert.equal(checkServiceUrl('http://127.0.0.1:7412', false), 'http://127.0.0.1:7412');
   assert.equal(checkServiceUrl('http://localhost:7412', false), 'http://localhost:7412');
+});
+
+describe('sync from the CLI (bin/tollgate.js), with and without a running engine', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  let rig: Rig;
+  const ROOT = path.resolve(import.meta.dirname, '../..');
+  const cli = async (dataDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    try {
+      const r = await execFileP(process.execPath, [path.join(ROOT, 'bin/tollgate.js'), '--data-dir', dataDir, ...args], { encoding: 'utf8' });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      const x = e as { code?: number; stdout?: string; stderr?: string };
+      return { code: x.code ?? 1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+    }
+  };
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    rig = await startRig(['openai'], { syncIntervalMs: 100 });
+  });
+  after(async () => {
+    await rig?.close();
+    await svc?.stop();
+  });
+
+  test('join, status --json, now, report --by device, leave', async () => {
+    // the running engine joins through its control API and syncs in the background
+    let r = await cli(rig.dataDir, ['sync', 'join', svc.url, await enrolCode(b), '--name', 'server', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).device.name, 'server');
+    await makeCalls(rig, 5, 3);
+    await eventually(async () => (await rig.engine.api.syncStatus({})).pending === 0 && (await rig.engine.api.syncStatus({})).lastPushAt !== null, 'pushed', 10_000);
+
+    // a second device with no engine running: the CLI opens its ledger and syncs itself
+    const offline = tempDir();
+    r = await cli(offline, ['sync', 'status', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).joined, false);
+    r = await cli(offline, ['sync', 'join', 'http://10.255.0.1:7412', 'ABCD-EFGH', '--name', 'x']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--insecure/);
+    r = await cli(offline, ['sync', 'join', svc.url, 'WRONG-CODE-0000', '--name', 'x']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /invalid_code/);
+    r = await cli(offline, ['sync', 'join', svc.url, await enrolCode(b), '--name', 'laptop']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(offline, ['sync', 'now', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { pushed: 0, pulled: 5, pending: 0 });
+    r = await cli(offline, ['sync', 'status', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const st = JSON.parse(r.stdout);
+    assert.equal(st.joined, true);
+    assert.equal(st.pending, 0);
+    assert.ok(st.lastPullAt > 0);
+    assert.deepEqual(st.devices.map((d: { name: string }) => d.name).sort(), ['laptop', 'server']);
+    assert.ok(!r.stdout.includes('tgl_'), 'the token is never shown');
+    r = await cli(offline, ['report', '--by', 'device', '--period', 'total', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.deepEqual(rep.groups.map((g: { key: string; calls: number }) => [g.key, g.calls]), [['server', 5]]);
+    const serverTotal = local(rig, 'server').cost;
+    assert.equal(rep.total, (await rig.engine.api.report({ by: 'device', period: 'all' })).total);
+    assert.ok(serverTotal > 0n);
+    r = await cli(offline, ['export', '--format', 'csv']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0]!.split(',').at(-1), 'device');
+    assert.equal(lines.slice(1).filter((l) => l.endsWith(',server')).length, 5);
+    // the running engine's status through the CLI lists both devices
+    r = await cli(rig.dataDir, ['sync', 'status']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /server \(this\)/);
+    assert.match(r.stdout, /laptop/);
+    r = await cli(offline, ['sync', 'leave']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(offline, ['sync', 'status', '--json']);
+    assert.equal(JSON.parse(r.stdout).joined, false);
+  });
 });
