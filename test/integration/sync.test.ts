@@ -8,7 +8,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { execFile as execFileCb } from 'node:child_process';
+import { execFile as execFileCb, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
@@ -17,6 +17,8 @@ import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
 import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.ts';
 import { tempDir } from '../fixtures/engine.ts';
 import { checkServiceUrl } from '../../electron/engine/sync.ts';
+import { Ledger, type CallRow } from '../../electron/engine/ledger.ts';
+import { newCallId } from '../../electron/engine/ids.ts';
 
 const execFileP = promisify(execFileCb);
 
@@ -270,5 +272,103 @@ describe('sync from the CLI (bin/tollgate.js), with and without a running engine
     assert.equal(r.code, 0, r.stderr);
     r = await cli(offline, ['sync', 'status', '--json']);
     assert.equal(JSON.parse(r.stdout).joined, false);
+  });
+});
+
+function syntheticRows(n: number, from: number, span: number, seed: number): CallRow[] {
+  const rows: CallRow[] = [];
+  for (let i = 0; i < n; i++) {
+    rows.push({
+      id: newCallId(), ts: from + Math.floor((span * i) / n), provider: 'openai', model: 'gpt-4o-mini', endpoint: 'chat.completions', project: i % 3 ? 'acme' : null,
+      workflow: null, run: null, node: null, keyId: null, keyFingerprint: 'fp_test', keyName: null, status: 'ok', httpStatus: 200, stream: false, durationMs: 100, ttfbMs: 50,
+      usage: { inputTokens: 1000 + i, outputTokens: 10 + seed }, items: [], costNano: BigInt(150_000 + i * 7 + seed), reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null,
+      estimated: false, unpriced: false, unpricedReason: null, priceSource: 'test', error: null, blockedBy: null, prompt: null,
+    });
+  }
+  return rows;
+}
+
+function spawnServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../../bin/tollgate.js'), '--data-dir', dataDir, 'serve', '--port', '0', '--no-ui'], {
+    env: { ...process.env, TOLLGATE_SYNC_INTERVAL_MS: '50' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 20_000);
+    const on = (d: Buffer) => {
+      out += d.toString();
+      const m = /metering on (http:\/\/\S+)/.exec(out);
+      if (m) { clearTimeout(t); resolve({ child, url: m[1]! }); }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (c) => { clearTimeout(t); reject(new Error(`serve exited ${c}:\n${out}`)); });
+  });
+}
+
+const killed = (child: ChildProcess) => new Promise<void>((resolve) => {
+  if (child.exitCode !== null || child.signalCode !== null) return resolve();
+  child.once('exit', () => resolve());
+  child.kill('SIGKILL');
+});
+
+describe('sync: a week offline, then the engine and the service killed with -9 mid-push', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  let proxy: FaultProxy;
+  let observer: Device;
+  let serve: { child: ChildProcess; url: string } | null = null;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    proxy = await startFaultProxy(svc.url, {}, 3);
+    observer = await joinDevice(b, svc.url, 'default', 'observer');
+  });
+  after(async () => {
+    if (serve) await killed(serve.child);
+    await proxy?.close();
+    await svc?.stop();
+  });
+
+  test('the backlog is pushed in order after healing; nothing lost, nothing counted twice', async (t) => {
+    const dir = tempDir();
+    const N = 10_000;
+    // a week of calls made while this device could not reach the service
+    const L = new Ledger(dir, { writerThread: false });
+    const rows = syntheticRows(N, Date.now() - 7 * 86_400_000, 7 * 86_400_000, 5);
+    for (const r of rows) L.recordEnd(r);
+    L.close();
+    const expectedCost = rows.reduce((a, r) => a + r.costNano, 0n);
+    const cli = (args: string[]) => execFileP(process.execPath, [path.resolve(import.meta.dirname, '../../bin/tollgate.js'), '--data-dir', dir, ...args], { encoding: 'utf8' });
+    await cli(['sync', 'join', proxy.url, await enrolCode(b), '--name', 'week']);
+    proxy.set({ latencyMs: [20, 60] }); // slow enough to be cut mid-push
+
+    // 1. the engine is killed -9 while pushing
+    serve = await spawnServe(dir);
+    const seen = async () => (await service(svc.url, observer)).calls;
+    await eventually(async () => (await seen()) > 0, 'a first batch stored', 30_000);
+    await killed(serve.child);
+    const afterEngineKill = await seen();
+    t.diagnostic(`engine killed with ${afterEngineKill} of ${N} calls on the service`);
+
+    // 2. restarted, it pushes again (batches the service has are duplicates); the service is killed -9 mid-batch
+    serve = await spawnServe(dir);
+    await eventually(async () => (await seen()) > afterEngineKill, 'more batches stored', 30_000);
+    await killed(svc.child);
+    t.diagnostic(`service killed with ${await request(svc.url, 'GET', '/v1/health').then(() => 'it still answering', () => 'it down')}`);
+    svc = await startLedger(b);
+    proxy.retarget(svc.url);
+    proxy.set({});
+
+    // 3. healed: everything arrives once
+    await eventually(async () => (await seen()) === N, `${N} calls on the service`, 60_000);
+    await eventually(async () => JSON.parse((await cli(['sync', 'status', '--json'])).stdout).pending === 0, 'the outbox is empty', 30_000);
+    const s = await service(svc.url, observer);
+    assert.equal(s.calls, N);
+    assert.equal(new Set(s.ids).size, N);
+    assert.deepEqual(s.ids, rows.map((r) => r.id).sort());
+    assert.equal(s.cost, expectedCost, 'to the nano');
+    assert.deepEqual(s.byDevice.get('week'), { calls: N, cost: expectedCost });
   });
 });
