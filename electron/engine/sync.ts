@@ -158,7 +158,7 @@ export class SyncClient {
     if (token) headers.authorization = `Bearer ${token}`;
     let data: Buffer | undefined;
     if (body !== undefined) {
-      data = await gzip(JSON.stringify(body));
+      data = await gzip(JSON.stringify(body), { level: 1 });
       headers['content-type'] = 'application/json';
       headers['content-encoding'] = 'gzip';
     }
@@ -291,36 +291,33 @@ export class SyncClient {
   }
 
   private async push(c: Config, token: string, p: SyncProgress, onProgress?: (p: SyncProgress) => void): Promise<void> {
-    let cursor = '';
     let batch = MAX_BATCH;
     for (;;) {
-      // a few batches in flight; each read is one keyset page of the outbox index
-      const pages: CallRow[][] = [];
-      for (let i = 0; i < PUSH_CONCURRENCY; i++) {
-        const rows = this.L.outbox(cursor, batch);
-        if (!rows.length) break;
-        cursor = rows[rows.length - 1]!.id;
-        pages.push(rows);
-        await new Promise((r) => setImmediate(r)); // let the proxy run between reads
-      }
-      if (!pages.length) return;
-      const results = await Promise.allSettled(pages.map((rows) => this.pushBatch(c, token, rows)));
-      let failure: unknown = null, again = false;
-      for (let i = 0; i < results.length; i++) {
-        const r = results[i]!;
-        if (r.status === 'fulfilled') {
-          p.pushed += pages[i]!.length;
-          continue;
+      // a pipeline: PUSH_CONCURRENCY workers each take the next keyset page of the outbox index
+      // (read synchronously, so pages never overlap) and push it; a batch in flight never waits
+      // for another one to be read or answered
+      let cursor = '', failure: unknown = null, again = false;
+      const worker = async () => {
+        while (!failure && !again) {
+          const rows = this.L.outbox(cursor, batch);
+          if (!rows.length) return;
+          cursor = rows[rows.length - 1]!.id;
+          try {
+            await this.pushBatch(c, token, rows);
+            p.pushed += rows.length;
+            this.L.setSyncState({ last_push_at: String(this.host.now()), last_contact_at: String(this.host.now()) });
+            onProgress?.(p);
+          } catch (e) {
+            const err = e as SyncError;
+            if (err.code === 'body_too_large' && batch > 1) batch = Math.max(1, batch >> 1); // split and retry
+            else if (err.code !== 'E_SYNC_REFUSED_ONE') failure ??= err; // a refused call was set aside: the rest goes again
+            again = true;
+          }
         }
-        const err = r.reason as SyncError;
-        if (err.code === 'body_too_large' && batch > 1) batch = Math.max(1, batch >> 1); // split and retry
-        else if (err.code !== 'E_SYNC_REFUSED_ONE') failure ??= err; // a refused call was set aside: the rest goes again
-        again = true;
-      }
-      this.L.setSyncState({ last_push_at: String(this.host.now()), last_contact_at: String(this.host.now()) });
-      onProgress?.(p);
+      };
+      await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker));
       if (failure) throw failure;
-      if (again) cursor = ''; // re-read what was not pushed
+      if (!again) return;
     }
   }
 
