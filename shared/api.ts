@@ -87,6 +87,8 @@ export interface Cap {
   alerts: number[];           // percent thresholds, e.g. [50, 80, 100]
   hard: boolean;              // true: block at the limit; false: alert only
   createdAt: number;
+  /** Kept on the sync service and spent from its leases: the limit holds across every device. */
+  allDevices?: boolean;
 }
 
 export interface CapStatus {
@@ -350,6 +352,8 @@ export interface CapInput {
   limit: Usd;
   alerts?: number[];
   hard?: boolean;
+  /** Keep the cap on the sync service: a hard limit across every device (needs `sync join`). */
+  allDevices?: boolean;
 }
 
 /** A device of the sync account, as the ledger service last reported it. */

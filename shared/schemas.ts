@@ -211,6 +211,7 @@ const capInput = z
     limit: usdLimitSchema,
     alerts: alertsSchema.optional(),
     hard: z.boolean().optional(),
+    allDevices: z.boolean().optional(),
   })
   .superRefine((cap, ctx) => {
     const hasValue = cap.scopeValue !== undefined && cap.scopeValue !== null;

@@ -176,6 +176,7 @@ export class EngineApi implements TollgateApi {
     const existing = arg.id ? this.e.ledger.caps().find((c) => c.id === arg.id) : undefined;
     if (arg.id && !existing) throw new NotFoundError(`no cap with id ${arg.id}`);
     if (arg.scope !== 'global' && !arg.scopeValue) throw Object.assign(new Error(`a ${arg.scope} cap needs a value, e.g. ${arg.scope}:NAME`), { code: 'E_VALIDATION' });
+    if (arg.allDevices || existing?.allDevices) return this.setRemoteCap(arg, existing);
     const cap: Cap = {
       id: existing?.id ?? 'cap_' + crypto.randomBytes(4).toString('hex'),
       scope: arg.scope, scopeValue: arg.scope === 'global' ? null : arg.scopeValue ?? null, period: arg.period, limit: nanoToUsd(usdToNanoExact(arg.limit)),
@@ -186,7 +187,24 @@ export class EngineApi implements TollgateApi {
     return cap;
   }
 
+  /** A cap across all devices: kept on the sync service (which the other devices mirror), spent from leases. */
+  private async setRemoteCap(arg: ApiArg<'setCap'>, existing: Cap | undefined): Promise<Cap> {
+    const bad = (m: string) => Object.assign(new Error(m), { code: 'E_VALIDATION' });
+    if (!this.e.sync.joined) throw bad('a cap across all devices is kept on the sync service: join one first (`npx tollgate sync join URL CODE`)');
+    if (arg.hard === false) throw bad('a cap across all devices is a hard cap (it is spent from leases); drop --alert-only');
+    if (existing) throw bad(`cap ${existing.id} is kept on the sync service and cannot be edited in place: remove it (\`npx tollgate cap rm ${existing.id}\`) and set it again`);
+    const alerts = [...new Set(arg.alerts ?? [50, 80, 100])].sort((a, b) => a - b);
+    const limit = nanoToUsd(usdToNanoExact(arg.limit));
+    const sc = await syncCall(() => this.e.sync.createRemoteCap({ scope: arg.scope, scopeValue: arg.scope === 'global' ? null : arg.scopeValue ?? null, period: arg.period, limit, alerts }));
+    const cap: Cap = { id: sc.id, scope: arg.scope, scopeValue: sc.scope_value, period: arg.period, limit, alerts, hard: true, allDevices: true, createdAt: this.e.now() };
+    this.e.ledger.putCap(cap, usdToNanoExact(limit));
+    this.e.changed();
+    return cap;
+  }
+
   async removeCap(arg: ApiArg<'removeCap'>) {
+    const cap = this.e.ledger.caps().find((c) => c.id === arg.id);
+    if (cap?.allDevices) await syncCall(() => this.e.sync.removeRemoteCap(cap.id));
     const removed = this.e.ledger.removeCap(arg.id);
     this.e.changed();
     return { removed };

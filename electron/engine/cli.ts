@@ -490,8 +490,9 @@ cap.command('set')
   .option('--alert-only', 'only alert at the thresholds; never block')
   .option('--alerts <list>', 'alert thresholds in percent', '50,80,100')
   .option('--id <id>', 'change an existing cap')
+  .option('--all-devices', 'keep the cap on the sync service: one hard limit across every device of the account, spent from leases')
   .option('--json', 'machine-readable output')
-  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alertOnly?: boolean; alerts: string; id?: string; json?: boolean }) => {
+  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alertOnly?: boolean; alerts: string; id?: string; allDevices?: boolean; json?: boolean }) => {
     if (o.hard && o.alertOnly) throw new CliError('--hard and --alert-only contradict each other: give one');
     const i = o.scope.indexOf(':');
     const scope = (i < 0 ? o.scope : o.scope.slice(0, i)) as ApiArg<'setCap'>['scope'];
@@ -502,9 +503,9 @@ cap.command('set')
     });
     const c = await connect(dataDir());
     try {
-      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !o.alertOnly, id: o.id });
+      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !o.alertOnly, id: o.id, ...(o.allDevices ? { allDevices: true } : {}) });
       if (o.json) return asJson(r);
-      print(`Cap ${r.id}: ${r.scope}${r.scopeValue ? ':' + r.scopeValue : ''} ${money(r.limit)} per ${r.period}, ${r.hard ? 'hard block at the limit' : 'alerts only'} (alerts at ${r.alerts.join('/')} %).`);
+      print(`Cap ${r.id}: ${r.scope}${r.scopeValue ? ':' + r.scopeValue : ''} ${money(r.limit)} per ${r.period}, ${r.hard ? 'hard block at the limit' : 'alerts only'}${r.allDevices ? ' across all devices (kept on the sync service)' : ''} (alerts at ${r.alerts.join('/')} %).`);
     } finally {
       await c.close();
     }
@@ -517,7 +518,7 @@ cap.command('list').description('Caps with spend, reservations and reset time.')
     if (!caps.length) return print('No caps. Add one: npx tollgate cap set --scope global --period month --limit 50 --hard');
     print(table(['id', 'scope', 'period', 'limit', 'spent', 'reserved', '%', 'mode', `resets (${ZONE})`], caps.map((s) => [
       s.cap.id, s.cap.scope + (s.cap.scopeValue ? ':' + s.cap.scopeValue : ''), s.cap.period, money(s.cap.limit), money(s.spent), money(s.reserved), `${s.percent}%`,
-      s.cap.hard ? (s.blocked ? 'BLOCKED' : 'hard') : 'alert', s.resetsAt ? localTime(s.resetsAt, false) : 'never',
+      (s.cap.hard ? (s.blocked ? 'BLOCKED' : 'hard') : 'alert') + (s.cap.allDevices ? ' (all devices)' : ''), s.resetsAt ? localTime(s.resetsAt, false) : 'never',
     ])));
   } finally {
     await c.close();

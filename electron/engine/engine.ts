@@ -76,6 +76,8 @@ interface Reservation {
   scope: CallScope;
   on: CapState[];
   released: boolean;
+  /** Service leases this call reserved on (all-devices caps), settled with it. */
+  leases: string[];
 }
 
 const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
@@ -177,7 +179,10 @@ export class Engine implements ProxyHost {
       ledger: this.ledger, secrets: this.secrets, now: () => this.now(), log: (m) => this.log(m),
       // other devices' calls are in the rollups now: caps and the UI see them
       pulled: () => { if (this.server) this.changed(); },
+      capsChanged: () => this.changed(),
+      timeZone: () => this.timeZone,
     }, { intervalMs: opts.syncIntervalMs });
+    this.loadCaps(); // again, now that the lease book exists
     this.api = new EngineApi(this);
   }
 
@@ -254,6 +259,7 @@ export class Engine implements ProxyHost {
       const matcher = cap.scope === 'key' ? keyCapMatcher(cap.scopeValue ?? '', keys) : null;
       return { cap, limitNano: usdToNanoExact(cap.limit), bounds, spent: this.spendFor(cap, bounds, matcher), reserved: 0n, keys: matcher };
     });
+    this.sync?.leases.setCaps(this.caps.filter((c) => c.cap.allDevices && c.cap.hard).map((c) => ({ id: c.cap.id, limitNano: c.limitNano })));
     // Count every open reservation on the new cap states (and only there).
     for (const r of this.inflight) {
       r.on = this.caps.length ? this.caps.filter((c) => this.applies(c, r.scope)) : NO_CAPS;
@@ -354,6 +360,17 @@ export class Engine implements ProxyHost {
 
   /** Decrypt a local key's real secret before `begin` (the secret store is async); null when there is nothing to do. */
   warm(input: BeginInput): Promise<void> | null {
+    const key = this.warmKey(input);
+    // an all-devices cap running low on leased allowance: ask the service before admission (bounded wait)
+    const lease = this.sync.leases.hasCaps && this.sync.leases.needsTopUp()
+      ? Promise.race([this.sync.leases.topUpAll(), new Promise<void>((r) => setTimeout(r, 3000).unref())]).then(() => {})
+      : null;
+    if (!key) return lease;
+    if (!lease) return key;
+    return Promise.all([key, lease]).then(() => {});
+  }
+
+  private warmKey(input: BeginInput): Promise<void> | null {
     const ck = this.findClientKey(input);
     if (!ck?.token) return null;
     const h = tokenHash(ck.token);
@@ -470,6 +487,12 @@ export class Engine implements ProxyHost {
         this.logOnce(`unbounded:${c.cap.id}:${name}`, `blocked: ${message.replace(/^Blocked by Tollgate /, '')}`);
         throw new ProxyError('E_CAP_BLOCKED', message, { 'x-tollgate-blocked-by': c.cap.id });
       }
+      if (c.cap.hard && c.cap.allDevices && !this.sync.leases.canReserve(c.cap.id, reservation)) {
+        this.blockedAlert(c);
+        throw new ProxyError('E_CAP_BLOCKED',
+          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}, across all devices): limit $${c.cap.limit}; this device spends it only from leases the ledger service grants from what remains, and its leases hold $${nanoToUsd(this.sync.leases.remaining(c.cap.id))} now, while this call could cost up to $${nanoToUsd(reservation)}. Either the limit is spent or held by other devices, or the service cannot be reached (\`npx tollgate sync status\`). Raise it with \`npx tollgate cap set\`.`,
+          { 'x-tollgate-blocked-by': c.cap.id });
+      }
       if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {
         this.blockedAlert(c);
         const resets = c.bounds.end ? new Date(c.bounds.end).toISOString() : 'never (a total cap)';
@@ -479,9 +502,14 @@ export class Engine implements ProxyHost {
       }
     }
     row.reservedNano = reservation;
+    const leases: string[] = [];
+    for (const c of matching) {
+      if (c.cap.hard && c.cap.allDevices) leases.push(this.sync.leases.reserve(c.cap.id, reservation)!); // checked above, synchronously
+    }
+    if (leases.length) row.leases = leases;
     this.ledger.recordStart(row);
     // The reservation travels with the call and is released exactly once, in `finish`.
-    const r: Reservation = { amount: reservation, scope, on: matching, released: false };
+    const r: Reservation = { amount: reservation, scope, on: matching, released: false, leases };
     for (const c of matching) c.reserved += reservation;
     this.inflight.add(r);
     return { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input, reservedOn: r };
@@ -492,6 +520,7 @@ export class Engine implements ProxyHost {
     if (r.released) return;
     r.released = true;
     this.inflight.delete(r);
+    for (const id of r.leases) this.sync.leases.settle(id, r.amount, row.costNano);
     for (const c of r.on) {
       c.reserved -= r.amount;
       if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;

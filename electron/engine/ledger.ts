@@ -125,6 +125,8 @@ export interface CallRow {
   prompt: string | null;
   /** The device that made the call (its name), for calls pulled from the sync service; null/absent: this device. */
   device?: string | null;
+  /** Ids of the service leases this call spent from (caps across devices), or null. */
+  leases?: string[] | null;
 }
 
 type Row = Record<string, unknown>;
@@ -153,18 +155,18 @@ function fromDb(r: Row): CallRow {
     quoteExpectedNano: r.quote_expected_nano === null ? null : BigInt(r.quote_expected_nano as bigint),
     estimated: Number(r.estimated) === 1, unpriced: Number(r.unpriced) === 1, unpricedReason: (r.unpriced_reason as string) ?? null,
     priceSource: (r.price_source as string) ?? null, error: (r.error as string) ?? null, blockedBy: (r.blocked_by as string) ?? null,
-    prompt: (r.prompt as string) ?? null, device: (r.device as string) ?? null,
+    prompt: (r.prompt as string) ?? null, device: (r.device as string) ?? null, leases: r.leases ? JSON.parse(r.leases as string) as string[] : null,
   };
 }
 
 const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_id', 'key_fp', 'key_name', 'status',
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
-  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt'] as const;
+  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases'] as const;
 
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
     c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
-    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt];
+    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null];
 }
 
 export interface RollupFilter {
@@ -632,13 +634,14 @@ export class Ledger {
     return (this.db.prepare('SELECT * FROM caps ORDER BY created_at').safeIntegers(true).all() as Row[]).map((r) => ({
       id: String(r.id), scope: r.scope as Cap['scope'], scopeValue: (r.scope_value as string) ?? null, period: r.period as Cap['period'],
       limit: nanoToUsd(BigInt(r.limit_nano as bigint)), alerts: JSON.parse(String(r.alerts)), hard: Number(r.hard) === 1, createdAt: Number(r.created_at),
+      ...(Number(r.all_devices) === 1 ? { allDevices: true } : {}),
     }));
   }
 
   putCap(c: Cap, limitNano: bigint): void {
-    this.db.prepare(`INSERT INTO caps (id, scope, scope_value, period, limit_nano, alerts, hard, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, scope_value = excluded.scope_value, period = excluded.period, limit_nano = excluded.limit_nano, alerts = excluded.alerts, hard = excluded.hard`)
-      .run(c.id, c.scope, c.scopeValue, c.period, limitNano, JSON.stringify(c.alerts), c.hard ? 1 : 0, c.createdAt);
+    this.db.prepare(`INSERT INTO caps (id, scope, scope_value, period, limit_nano, alerts, hard, created_at, all_devices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, scope_value = excluded.scope_value, period = excluded.period, limit_nano = excluded.limit_nano, alerts = excluded.alerts, hard = excluded.hard, all_devices = excluded.all_devices`)
+      .run(c.id, c.scope, c.scopeValue, c.period, limitNano, JSON.stringify(c.alerts), c.hard ? 1 : 0, c.createdAt, c.allDevices ? 1 : 0);
   }
 
   removeCap(id: string): boolean {
@@ -799,6 +802,13 @@ export class Ledger {
     const rows = this.db.prepare(`SELECT COALESCE(device, ?) AS k, COUNT(*) AS calls, COALESCE(SUM(cost_nano), 0) AS cost, COALESCE(SUM(unpriced), 0) AS unpriced
       FROM calls WHERE ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending') GROUP BY k ORDER BY cost DESC`).safeIntegers(true).all(self, from, to) as Row[];
     return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), unpriced: Number(r.unpriced) }));
+  }
+
+  /** What this device spent from a lease: the cost of its calls that name it (exact after a restart too). */
+  leaseUsed(leaseId: string): bigint {
+    const r = this.db.prepare(`SELECT COALESCE(SUM(cost_nano), 0) AS s FROM calls WHERE device IS NULL AND leases IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(calls.leases) WHERE value = ?)`)
+      .safeIntegers(true).get(leaseId) as Row;
+    return BigInt(r.s as bigint);
   }
 
   syncState(key: string): string | null {

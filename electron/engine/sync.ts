@@ -20,8 +20,9 @@ import { promisify } from 'node:util';
 import type { CallRow, Ledger } from './ledger.ts';
 import { toCallRecord } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
+import { LeaseBook } from './leases.ts';
 import { usdToNanoExact } from '../../shared/money.ts';
-import type { CallRecord, CallStatus, SyncDevice, SyncStatus } from '../../shared/api.ts';
+import type { CallRecord, CallStatus, Cap, SyncDevice, SyncStatus } from '../../shared/api.ts';
 
 const gzip = promisify(zlib.gzip);
 
@@ -67,7 +68,14 @@ export interface SyncHost {
   log(message: string): void;
   /** Calls from other devices were added to the ledger (refresh caps, tell the UI). */
   pulled?(count: number): void;
+  /** The all-devices caps changed (pulled from the service): reload caps. */
+  capsChanged?(): void;
+  /** The time zone new all-devices caps count their periods in. */
+  timeZone?(): string;
 }
+
+/** A cap as the service keeps it (GET /v1/caps). */
+export interface ServiceCap { id: string; scope: Cap['scope']; scope_value: string | null; period: Cap['period']; limit: string; alerts: number[]; tz: string }
 
 export interface SyncOptions {
   /** How often the background loop pushes and pulls when all is well. */
@@ -87,9 +95,10 @@ function parseJson(text: string): unknown {
 }
 
 /** The push body for one call: the engine's CallRecord, without the local-only `device` field. */
-export function pushRecord(row: CallRow): CallRecord {
-  const r = toCallRecord(row);
+export function pushRecord(row: CallRow): CallRecord & { leases?: string[] } {
+  const r: CallRecord & { leases?: string[] } = toCallRecord(row);
   delete r.device;
+  if (row.leases?.length) r.leases = row.leases;
   return r;
 }
 
@@ -129,9 +138,57 @@ export class SyncClient {
   private progress: SyncProgress | null = null;
   private lastDevicesAt = 0;
   readonly intervalMs: number;
+  /** Leases for the all-devices caps (leases.ts). */
+  readonly leases: LeaseBook;
 
   constructor(private readonly host: SyncHost, opts: SyncOptions = {}) {
     this.intervalMs = opts.intervalMs ?? Number(process.env.TOLLGATE_SYNC_INTERVAL_MS ?? 5000);
+    this.leases = new LeaseBook({ request: (m, p, b) => this.authed(m, p, b as Record<string, unknown> | undefined) }, host.ledger, (m) => host.log(m));
+  }
+
+  /** One authenticated request to the joined service (the protocol field added to a body). */
+  private async authed<T>(method: string, p: string, body?: Record<string, unknown>): Promise<T> {
+    const c = this.config();
+    if (!c) throw new SyncError('E_SYNC_NOT_JOINED', 'this device has not joined a ledger service: `npx tollgate sync join URL CODE`');
+    return this.request<T>(c, await this.tokenFor(c), method, p, body === undefined ? undefined : { protocol: PROTOCOL, ...body });
+  }
+
+  // ---- caps across devices ----
+
+  async createRemoteCap(c: { scope: Cap['scope']; scopeValue: string | null; period: Cap['period']; limit: string; alerts: number[] }): Promise<ServiceCap> {
+    const r = await this.authed<{ cap: ServiceCap }>('POST', '/v1/caps', {
+      scope: c.scope, scope_value: c.scopeValue, period: c.period, limit: c.limit, alerts: c.alerts, tz: this.host.timeZone?.() ?? 'UTC',
+    });
+    return r.cap;
+  }
+
+  async removeRemoteCap(id: string): Promise<void> {
+    await this.authed('DELETE', `/v1/caps/${encodeURIComponent(id)}`).catch((e: SyncError) => {
+      if (e.code !== 'no_such_cap' && e.code !== 'not_found') throw e;
+    });
+  }
+
+  /** Mirror the service's caps into the local caps table (all_devices = 1); true when something changed. */
+  private async refreshCaps(): Promise<boolean> {
+    const r = await this.authed<{ caps?: ServiceCap[] }>('GET', `/v1/caps?protocol=${PROTOCOL}`);
+    const remote = new Map((r.caps ?? []).map((c) => [c.id, c]));
+    const local = this.L.caps().filter((c) => c.allDevices);
+    let changed = false;
+    for (const l of local) {
+      if (!remote.has(l.id)) {
+        this.L.removeCap(l.id);
+        changed = true;
+      }
+    }
+    for (const c of remote.values()) {
+      const limitNano = usdToNanoExact(c.limit);
+      const have = local.find((l) => l.id === c.id);
+      const cap: Cap = { id: c.id, scope: c.scope, scopeValue: c.scope_value, period: c.period, limit: c.limit, alerts: c.alerts, hard: true, allDevices: true, createdAt: have?.createdAt ?? this.host.now() };
+      if (have && have.scope === cap.scope && have.scopeValue === cap.scopeValue && have.period === cap.period && usdToNanoExact(have.limit) === limitNano && JSON.stringify(have.alerts) === JSON.stringify(cap.alerts)) continue;
+      this.L.putCap(cap, limitNano);
+      changed = true;
+    }
+    return changed;
   }
 
   private get L(): Ledger {
@@ -228,6 +285,10 @@ export class SyncClient {
   async stop(): Promise<void> {
     this.active = false;
     await this.stopLoop();
+    if (this.joined && this.leases.list().length) {
+      // give back what is not in flight (an unreturned lease holds its allowance until the service sees it returned)
+      await Promise.race([this.leases.returnAll(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    }
   }
 
   private async stopLoop(): Promise<void> {
@@ -282,6 +343,11 @@ export class SyncClient {
       await this.push(c, token, p, onProgress);
       await this.pull(c, token, p, onProgress);
       if (this.host.now() - this.lastDevicesAt > DEVICES_EVERY_MS || p.pulled > 0) await this.refreshDevices(c, token).catch(() => {});
+      if (await this.refreshCaps()) this.host.capsChanged?.();
+      if (this.leases.hasCaps) {
+        await this.leases.housekeep();
+        await this.leases.topUpAll();
+      }
       this.L.setSyncState({ last_error: null });
       return p;
     } catch (e) {

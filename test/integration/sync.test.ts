@@ -19,6 +19,7 @@ import { tempDir } from '../fixtures/engine.ts';
 import { checkServiceUrl } from '../../electron/engine/sync.ts';
 import { Ledger, type CallRow } from '../../electron/engine/ledger.ts';
 import { newCallId } from '../../electron/engine/ids.ts';
+import { usdToNanoExact } from '../../shared/money.ts';
 
 const execFileP = promisify(execFileCb);
 
@@ -370,5 +371,62 @@ describe('sync: a week offline, then the engine and the service killed with -9 m
     assert.deepEqual(s.ids, rows.map((r) => r.id).sort());
     assert.equal(s.cost, expectedCost, 'to the nano');
     assert.deepEqual(s.byDevice.get('week'), { calls: N, cost: expectedCost });
+  });
+});
+
+describe('caps across devices: leases from the service', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  const rigs: Rig[] = [];
+  let observer: Device;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    observer = await joinDevice(b, svc.url, 'default', 'observer');
+    for (let i = 0; i < 3; i++) {
+      const r = await startRig(['openai'], { syncIntervalMs: 100 });
+      rigs.push(r);
+      await r.engine.api.syncJoin({ url: svc.url, code: await enrolCode(b), name: `dev${i}` });
+      // each call costs 10 × $0.15/M + 500 × $0.60/M = $0.0003015; it reserves its quote for max_tokens 1000
+      r.fakes.openai!.setDefault({ usage: { prompt_tokens: 10, completion_tokens: 500 } });
+    }
+  });
+  after(async () => {
+    for (const r of rigs) await r.close();
+    await svc?.stop();
+  });
+
+  test('three engines × parallel calls against one --all-devices cap: total spend never exceeds the limit, to the nano', async (t) => {
+    const limit = '0.02';
+    const cap = await rigs[0]!.engine.api.setCap({ scope: 'global', period: 'month', limit, hard: true, allDevices: true });
+    assert.equal(cap.allDevices, true);
+    // the other devices mirror the cap from the service
+    await eventually(async () => {
+      for (const r of rigs) if (!(await r.engine.api.caps({})).some((s) => s.cap.id === cap.id && s.cap.allDevices)) return false;
+      return true;
+    }, 'the cap on every device', 15_000);
+    const fire = (r: Rig) => {
+      const client = new OpenAI({ apiKey: 'sk-lease', baseURL: `${r.url}/openai/v1`, maxRetries: 0 });
+      return Promise.allSettled(Array.from({ length: 60 }, () => client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] })));
+    };
+    const results = (await Promise.all(rigs.map(fire))).flat();
+    const ok = results.filter((x) => x.status === 'fulfilled').length;
+    const blocked = results.filter((x) => x.status === 'rejected' && (x.reason as { status?: number }).status === 402);
+    t.diagnostic(`${ok} calls ran, ${blocked.length} were blocked`);
+    assert.equal(ok + blocked.length, results.length, 'every call either ran or was blocked with 402');
+    assert.ok(ok > 5, 'calls ran while the leases had room');
+    assert.ok(blocked.length > 0, 'calls were blocked at the limit');
+    assert.match(String((blocked[0] as PromiseRejectedResult).reason.message), new RegExp(cap.id));
+    // everything that ran reaches the service; its spend is within the limit to the nano
+    await eventually(async () => (await service(svc.url, observer)).calls >= ok, 'every call pushed', 30_000);
+    const s = await service(svc.url, observer);
+    const ran = s.calls; // blocked calls are pushed too, at $0
+    assert.ok(ran >= ok);
+    assert.ok(s.cost <= usdToNanoExact(limit), `spent ${s.cost} nano ≤ limit ${usdToNanoExact(limit)}`);
+    assert.equal(s.cost, 301_500n * BigInt(ok), 'the service counted exactly the calls that ran');
+    const caps = await request(svc.url, 'GET', '/v1/caps', { token: observer.token });
+    const sc = (caps.body.caps as { id: string; spent: string }[]).find((c) => c.id === cap.id)!;
+    assert.ok(usdToNanoExact(sc.spent) <= usdToNanoExact(limit));
   });
 });
