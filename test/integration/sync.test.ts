@@ -429,3 +429,64 @@ describe('caps across devices: leases from the service', () => {
     assert.ok(usdToNanoExact(sc.spent) <= usdToNanoExact(limit));
   });
 });
+
+describe('caps across devices offline: only what unexpired leases hold', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  let proxy: FaultProxy;
+  let rig: Rig;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    proxy = await startFaultProxy(svc.url, {}, 11);
+    process.env.TOLLGATE_LEASE_TTL_MS = '2000';
+    try {
+      rig = await startRig(['openai'], { syncIntervalMs: 100 });
+    } finally {
+      delete process.env.TOLLGATE_LEASE_TTL_MS;
+    }
+    await rig.engine.api.syncJoin({ url: proxy.url, code: await enrolCode(b), name: 'roaming' });
+    rig.fakes.openai!.setDefault({ usage: { prompt_tokens: 10, completion_tokens: 500 } });
+  });
+  after(async () => {
+    await rig?.close();
+    await proxy?.close();
+    await svc?.stop();
+  });
+
+  test('partitioned, a device spends what its leases hold, then gets 402 naming the cap; an expired lease holds nothing; healed, calls flow again', async () => {
+    const cap = await rig.engine.api.setCap({ scope: 'global', period: 'day', limit: '0.05', hard: true, allDevices: true });
+    const client = new OpenAI({ apiKey: 'sk-roam', baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
+    const call = () => client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] }).then(() => 200, (e: { status?: number; message: string }) => {
+      if (e.status !== 402) throw e;
+      assert.match(e.message, new RegExp(cap.id));
+      return 402;
+    });
+    assert.equal(await call(), 200, 'a lease is granted before the first call');
+    const leased = () => rig.engine.sync.leases.remaining(cap.id); // what unexpired leases still hold
+
+    // offline: spend what the leases hold, then 402
+    proxy.set({ partition: true });
+    const held = leased();
+    assert.ok(held > 0n);
+    let ran = 0;
+    for (let i = 0; i < 40; i++) {
+      if ((await call()) === 402) break;
+      ran++;
+    }
+    assert.ok(ran * 301_500 <= Number(held), `spent ${ran} × $0.0003015 offline, within the $${Number(held) / 1e9} leased`);
+    assert.equal(await call(), 402);
+
+    // healed: new leases, calls flow
+    proxy.set({});
+    await eventually(async () => (await call()) === 200, 'a call admitted after healing', 15_000);
+    // partitioned again and the leases expire (2 s here): nothing is left to spend, whatever they held
+    proxy.set({ partition: true });
+    assert.ok(leased() > 0n);
+    await new Promise((r) => setTimeout(r, 2100));
+    assert.equal(leased(), 0n);
+    assert.equal(await call(), 402);
+    proxy.set({});
+  });
+});
