@@ -134,9 +134,21 @@ export function integerRatio(n: number | bigint): Ratio {
  * Display formatting per locale from the exact decimal string: never re-parsed as a float.
  * `minDecimals`/`maxDecimals` bound the fraction; extra digits are rounded half-even.
  */
+/**
+ * How many decimals an amount needs on screen: 2 from a dollar up; under a dollar at least three
+ * significant digits ("$0.0149", never "$0.01"; "$0.00045"), up to the nano. The one rule for the
+ * CLI and the UI.
+ */
+export function displayDecimals(nano: Nano): number {
+  const abs = absNano(nano);
+  if (abs === 0n || abs >= NANO_PER_USD) return 2;
+  const leadingZeros = 9 - abs.toString().length; // zeros right after the decimal point
+  return Math.min(9, Math.max(2, leadingZeros + 3));
+}
+
 export function formatUsd(usd: string | Nano, opts: { locale?: string; maxDecimals?: number; minDecimals?: number } = {}): string {
   const nano = typeof usd === 'bigint' ? usd : usdToNano(usd);
-  const maxDecimals = opts.maxDecimals ?? (absNano(nano) < 10_000_000n && nano !== 0n ? 6 : 2);
+  const maxDecimals = opts.maxDecimals ?? displayDecimals(nano);
   const minDecimals = Math.min(opts.minDecimals ?? 2, maxDecimals);
   const rounded = divHalfEven(nano, 10n ** BigInt(9 - maxDecimals));
   const negative = rounded < 0n;

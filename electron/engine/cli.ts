@@ -375,7 +375,7 @@ program.command('report')
   .addOption(new Option('--period <p>', 'period: day (today), week, month or total (all time); the same words as caps').choices(['day', 'today', 'week', 'month', 'total', 'all']).default('month'))
   .option('--from <date>', 'start date (YYYY-MM-DD, your time zone)')
   .option('--to <date>', 'end date, inclusive')
-  .option('--json', 'machine-readable output: { total, calls, unpriced_calls, groups: [{ key, calls, cost }] }')
+  .option('--json', 'machine-readable output: { total, calls, unpriced_calls, groups: [{ key, calls, cost, unpriced }] }')
   .action(async (o: { by: ApiArg<'report'>['by']; period: 'day' | 'today' | 'week' | 'month' | 'total' | 'all'; from?: string; to?: string; json?: boolean }) => {
     const c = await connect(dataDir());
     try {

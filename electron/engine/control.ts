@@ -14,6 +14,7 @@ import path from 'node:path';
 import { CONTROL_PREFIX, TOKEN_HEADER, type ApiMethod, type EngineEvent, type TollgateApi } from '../../shared/api.ts';
 import { isApiMethod, parseApiArg, ValidationError } from '../../shared/schemas.ts';
 import type { Engine } from './engine.ts';
+import { handleProxy, internalError, isLoopbackHost } from './proxy.ts';
 
 export const TOKEN_FILE = 'control.token';
 
@@ -126,6 +127,78 @@ export async function handleControl(engine: Engine, req: http.IncomingMessage, r
     const status = e instanceof ValidationError || err.code === 'E_VALIDATION' ? 400 : err.code === 'E_NOT_FOUND' ? 404 : err.code && err.code.startsWith('E_') ? 400 : 500;
     json(res, status, { error: { code: err.code ?? 'E_INTERNAL', message: err.message, issues: err.issues } });
   }
+}
+
+/**
+ * Every request to the engine's port: the control API, the UI's static files, or the proxy.
+ * Nothing a client sends may escape as an exception: each branch answers its own errors.
+ */
+export function handleRequest(engine: Engine, uiDir: string | null, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = req.url ?? '/';
+  try {
+    if (url.startsWith(CONTROL_PREFIX)) {
+      handleControl(engine, req, res).catch((e: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'E_INTERNAL', message: (e as Error).message } }));
+      });
+      return;
+    }
+    if (req.method === 'GET' && uiDir && (url === '/' || url.startsWith('/assets/') || url.startsWith('/index.html') || url === '/favicon.svg')) {
+      serveStatic(uiDir, url, req, res);
+      return;
+    }
+    handleProxy(engine, req, res);
+  } catch (e) {
+    internalError(res, e);
+  }
+}
+
+const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png', '.json': 'application/json', '.woff2': 'font/woff2' };
+
+function plain(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff' });
+  res.end(text);
+}
+
+/** The UI's files. A malformed path is a 400, a path out of the UI's folder a 404; a foreign Host is refused (DNS rebinding). */
+function serveStatic(dir: string, url: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (!isLoopbackHost(req.headers.host)) {
+    plain(res, 403, `Host "${req.headers.host ?? ''}" is not allowed: Tollgate answers only to 127.0.0.1, localhost or [::1]`);
+    return;
+  }
+  let clean: string;
+  try {
+    clean = decodeURIComponent(url.split('?')[0]!.split('#')[0]!);
+  } catch {
+    plain(res, 400, 'malformed percent-escape in the path');
+    return;
+  }
+  if (clean.includes('\0')) {
+    plain(res, 400, 'the path holds a NUL character');
+    return;
+  }
+  const rel = clean === '/' ? 'index.html' : clean.replace(/^\/+/, '');
+  const root = path.resolve(dir);
+  const file = path.resolve(root, rel);
+  let stat: fs.Stats | null = null;
+  try {
+    stat = file.startsWith(root + path.sep) ? fs.statSync(file) : null;
+  } catch { /* not there */ }
+  if (!stat?.isFile()) {
+    plain(res, 404, 'not found');
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
+    'content-length': stat.size,
+    'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-cache',
+  });
+  const stream = fs.createReadStream(file);
+  stream.on('error', () => res.destroy()); // (removed between stat and read)
+  stream.pipe(res);
 }
 
 /** Validate and dispatch one API call (shared by the control API and Electron IPC). */

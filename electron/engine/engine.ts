@@ -11,13 +11,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
-import { DEFAULT_UPSTREAMS, handleProxy, internalError, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
+import { DEFAULT_UPSTREAMS, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
 import { audioFacts, isBillable, multipartModel, unpricedEndpoint } from './extract.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
 import { defaultDataDir, defaultPort, ensurePrivateDir } from './paths.ts';
 import { DataDirLock } from './lock.ts';
-import { handleControl, ensureToken } from './control.ts';
+import { handleRequest, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { SyncClient } from './sync.ts';
 import { bundledCatalog, canonicalProvider, type Catalog } from '../../shared/catalog.ts';
@@ -768,25 +768,7 @@ export class Engine implements ProxyHost {
   // ---- lifecycle ----
 
   async start(): Promise<this> {
-    const server = http.createServer((req, res) => {
-      const url = req.url ?? '/';
-      if (url.startsWith('/_tollgate')) {
-        void handleControl(this, req, res).catch((e) => {
-          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: { code: 'E_INTERNAL', message: (e as Error).message } }));
-        });
-        return;
-      }
-      if (req.method === 'GET' && this.uiDir && (url === '/' || url.startsWith('/assets/') || url.startsWith('/index.html') || url === '/favicon.svg')) {
-        serveStatic(this.uiDir, url, res);
-        return;
-      }
-      try {
-        handleProxy(this, req, res);
-      } catch (e) {
-        internalError(res, e);
-      }
-    });
+    const server = http.createServer((req, res) => handleRequest(this, this.uiDir, req, res));
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -900,27 +882,6 @@ function fromEnv(): Record<string, string> {
     if (m && v) out[m[1]!.toLowerCase().replace(/_/g, '-')] = v;
   }
   return out;
-}
-
-const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png', '.json': 'application/json', '.woff2': 'font/woff2' };
-
-function serveStatic(dir: string, url: string, res: http.ServerResponse): void {
-  const clean = decodeURIComponent(url.split('?')[0]!.split('#')[0]!);
-  const rel = clean === '/' ? 'index.html' : clean.replace(/^\/+/, '');
-  const file = path.resolve(dir, rel);
-  if (!file.startsWith(path.resolve(dir) + path.sep) || !fs.existsSync(file)) {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-    return;
-  }
-  res.writeHead(200, {
-    'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
-    'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-    'cache-control': 'no-cache',
-  });
-  fs.createReadStream(file).pipe(res);
 }
 
 export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {

@@ -3,9 +3,12 @@
  * error body. Budget blocks use 402 and ledger failures 424: the official SDKs retry 429 and
  * 5xx automatically, and a blocked call must not be retried.
  */
-export type ErrorCode = 'E_CAP_BLOCKED' | 'E_PAUSED' | 'E_LEDGER_WRITE' | 'E_BAD_REQUEST' | 'E_TOO_LARGE' | 'E_UPSTREAM' | 'E_UPSTREAM_TIMEOUT' | 'E_KEY_REVOKED' | 'E_KEY_UNKNOWN' | 'E_NOT_FOUND' | 'E_KEY_PROVIDER' | 'E_KEY_UNREADABLE' | 'E_KEY_PROJECT';
+export type ErrorCode = 'E_FORBIDDEN_HOST' | 'E_FORBIDDEN_ORIGIN' | 'E_METHOD' | 'E_CAP_BLOCKED' | 'E_PAUSED' | 'E_LEDGER_WRITE' | 'E_BAD_REQUEST' | 'E_TOO_LARGE' | 'E_UPSTREAM' | 'E_UPSTREAM_TIMEOUT' | 'E_KEY_REVOKED' | 'E_KEY_UNKNOWN' | 'E_NOT_FOUND' | 'E_KEY_PROVIDER' | 'E_KEY_UNREADABLE' | 'E_KEY_PROJECT';
 
 export const STATUS: Record<ErrorCode, number> = {
+  E_FORBIDDEN_HOST: 403,
+  E_FORBIDDEN_ORIGIN: 403,
+  E_METHOD: 405,
   E_CAP_BLOCKED: 402,
   E_PAUSED: 402,
   E_LEDGER_WRITE: 424,
@@ -30,9 +33,9 @@ export class ProxyError extends Error {
   }
 }
 
-const OPENAI_TYPE: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 402: 'insufficient_quota', 403: 'permission_error', 404: 'not_found_error', 413: 'invalid_request_error', 424: 'server_error', 502: 'server_error', 504: 'timeout' };
-const ANTHROPIC_TYPE: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error', 403: 'permission_error', 404: 'not_found_error', 413: 'request_too_large', 424: 'api_error', 502: 'api_error', 504: 'timeout_error' };
-const GEMINI_STATUS: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 402: 'FAILED_PRECONDITION', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 413: 'INVALID_ARGUMENT', 424: 'UNAVAILABLE', 502: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
+const OPENAI_TYPE: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 402: 'insufficient_quota', 403: 'permission_error', 404: 'not_found_error', 405: 'invalid_request_error', 413: 'invalid_request_error', 424: 'server_error', 502: 'server_error', 504: 'timeout' };
+const ANTHROPIC_TYPE: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 402: 'billing_error', 403: 'permission_error', 404: 'not_found_error', 405: 'invalid_request_error', 413: 'request_too_large', 424: 'api_error', 502: 'api_error', 504: 'timeout_error' };
+const GEMINI_STATUS: Record<number, string> = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 402: 'FAILED_PRECONDITION', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 405: 'INVALID_ARGUMENT', 413: 'INVALID_ARGUMENT', 424: 'UNAVAILABLE', 502: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
 
 /** The body and content type of an error for `provider`'s clients. */
 export function errorBody(provider: string, status: number, code: string, message: string): { body: string; contentType: string } {

@@ -242,8 +242,11 @@ export interface Extracted {
 }
 
 const MAX_JSON = 16 * 1024 * 1024;
-/** Longest SSE line the tap holds (a Nano Banana 4K image inline is ~20 MB of base64). */
-const MAX_SSE_LINE = 64 * 1024 * 1024;
+/** Longest SSE line (or one event's data) the tap reads, in characters; past it the usage is unknown. */
+const MAX_SSE_BUFFER = 64 * 1024 * 1024; // a Nano Banana 4K image inline is ~20 MB of base64
+/** Streamed text is token-counted in pieces of about this many characters. */
+const TEXT_COUNT_CHUNK = 1 << 20;
+const noop = (): void => {};
 
 /** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
 const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings', 'messages']);
@@ -366,8 +369,10 @@ export class ResponseTap {
   private readonly inflate: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | null;
   private json: Buffer[] = [];
   private jsonBytes = 0;
-  private lineBytes = 0;
+  private stopped = false;
+  /** Streamed text not yet counted, and the tokens of the text already counted (keeps `text` small). */
   private text = '';
+  private countedTokens = 0;
   private usage: Usage | null = null;
   private anthropicStart: J | null = null;
   private model: string | null = null;
@@ -382,54 +387,70 @@ export class ResponseTap {
     this.sse = contentType.includes('text/event-stream');
     this.skip = !this.sse && AUDIO.has(endpoint) && !contentType.includes('json');
     if (this.sse) {
-      this.parser = createParser({ onEvent: (e) => this.onEvent(e) });
+      // A line (or an event's data) longer than MAX_SSE_BUFFER stops the reading: usage unknown.
+      this.parser = createParser({ onEvent: (e) => this.onEventGuarded(e), onError: (e) => this.stop((e as { type?: string }).type === 'max_buffer_size_exceeded' || /max buffer size/.test(e.message) ? `the stream sent a line longer than ${MAX_SSE_BUFFER / 1024 / 1024} MB; its usage was not read` : `cannot read the event stream: ${e.message}`), maxBufferSize: MAX_SSE_BUFFER });
       this.decoder = new TextDecoder();
     }
-    const enc = (contentEncoding ?? '').toLowerCase();
-    this.inflate = enc === 'gzip' ? zlib.createGunzip() : enc === 'deflate' ? zlib.createInflate() : enc === 'br' ? zlib.createBrotliDecompress() : null;
-    this.inflate?.on('data', (d: Buffer) => this.consume(d));
-    this.inflate?.on('error', (e) => { this.parseError = `cannot decompress the response: ${e.message}`; });
+    const enc = (contentEncoding ?? '').trim().toLowerCase();
+    this.inflate = enc === 'gzip' || enc === 'x-gzip' ? zlib.createGunzip() : enc === 'deflate' ? zlib.createInflate() : enc === 'br' ? zlib.createBrotliDecompress() : null;
+    if (this.inflate) {
+      // These run from zlib's callbacks, outside any caller's try: nothing may throw out of them.
+      this.inflate.on('data', (d: Buffer) => this.consume(d));
+      this.inflate.on('error', (e) => { this.stop(`cannot decompress the response: ${e.message}`); });
+    }
   }
 
+  /** Watch one chunk of the response as sent. Never throws: a tap that fails stops and says why. */
   write(chunk: Buffer): void {
+    if (this.stopped) return;
     if (this.inflate) this.inflate.write(chunk);
     else this.consume(chunk);
   }
 
+  /** Stop reading the response (what was read so far still counts); the reason becomes the parse error. */
+  private stop(reason: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.parseError ??= reason;
+    this.parser = null;
+    this.json = [];
+    if (this.inflate) {
+      this.inflate.removeAllListeners('data');
+      this.inflate.on('error', noop); // late errors from a destroyed inflater go nowhere
+      this.inflate.destroy();
+    }
+  }
+
   private consume(chunk: Buffer): void {
     if (this.skip) return;
-    if (this.sse) {
-      if (!this.parser) return; // given up on this stream (a line too long to hold)
-      const nl = chunk.lastIndexOf(0x0a);
-      this.lineBytes = nl < 0 ? this.lineBytes + chunk.length : chunk.length - nl - 1;
-      if (this.lineBytes > MAX_SSE_LINE) {
-        // an event line this long is no provider's: stop reading (a 600 MB line would not fit a string)
-        this.parser = null;
-        this.usage = null;
-        this.parseError = `the stream sent a line longer than ${MAX_SSE_LINE / 1024 / 1024} MB; its usage was not read`;
-        return;
-      }
-      this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
-    } else if (this.jsonBytes < MAX_JSON) {
-      this.json.push(chunk);
-      this.jsonBytes += chunk.length;
+    if (this.stopped) return;
+    try {
+      if (this.parser) this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
+      else if (this.jsonBytes < MAX_JSON) {
+        this.json.push(chunk);
+        this.jsonBytes += chunk.length;
+      } else this.stop('response too large to read usage from');
+    } catch (e) {
+      this.stop(`cannot read the response: ${(e as Error).message}`);
     }
   }
 
   /** What the response said. Synchronous unless the body was compressed (the inflater drains first). */
   finish(): Extracted | Promise<Extracted> {
-    if (this.inflate) {
+    if (this.inflate && !this.stopped) {
+      const inflate = this.inflate;
       return new Promise<void>((resolve) => {
-        this.inflate!.once('end', resolve);
-        this.inflate!.once('error', () => resolve());
-        this.inflate!.end();
+        inflate.once('end', resolve);
+        inflate.once('error', () => resolve());
+        inflate.once('close', resolve);
+        inflate.end();
       }).then(() => this.result());
     }
     return this.result();
   }
 
   private result(): Extracted {
-    if (!this.sse && this.jsonBytes > 0) {
+    if (!this.sse && this.jsonBytes > 0 && !this.stopped) {
       try {
         const buf = this.json.length === 1 ? this.json[0]! : Buffer.concat(this.json);
         // Text APIs need only the top-level `model` and `usage`: read those two values and skip
@@ -441,9 +462,29 @@ export class ResponseTap {
       }
     }
     return {
-      model: this.model, usage: this.usage, streamedOutputTokens: this.text ? countTokens(this.text) : 0,
+      model: this.model, usage: this.usage, streamedOutputTokens: this.countedTokens + (this.text ? countTokens(this.text) : 0),
       media: this.media, reportedCost: this.reportedCost, parseError: this.parseError,
     };
+  }
+
+  /** Streamed text, counted in pieces so that a long stream never builds one huge string. */
+  private addText(t: string): void {
+    this.text += t;
+    if (this.text.length > TEXT_COUNT_CHUNK) {
+      this.countedTokens += countTokens(this.text);
+      this.text = '';
+    }
+  }
+
+  /** The SSE parser calls back from inside `feed`; a provider's bad event (invalid usage…) stops the reading, never the engine. */
+  private onEventGuarded(e: EventSourceMessage): void {
+    if (this.stopped) return;
+    try {
+      this.onEvent(e);
+    } catch (err) {
+      this.usage = null;
+      this.stop(`the provider's usage could not be read: ${(err as Error).message}`);
+    }
   }
 
   private onEvent(e: EventSourceMessage): void {
@@ -473,17 +514,17 @@ export class ResponseTap {
         if (u && typeof u === 'object') this.takeOpenAI(u, d.service_tier);
         for (const c of Array.isArray(d.choices) ? d.choices : []) {
           const delta = obj(obj(c).delta);
-          if (typeof delta.content === 'string') this.text += delta.content;
-          if (typeof obj(c).text === 'string') this.text += obj(c).text as string; // legacy completions
-          if (typeof delta.reasoning === 'string') this.text += delta.reasoning;
-          if (typeof delta.reasoning_content === 'string') this.text += delta.reasoning_content;
+          if (typeof delta.content === 'string') this.addText(delta.content);
+          if (typeof delta.reasoning === 'string') this.addText(delta.reasoning);
+          if (typeof delta.reasoning_content === 'string') this.addText(delta.reasoning_content);
+          if (typeof obj(c).text === 'string') this.addText(obj(c).text as string); // legacy completions
         }
         break;
       }
       case 'responses': {
         const type = d.type ?? e.event;
-        if (type === 'response.output_text.delta' && typeof d.delta === 'string') this.text += d.delta;
-        if (type === 'response.reasoning_summary_text.delta' && typeof d.delta === 'string') this.text += d.delta;
+        if (type === 'response.output_text.delta' && typeof d.delta === 'string') this.addText(d.delta);
+        if (type === 'response.reasoning_summary_text.delta' && typeof d.delta === 'string') this.addText(d.delta);
         const r = obj(d.response);
         if (typeof r.model === 'string') this.model = r.model;
         if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) {
@@ -506,9 +547,9 @@ export class ResponseTap {
           this.usage = fromAnthropic(merged);
         } else if (type === 'content_block_delta') {
           const delta = obj(d.delta);
-          if (typeof delta.text === 'string') this.text += delta.text;
-          if (typeof delta.thinking === 'string') this.text += delta.thinking;
-          if (typeof delta.partial_json === 'string') this.text += delta.partial_json;
+          if (typeof delta.text === 'string') this.addText(delta.text);
+          if (typeof delta.thinking === 'string') this.addText(delta.thinking);
+          if (typeof delta.partial_json === 'string') this.addText(delta.partial_json);
         }
         break;
       }
@@ -557,7 +598,7 @@ export class ResponseTap {
     for (const c of Array.isArray(d.candidates) ? d.candidates : []) {
       for (const p of Array.isArray(obj(obj(c).content).parts) ? (obj(obj(c).content).parts as unknown[]) : []) {
         const t = obj(p).text;
-        if (typeof t === 'string') this.text += t;
+        if (typeof t === 'string') this.addText(t);
       }
     }
   }

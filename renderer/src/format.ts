@@ -5,13 +5,11 @@
  * and only for bar heights.
  */
 
-import { divHalfEven, nanoToUsd, usdToNano } from '../../shared/money.ts';
+import { displayDecimals, divHalfEven, nanoToUsd, usdToNano } from '../../shared/money.ts';
 import { totalInputTokens, totalOutputTokens, type Usage } from '../../shared/usage.ts';
 
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
 const NANO_DIGITS = 9;
-/** Significant digits every amount under $1 keeps, so nearby amounts never read the same. */
-const SIGNIFICANT = 3;
 
 // Exact conversions and half-even rounding come from the shared money module (pure, browser-safe).
 export { usdToNano, nanoToUsd };
@@ -100,9 +98,7 @@ export function formatUsd(usd: string | null | undefined, locale?: string, opts:
     const frac = (abs % 1_000_000_000n).toString().padStart(NANO_DIGITS, '0').replace(/0+$/, '');
     decimals = Math.max(2, frac.length);
   } else if (opts.decimals === undefined && abs !== 0n && abs < 1_000_000_000n) {
-    // under a dollar: at least three significant digits ("$0.0149", never "$0.01"), up to 9 decimals
-    const leadingZeros = NANO_DIGITS - abs.toString().length; // zeros right after the decimal point
-    decimals = Math.min(NANO_DIGITS, Math.max(2, leadingZeros + SIGNIFICANT));
+    decimals = displayDecimals(abs); // the one rule, shared with the CLI
   }
   let suffix = '';
   let rounded: bigint;

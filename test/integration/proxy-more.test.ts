@@ -71,7 +71,7 @@ test('a /p/PROJECT/ prefix attributes calls for tools that cannot set headers; r
   const r = JSON.parse(out) as { total: string; calls: number; unpriced_calls: number; groups: { key: string; calls: number; cost: string }[] };
   assert.deepEqual(Object.keys(r).filter((k) => ['total', 'calls', 'unpriced_calls', 'groups'].includes(k)).sort(), ['calls', 'groups', 'total', 'unpriced_calls']);
   // 2000 × 0.15/M + 1000 × 0.6/M = 0.0003 + 0.0006
-  assert.deepEqual(r.groups.find((g) => g.key === 'side-gig'), { key: 'side-gig', calls: 1, cost: '0.0009' });
+  assert.deepEqual(r.groups.find((g) => g.key === 'side-gig'), { key: 'side-gig', calls: 1, cost: '0.0009', unpriced: 0 });
   // the total is exactly the sum of the groups, to the nano-dollar
   assert.equal(r.groups.reduce((a, g) => a + usdToNano(g.cost), 0n), usdToNano(r.total));
   assert.equal(r.calls, r.groups.reduce((a, g) => a + g.calls, 0));

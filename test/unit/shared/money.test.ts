@@ -84,8 +84,11 @@ describe('money: conversions', () => {
 
   test('formatUsd', () => {
     assert.equal(formatUsd('1234.5'), '$1,234.50');
-    assert.equal(formatUsd('0.00045'), '$0.00045'); // below a cent: up to 6 decimals
-    assert.equal(formatUsd('0.0000004'), '$0.00'); // rounds to zero at 6 decimals
+    assert.equal(formatUsd('0.00045'), '$0.00045'); // under a dollar: three significant digits
+    assert.equal(formatUsd('0.0000004'), '$0.0000004'); // down to the nano
+    assert.equal(formatUsd('0.0149'), '$0.0149'); // never "$0.01"
+    assert.equal(formatUsd('0.012345'), '$0.0123');
+    assert.equal(formatUsd('0.849'), '$0.849');
     assert.equal(formatUsd('0'), '$0.00');
     assert.equal(formatUsd('107'), '$107.00');
     assert.equal(formatUsd('50.005'), '$50.00'); // half-even at the cent: 5000.5 cents → 5000
