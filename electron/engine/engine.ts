@@ -181,6 +181,10 @@ export class Engine implements ProxyHost {
       pulled: () => { if (this.server) this.changed(); },
       capsChanged: () => this.changed(),
       timeZone: () => this.timeZone,
+      alert: (a) => {
+        this.log(`alert: cap "${a.capLabel}" (${a.capId}) reached ${a.threshold} % of its limit across all devices: spent ${formatUsd(a.spent)} of ${formatUsd(a.limit)}.`);
+        this.emit({ type: 'alert', alert: a });
+      },
     }, { intervalMs: opts.syncIntervalMs });
     this.loadCaps(); // again, now that the lease book exists
     this.api = new EngineApi(this);
@@ -715,6 +719,7 @@ export class Engine implements ProxyHost {
 
   private checkThresholds(caps: CapState[]): void {
     for (const c of caps) {
+      if (c.cap.allDevices) continue; // the service fires these, once for every device (sync.ts pullAlerts)
       const fired = this.ledger.firedThresholds(c.cap.id, c.bounds.key);
       const t = crossedThreshold(c.limitNano, c.spent, c.cap.alerts, fired);
       if (t === null) continue;

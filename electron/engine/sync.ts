@@ -22,7 +22,7 @@ import { toCallRecord } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
 import { LeaseBook } from './leases.ts';
 import { usdToNanoExact } from '../../shared/money.ts';
-import type { CallRecord, CallStatus, Cap, SyncDevice, SyncStatus } from '../../shared/api.ts';
+import type { Alert, CallRecord, CallStatus, Cap, SyncDevice, SyncStatus } from '../../shared/api.ts';
 
 const gzip = promisify(zlib.gzip);
 
@@ -72,6 +72,8 @@ export interface SyncHost {
   capsChanged?(): void;
   /** The time zone new all-devices caps count their periods in. */
   timeZone?(): string;
+  /** An all-devices cap crossed a threshold (the service decides, once per cap and period for the account). */
+  alert?(a: Alert): void;
 }
 
 /** A cap as the service keeps it (GET /v1/caps). */
@@ -137,6 +139,8 @@ export class SyncClient {
   private token: string | null = null;
   private progress: SyncProgress | null = null;
   private lastDevicesAt = 0;
+  /** Aborted on stop: a request hanging on a dead network never holds up the engine's shutdown. */
+  private aborter = new AbortController();
   readonly intervalMs: number;
   /** Leases for the all-devices caps (leases.ts). */
   readonly leases: LeaseBook;
@@ -221,7 +225,7 @@ export class SyncClient {
     }
     let res: Response;
     try {
-      res = await fetch(c.url + p, { method, headers, body: data ? new Uint8Array(data) : undefined, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      res = await fetch(c.url + p, { method, headers, body: data ? new Uint8Array(data) : undefined, signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), this.aborter.signal]) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new SyncError('E_SYNC_OFFLINE', `cannot reach the ledger service ${c.url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
@@ -252,7 +256,7 @@ export class SyncClient {
     this.token = r.token;
     this.L.setSyncState({
       url, insecure: insecure ? '1' : '0', device_id: r.device.id, device_name: r.device.name, account: r.account, token: blob,
-      pull_after: '0', last_push_at: null, last_pull_at: null, last_error: null, devices: null, conflicts: '0', refused: '0', joined_at: String(this.host.now()),
+      pull_after: '0', last_push_at: null, last_pull_at: null, last_error: null, devices: null, conflicts: '0', refused: '0', joined_at: String(this.host.now()), alerts_after: null,
     });
     // this device's history joins the account (pushing is idempotent: nothing counts twice)
     this.L.resetOutbox();
@@ -265,9 +269,14 @@ export class SyncClient {
   async leave(): Promise<SyncStatus> {
     await this.stopLoop();
     const c = this.config();
+    // give back the leases, and drop the caps kept on that service: nothing would grant them any more
+    if (c) await Promise.race([this.leases.returnAll(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    let capsGone = false;
+    for (const cap of this.L.caps()) if (cap.allDevices) capsGone = this.L.removeCap(cap.id) || capsGone;
+    if (capsGone) this.host.capsChanged?.();
     this.token = null;
     this.L.setSyncState(Object.fromEntries(['url', 'insecure', 'device_id', 'device_name', 'account', 'token', 'pull_after', 'last_push_at', 'last_pull_at',
-      'last_error', 'devices', 'devices_at', 'conflicts', 'refused', 'joined_at', 'last_contact_at'].map((k) => [k, null])));
+      'last_error', 'devices', 'devices_at', 'conflicts', 'refused', 'joined_at', 'last_contact_at', 'alerts_after'].map((k) => [k, null])));
     if (c) this.host.log(`sync: left account "${c.account}" (${c.url}); calls already synced stay in this ledger.`);
     if (this.active) this.schedule(this.intervalMs);
     return this.status(false);
@@ -284,7 +293,9 @@ export class SyncClient {
 
   async stop(): Promise<void> {
     this.active = false;
+    this.aborter.abort();
     await this.stopLoop();
+    this.aborter = new AbortController();
     if (this.joined && this.leases.list().length) {
       // give back what is not in flight (an unreturned lease holds its allowance until the service sees it returned)
       await Promise.race([this.leases.returnAll(), new Promise((r) => setTimeout(r, 3000).unref())]);
@@ -347,6 +358,7 @@ export class SyncClient {
       if (this.leases.hasCaps) {
         await this.leases.housekeep();
         await this.leases.topUpAll();
+        await this.pullAlerts();
       }
       this.L.setSyncState({ last_error: null });
       return p;
@@ -446,6 +458,30 @@ export class SyncClient {
     const r = await this.request<{ devices?: { id: string; name: string; last_seen_at: number | null; revoked_at: number | null }[] }>(c, token, 'GET', `/v1/devices?protocol=${PROTOCOL}`);
     this.lastDevicesAt = this.host.now();
     this.L.setSyncState({ devices: JSON.stringify(r.devices ?? []), devices_at: String(this.lastDevicesAt) });
+  }
+
+  /** Threshold alerts of the all-devices caps, fired by the service: shown here once each (the tray, notifications, the log). */
+  private async pullAlerts(): Promise<void> {
+    const first = this.L.syncState('alerts_after') === null;
+    let after = Number(this.L.syncState('alerts_after') ?? 0);
+    const caps = new Map(this.L.caps().map((c) => [c.id, c]));
+    for (;;) {
+      const r = await this.authed<{ alerts?: { id: number; cap: string; threshold: number; period_start: number; spent: string; limit: string; fired_at: number }[]; next?: number; has_more?: boolean }>(
+        'GET', `/v1/alerts?after=${after}&limit=100&protocol=${PROTOCOL}`);
+      for (const x of r.alerts ?? []) {
+        const cap = caps.get(x.cap);
+        const a: Alert = {
+          id: `svc_${this.L.syncState('account') ?? ''}_${x.id}`, capId: x.cap, capLabel: cap ? `${cap.scope}${cap.scopeValue ? ':' + cap.scopeValue : ''} ${cap.period} (all devices)` : `${x.cap} (all devices)`,
+          threshold: x.threshold, periodKey: String(x.period_start), spent: x.spent, limit: x.limit, ts: x.fired_at, kind: 'threshold',
+        };
+        // alerts fired before this device joined are recorded, not notified
+        if (this.L.insertAlert(a) && !first) this.host.alert?.(a);
+      }
+      const next = typeof r.next === 'number' && r.next > after ? r.next : after;
+      this.L.setSyncState({ alerts_after: String(next) });
+      if (!r.has_more || next === after) return;
+      after = next;
+    }
   }
 
   // ---- status ----

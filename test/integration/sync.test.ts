@@ -427,6 +427,12 @@ describe('caps across devices: leases from the service', () => {
     const caps = await request(svc.url, 'GET', '/v1/caps', { token: observer.token });
     const sc = (caps.body.caps as { id: string; spent: string }[]).find((c) => c.id === cap.id)!;
     assert.ok(usdToNanoExact(sc.spent) <= usdToNanoExact(limit));
+    // the 50 % alert fired once on the service, and every device shows it
+    await eventually(async () => {
+      for (const r of rigs) if (!(await r.engine.api.alerts({})).some((a) => a.capId === cap.id && a.threshold === 50)) return false;
+      return true;
+    }, 'the 50 % alert on every device', 15_000);
+    for (const r of rigs) assert.equal((await r.engine.api.alerts({})).filter((a) => a.capId === cap.id && a.threshold === 50).length, 1);
   });
 });
 
@@ -488,5 +494,9 @@ describe('caps across devices offline: only what unexpired leases hold', () => {
     assert.equal(leased(), 0n);
     assert.equal(await call(), 402);
     proxy.set({});
+    // leaving the account drops the caps kept on its service: nothing would grant them any more
+    await rig.engine.api.syncLeave({});
+    assert.ok(!(await rig.engine.api.caps({})).some((x) => x.cap.allDevices));
+    assert.equal(await call(), 200);
   });
 });
