@@ -374,20 +374,25 @@ describe('sync: a week offline, then the engine and the service killed with -9 m
   });
 });
 
-describe('caps across devices: leases from the service', () => {
+for (const kind of ['sqlite', 'postgres'] as const) describe(`caps across devices: leases from the service (${kind === 'sqlite' ? 'SQLite' : 'two service processes on one PostgreSQL'})`, () => {
+  let pgdb: TestPostgres | undefined;
+  let svc2: LedgerProcess | undefined;
   let b: LedgerBackend;
   let svc: LedgerProcess;
   const rigs: Rig[] = [];
   let observer: Device;
 
   before(async () => {
-    b = { dataDir: tempDir('tollgate-ledger-') };
+    if (kind === 'postgres') pgdb = await startPostgres();
+    b = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
     svc = await startLedger(b);
+    // on PostgreSQL a second service process shares the database: the third device talks to it
+    if (kind === 'postgres') svc2 = await startLedger(b);
     observer = await joinDevice(b, svc.url, 'default', 'observer');
     for (let i = 0; i < 3; i++) {
       const r = await startRig(['openai'], { syncIntervalMs: 100 });
       rigs.push(r);
-      await r.engine.api.syncJoin({ url: svc.url, code: await enrolCode(b), name: `dev${i}` });
+      await r.engine.api.syncJoin({ url: i === 2 && svc2 ? svc2.url : svc.url, code: await enrolCode(b), name: `dev${i}` });
       // each call costs 10 × $0.15/M + 500 × $0.60/M = $0.0003015; it reserves its quote for max_tokens 1000
       r.fakes.openai!.setDefault({ usage: { prompt_tokens: 10, completion_tokens: 500 } });
     }
@@ -395,6 +400,8 @@ describe('caps across devices: leases from the service', () => {
   after(async () => {
     for (const r of rigs) await r.close();
     await svc?.stop();
+    await svc2?.stop();
+    await pgdb?.close();
   });
 
   test('three engines × parallel calls against one --all-devices cap: total spend never exceeds the limit, to the nano', async (t) => {
