@@ -320,15 +320,19 @@ export class SyncClient {
     if (!this.joined) return this.schedule(this.intervalMs);
     try {
       await this.syncNow();
+      if (this.failures) this.host.log(`sync: the ledger service answers again; ${this.L.outboxCount()} call(s) left to push.`);
       this.failures = 0;
       this.schedule(this.intervalMs);
     } catch (e) {
+      if (!this.active) return;
       const err = e as SyncError;
       if (err.code === 'revoked' || err.code === 'unauthorized') {
         this.host.log(`sync: the ledger service refused this device (${err.code}); join again with a new code (\`npx tollgate sync join\`).`);
         this.schedule(BACKOFF_MAX_MS);
         return;
       }
+      // said once when it starts failing, not at every retry (offline for weeks must not flood the log)
+      if (this.failures === 0) this.host.log(`sync: ${err.message}; calls are kept and pushed when it answers again (retrying with backoff).`);
       this.failures++;
       // exponential backoff with full jitter: devices coming back together do not stampede
       const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.failures, 20));
