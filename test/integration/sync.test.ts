@@ -289,15 +289,18 @@ function syntheticRows(n: number, from: number, span: number, seed: number): Cal
   return rows;
 }
 
+const serveLogs: string[] = [];
 function spawnServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../../bin/tollgate.js'), '--data-dir', dataDir, 'serve', '--port', '0', '--no-ui'], {
     env: { ...process.env, TOLLGATE_SYNC_INTERVAL_MS: '50' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  const log = serveLogs.push('') - 1;
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 20_000);
     const on = (d: Buffer) => {
       out += d.toString();
+      serveLogs[log] = out;
       const m = /metering on (http:\/\/\S+)/.exec(out);
       if (m) { clearTimeout(t); resolve({ child, url: m[1]! }); }
     };
@@ -343,7 +346,7 @@ describe('sync: a week offline, then the engine and the service killed with -9 m
     const expectedCost = rows.reduce((a, r) => a + r.costNano, 0n);
     const cli = (args: string[]) => execFileP(process.execPath, [path.resolve(import.meta.dirname, '../../bin/tollgate.js'), '--data-dir', dir, ...args], { encoding: 'utf8' });
     await cli(['sync', 'join', proxy.url, await enrolCode(b), '--name', 'week']);
-    proxy.set({ latencyMs: [20, 60] }); // slow enough to be cut mid-push
+    proxy.set({ latencyMs: [150, 300] }); // slow enough to be cut mid-push
 
     // 1. the engine is killed -9 while pushing
     serve = await spawnServe(dir);
@@ -355,7 +358,9 @@ describe('sync: a week offline, then the engine and the service killed with -9 m
 
     // 2. restarted, it pushes again (batches the service has are duplicates); the service is killed -9 mid-batch
     serve = await spawnServe(dir);
-    await eventually(async () => (await seen()) > afterEngineKill, 'more batches stored', 30_000);
+    await eventually(async () => (await seen()) > afterEngineKill, 'more batches stored', 30_000).catch(async (e: Error) => {
+      throw new Error(`${e.message} (${await seen()} stored); engine log:\n${serveLogs.join('\n---\n').slice(-3000)}`);
+    });
     await killed(svc.child);
     t.diagnostic(`service killed with ${await request(svc.url, 'GET', '/v1/health').then(() => 'it still answering', () => 'it down')}`);
     svc = await startLedger(b);
@@ -371,6 +376,11 @@ describe('sync: a week offline, then the engine and the service killed with -9 m
     assert.deepEqual(s.ids, rows.map((r) => r.id).sort());
     assert.equal(s.cost, expectedCost, 'to the nano');
     assert.deepEqual(s.byDevice.get('week'), { calls: N, cost: expectedCost });
+    // what the engine logged while the service went away and came back: said, and never the token
+    const logs = serveLogs.join('\n');
+    assert.match(logs, /sync: /);
+    assert.doesNotMatch(logs, /tgl_/, 'the device token never appears in the log');
+    assert.doesNotMatch(svc.output(), /tgl_/);
   });
 });
 
