@@ -397,6 +397,8 @@ export interface SyncStatus {
   devicesAt: number | null;
   /** Names of devices silent for more than 24 h. */
   silentDevices: string[];
+  /** Leases this device holds on caps across devices (what it may still spend offline). */
+  leases: { cap: string; amount: Usd; used: Usd; reserved: Usd; expiresInMs: number }[];
 }
 
 export interface TollgateApi {

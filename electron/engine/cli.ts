@@ -634,6 +634,7 @@ sync.command('status')
       if (st.conflicts) print(`  conflicts: ${st.conflicts} call(s) the service holds in another version (kept apart, never merged)`);
       if (st.refused) print(`  refused: ${st.refused} call(s) the service would not take (kept here only)`);
       if (st.lastError) print(`  last error: ${st.lastError}`);
+      for (const l of st.leases) print(`  lease on cap ${l.cap}: ${money(l.amount)} granted, ${money(l.used)} spent, ${money(l.reserved)} reserved, ${l.expiresInMs > 0 ? `expires in ${Math.ceil(l.expiresInMs / 60_000)} min` : 'expired (returned when the service answers)'}`);
       if (st.devices.length) {
         print(table(['device', 'id', `last contact (${ZONE})`, ''], st.devices.map((d) => [d.name + (d.self ? ' (this)' : ''), d.id, ago(d.lastSeenAt), d.revoked ? 'revoked' : d.silent ? 'SILENT > 24 h' : ''])));
         if (st.devicesAt && Date.now() - st.devicesAt > 120_000) print(`(devices as of ${ago(st.devicesAt)}: the service cannot be reached now)`);

@@ -46,6 +46,8 @@ export class LeaseBook {
   private inflight = new Map<string, Promise<void>>();
   private emptyUntil = new Map<string, number>();
   private wanted = new Map<string, bigint>();
+  /** Failed grant requests in a row (the service unreachable): the wait before asking again doubles, up to a minute. */
+  private failures = 0;
   private recovered = false;
   readonly ttlMs: number | undefined;
 
@@ -155,9 +157,11 @@ export class LeaseBook {
     try {
       r = await this.t.request('POST', '/v1/leases', { cap: capId, amount: nanoToUsd(amount), ...(this.ttlMs ? { ttl_ms: this.ttlMs } : {}) });
     } catch (e) {
-      this.emptyUntil.set(capId, performance.now() + RETRY_EMPTY_MS);
+      this.failures++;
+      this.emptyUntil.set(capId, performance.now() + Math.min(60_000, RETRY_EMPTY_MS * 2 ** Math.min(this.failures - 1, 6)));
       throw e;
     }
+    this.failures = 0;
     if (!r.lease) {
       this.emptyUntil.set(capId, performance.now() + RETRY_EMPTY_MS);
       return;

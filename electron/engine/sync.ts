@@ -21,7 +21,8 @@ import type { CallRow, Ledger } from './ledger.ts';
 import { toCallRecord } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
 import { LeaseBook } from './leases.ts';
-import { usdToNanoExact } from '../../shared/money.ts';
+import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
+import { performance } from 'node:perf_hooks';
 import type { Alert, CallRecord, CallStatus, Cap, SyncDevice, SyncStatus } from '../../shared/api.ts';
 
 const gzip = promisify(zlib.gzip);
@@ -516,6 +517,9 @@ export class SyncClient {
       pulledSeq: n('pull_after') ?? 0, lastError: refreshError ?? g('last_error'), conflicts: n('conflicts') ?? 0, refused: n('refused') ?? 0,
       background: this.active, syncing: this.progress ? { ...this.progress } : null,
       devices, devicesAt: n('devices_at'), silentDevices: devices.filter((d) => d.silent).map((d) => d.name),
+      leases: this.leases.list().map((l) => ({
+        cap: l.cap, amount: nanoToUsd(l.amount), used: nanoToUsd(l.used), reserved: nanoToUsd(l.reserved), expiresInMs: Math.max(0, Math.round(l.expiresAt - performance.now())),
+      })),
     };
   }
 }

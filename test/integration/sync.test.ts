@@ -487,6 +487,8 @@ describe('caps across devices offline: only what unexpired leases hold', () => {
       return 402;
     });
     assert.equal(await call(), 200, 'a lease is granted before the first call');
+    const st = await rig.engine.api.syncStatus({});
+    assert.ok(st.leases.some((l) => l.cap === cap.id && usdToNanoExact(l.amount) > 0n && l.expiresInMs > 0), 'sync status shows the lease');
     const leased = () => rig.engine.sync.leases.remaining(cap.id); // what unexpired leases still hold
 
     // offline: spend what the leases hold, then 402
