@@ -305,6 +305,7 @@ export class Engine implements ProxyHost {
         this.flushQuietly();
         c.bounds = periodBounds(c.cap.period, now, this.timeZone, this.weekStart);
         c.spent = this.spendFor(c.cap, c.bounds, c.keys);
+        if (c.cap.allDevices) this.sync.leases.retire(c.cap.id); // leases are granted per period
       }
     }
   }

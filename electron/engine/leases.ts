@@ -106,6 +106,12 @@ export class LeaseBook {
     return l.id;
   }
 
+  /** The cap's period ended: its leases belong to the old period, so they take no new calls (returned once drained). */
+  retire(capId: string): void {
+    const now = performance.now();
+    for (const l of this.leases.values()) if (l.cap === capId && l.expiresAt > now) l.expiresAt = now;
+  }
+
   /** A call on this lease ended: release its reservation and book its cost. */
   settle(leaseId: string, reserved: bigint, cost: bigint): void {
     const l = this.leases.get(leaseId);
