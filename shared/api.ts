@@ -74,6 +74,8 @@ export interface CallRecord {
   priceSource: string | null;
   error: string | null;
   blockedBy: string | null;
+  /** Synced calls: the name of the device that made it; null or absent for this device's own calls. */
+  device?: string | null;
 }
 
 export type CapScopeType = 'global' | 'provider' | 'project' | 'key' | 'model' | 'workflow';
@@ -88,6 +90,8 @@ export interface Cap {
   alerts: number[];           // percent thresholds, e.g. [50, 80, 100]
   hard: boolean;              // true: block at the limit; false: alert only
   createdAt: number;
+  /** Kept on the sync service and spent from its leases: the limit holds across every device. */
+  allDevices?: boolean;
 }
 
 export interface CapStatus {
@@ -183,7 +187,7 @@ export interface Report {
   groups: ReportGroup[];
 }
 
-export type ReportBy = 'model' | 'provider' | 'project' | 'key' | 'workflow' | 'day';
+export type ReportBy = 'model' | 'provider' | 'project' | 'key' | 'workflow' | 'day' | 'device';
 
 export interface ReportQuery {
   by: ReportBy;
@@ -378,6 +382,53 @@ export interface CapInput {
   limit: Usd;
   alerts?: number[];
   hard?: boolean;
+  /** Keep the cap on the sync service: a hard limit across every device (needs `sync join`). */
+  allDevices?: boolean;
+}
+
+/** A device of the sync account, as the ledger service last reported it. */
+export interface SyncDevice {
+  id: string;
+  name: string;
+  /** The device's last request to the service (service clock, UTC ms). */
+  lastSeenAt: number | null;
+  revoked: boolean;
+  /** This device. */
+  self: boolean;
+  /** Not heard from for over 24 h: the spend shown may be missing its calls. */
+  silent: boolean;
+}
+
+/** Sync with a tollgate-ledger service (issue 12). */
+export interface SyncStatus {
+  joined: boolean;
+  url: string | null;
+  account: string | null;
+  device: { id: string; name: string } | null;
+  /** This device's finished calls not pushed yet. */
+  pending: number;
+  lastPushAt: number | null;
+  lastPullAt: number | null;
+  /** The last time the service answered this device. */
+  lastContactAt: number | null;
+  /** The service's sequence this device has pulled up to. */
+  pulledSeq: number;
+  lastError: string | null;
+  /** Calls the service holds a different version of (kept apart, never merged). */
+  conflicts: number;
+  /** Calls the service refused as invalid (kept in this ledger only). */
+  refused: number;
+  /** A background pusher/puller runs (in a serving engine). */
+  background: boolean;
+  /** A pass under way: how far it got. */
+  syncing: { pushed: number; total: number; pulled: number } | null;
+  devices: SyncDevice[];
+  /** When `devices` was fetched from the service. */
+  devicesAt: number | null;
+  /** Names of devices silent for more than 24 h. */
+  silentDevices: string[];
+  /** Leases this device holds on caps across devices (what it may still spend offline). */
+  leases: { cap: string; amount: Usd; used: Usd; reserved: Usd; expiresInMs: number }[];
 }
 
 // ---- credits, statements, reconciliation (see shared/credits.ts, statements.ts, reconcile.ts) ----
@@ -498,6 +549,10 @@ export interface TollgateApi {
   statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): Promise<StatementResult>;
   statements(arg: { project?: string }): Promise<StatementSummary[]>;
   reconcile(arg: { provider: ReconcileProvider; csv: string }): Promise<ReconcileResult>;
+  syncStatus(arg: { refresh?: boolean }): Promise<SyncStatus>;
+  syncJoin(arg: { url: string; code: string; name?: string; insecure?: boolean }): Promise<SyncStatus>;
+  syncNow(arg: Record<string, never>): Promise<{ pushed: number; pulled: number; pending: number }>;
+  syncLeave(arg: Record<string, never>): Promise<SyncStatus>;
 }
 
 export type ApiMethod = keyof TollgateApi;
@@ -514,6 +569,7 @@ export const API_METHODS = [
   'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'priceData', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
   'credits', 'addCredit', 'removeCredit', 'creditMovements', 'statement', 'statements', 'reconcile',
+  'syncStatus', 'syncJoin', 'syncNow', 'syncLeave',
 ] as const satisfies readonly ApiMethod[];
 
 /** Error shape the control API and IPC return: `{ error: { code, message } }`. */

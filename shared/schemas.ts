@@ -192,7 +192,7 @@ const capPeriod = z.enum(['day', 'week', 'month', 'total']);
 const callStatus = z.enum(['ok', 'error', 'blocked', 'interrupted', 'aborted', 'pending']);
 const groupBy = z.enum(['model', 'provider', 'project']);
 const granularity = z.enum(['hour', 'day']);
-const reportBy = z.enum(['model', 'provider', 'project', 'key', 'workflow', 'day']);
+const reportBy = z.enum(['model', 'provider', 'project', 'key', 'workflow', 'day', 'device']);
 
 const alertsSchema = z
   .array(intInRange(1, 100).describe('alert threshold in percent'), { error: 'must be a list of percentages' })
@@ -211,6 +211,7 @@ const capInput = z
     limit: usdLimitSchema,
     alerts: alertsSchema.optional(),
     hard: z.boolean().optional(),
+    allDevices: z.boolean().optional(),
   })
   .superRefine((cap, ctx) => {
     const hasValue = cap.scopeValue !== undefined && cap.scopeValue !== null;
@@ -446,6 +447,15 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
     provider: z.enum(['openai', 'anthropic', 'openrouter'], { error: 'must be openai, anthropic or openrouter' }),
     csv: z.string().max(MAX_DOCUMENT_CHARS, 'is too large (at most 5,000,000 characters; split the export by month)'),
   }),
+  syncStatus: optionalObject({ refresh: z.boolean().optional() }),
+  syncJoin: z.strictObject({
+    url: z.string().trim().min(1, 'must not be empty').max(2048).refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters'),
+    code: z.string().trim().min(4, 'must be an enrolment code').max(64).refine((s) => /^[A-Za-z0-9-]+$/.test(s), 'must be an enrolment code (letters, digits, dashes)'),
+    name: nameSchema.optional(),
+    insecure: z.boolean().optional(),
+  }),
+  syncNow: emptyArg,
+  syncLeave: emptyArg,
 };
 
 // ---------------------------------------------------------------------------------------------

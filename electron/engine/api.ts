@@ -13,12 +13,23 @@ import { addUsage, type Usage } from '../../shared/usage.ts';
 import { toCallRecord } from './ledger.ts';
 import { fingerprint, tokenHash, type Engine } from './engine.ts';
 import type {
-  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, TollgateApi, UsageSummary, VolumeTierPlan,
+  ApiArg, Cap, LocalKey, Overview, PriceOverride, QuoteResult, RateLock, Report, ReportGroup, SeriesPoint, Settings, SyncStatus, TollgateApi, UsageSummary, VolumeTierPlan,
 } from '../../shared/api.ts';
 import { VERSION } from './control.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+
+/** Sync errors leave the API with an E_ code (the service's own code, e.g. invalid_code, becomes E_SYNC_INVALID_CODE). */
+async function syncCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (typeof err.code === 'string' && !err.code.startsWith('E_')) err.code = `E_SYNC_${err.code.toUpperCase()}`;
+    throw err;
+  }
+}
 
 export class NotFoundError extends Error {
   readonly code = 'E_NOT_FOUND';
@@ -147,7 +158,9 @@ export class EngineApi implements TollgateApi {
     const L = this.e.ledger;
     const total = L.spend({ from, to });
     let groups: ReportGroup[];
-    if (arg.by === 'day') {
+    if (arg.by === 'device') {
+      groups = L.groupByDevice(from, to, this.e.ledger.syncState('device_name') ?? '(this device)').map((g) => ({ key: g.key, calls: g.calls, cost: nanoToUsd(g.cost), unpriced: g.unpriced }));
+    } else if (arg.by === 'day') {
       const byDay = new Map<string, { calls: number; cost: bigint }>();
       const dayOf = this.dayStarts();
       for (const g of L.group('bucket', { from, to }, 100_000)) {
@@ -175,6 +188,7 @@ export class EngineApi implements TollgateApi {
     const existing = arg.id ? this.e.ledger.caps().find((c) => c.id === arg.id) : undefined;
     if (arg.id && !existing) throw new NotFoundError(`no cap with id ${arg.id}`);
     if (arg.scope !== 'global' && !arg.scopeValue) throw Object.assign(new Error(`a ${arg.scope} cap needs a value, e.g. ${arg.scope}:NAME`), { code: 'E_VALIDATION' });
+    if (arg.allDevices || existing?.allDevices) return this.setRemoteCap(arg, existing);
     const cap: Cap = {
       id: existing?.id ?? 'cap_' + crypto.randomBytes(4).toString('hex'),
       scope: arg.scope, scopeValue: arg.scope === 'global' ? null : arg.scopeValue ?? null, period: arg.period, limit: nanoToUsd(usdToNanoExact(arg.limit)),
@@ -185,7 +199,24 @@ export class EngineApi implements TollgateApi {
     return cap;
   }
 
+  /** A cap across all devices: kept on the sync service (which the other devices mirror), spent from leases. */
+  private async setRemoteCap(arg: ApiArg<'setCap'>, existing: Cap | undefined): Promise<Cap> {
+    const bad = (m: string) => Object.assign(new Error(m), { code: 'E_VALIDATION' });
+    if (!this.e.sync.joined) throw bad('a cap across all devices is kept on the sync service: join one first (`npx tollgate sync join URL CODE`)');
+    if (arg.hard === false) throw bad('a cap across all devices is a hard cap (it is spent from leases); drop --alert-only');
+    if (existing) throw bad(`cap ${existing.id} is kept on the sync service and cannot be edited in place: remove it (\`npx tollgate cap rm ${existing.id}\`) and set it again`);
+    const alerts = [...new Set(arg.alerts ?? [50, 80, 100])].sort((a, b) => a - b);
+    const limit = nanoToUsd(usdToNanoExact(arg.limit));
+    const sc = await syncCall(() => this.e.sync.createRemoteCap({ scope: arg.scope, scopeValue: arg.scope === 'global' ? null : arg.scopeValue ?? null, period: arg.period, limit, alerts }));
+    const cap: Cap = { id: sc.id, scope: arg.scope, scopeValue: sc.scope_value, period: arg.period, limit, alerts, hard: true, allDevices: true, createdAt: this.e.now() };
+    this.e.ledger.putCap(cap, usdToNanoExact(limit));
+    this.e.changed();
+    return cap;
+  }
+
   async removeCap(arg: ApiArg<'removeCap'>) {
+    const cap = this.e.ledger.caps().find((c) => c.id === arg.id);
+    if (cap?.allDevices) await syncCall(() => this.e.sync.removeRemoteCap(cap.id));
     const removed = this.e.ledger.removeCap(arg.id);
     this.e.changed();
     return { removed };
@@ -365,6 +396,25 @@ export class EngineApi implements TollgateApi {
       dataDir: this.e.dataDir, port: this.e.port, timeZone: this.e.timeZone, weekStart: this.e.weekStart, currencyDisplay: 'USD',
       storePrompts: this.e.storePrompts, failOpen: this.e.failOpen, proxyUrl: this.e.url, version: VERSION,
     };
+  }
+
+  async syncStatus(arg: ApiArg<'syncStatus'>): Promise<SyncStatus> {
+    this.e.flushQuietly();
+    return syncCall(() => this.e.sync.status(arg.refresh ?? false));
+  }
+
+  async syncJoin(arg: ApiArg<'syncJoin'>): Promise<SyncStatus> {
+    return syncCall(() => this.e.sync.join(arg.url, arg.code, arg.name, arg.insecure ?? false));
+  }
+
+  async syncNow(): Promise<{ pushed: number; pulled: number; pending: number }> {
+    this.e.flushQuietly();
+    const p = await syncCall(() => this.e.sync.syncNow());
+    return { pushed: p.pushed, pulled: p.pulled, pending: this.e.ledger.outboxCount() };
+  }
+
+  async syncLeave(): Promise<SyncStatus> {
+    return syncCall(() => this.e.sync.leave());
   }
 
   async updateSettings(arg: ApiArg<'updateSettings'>): Promise<Settings> {

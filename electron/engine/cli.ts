@@ -425,7 +425,7 @@ program.command('compare')
 
 program.command('report')
   .description('Spend grouped by model, provider, project, key, workflow or day.')
-  .addOption(new Option('--by <dim>', 'grouping').choices(['model', 'provider', 'project', 'key', 'workflow', 'day']).default('model'))
+  .addOption(new Option('--by <dim>', 'grouping (device: per synced machine)').choices(['model', 'provider', 'project', 'key', 'workflow', 'day', 'device']).default('model'))
   .addOption(new Option('--period <p>', 'period: day (today), week, month or total (all time); the same words as caps').choices(['day', 'today', 'week', 'month', 'total', 'all']).default('month'))
   .option('--from <date>', 'start date (YYYY-MM-DD, your time zone)')
   .option('--to <date>', 'end date, inclusive')
@@ -453,7 +453,7 @@ function localTime(ts: number, seconds = true): string {
 }
 
 function callLine(x: CallRecord): (string | number)[] {
-  return [localTime(x.ts), `${x.provider}:${x.model ?? '?'}`, x.project ?? '', x.status + (x.estimated ? ' (est.)' : ''), x.unpriced ? 'unpriced' : money(x.cost), x.durationMs === null ? '' : `${x.durationMs} ms`];
+  return [localTime(x.ts), x.device ?? 'this', `${x.provider}:${x.model ?? '?'}`, x.project ?? '', x.status + (x.estimated ? ' (est.)' : ''), x.unpriced ? 'unpriced' : money(x.cost), x.durationMs === null ? '' : `${x.durationMs} ms`];
 }
 
 program.command('calls')
@@ -466,7 +466,7 @@ program.command('calls')
       const rows = await c.call('calls', { limit: o.limit });
       if (o.json) return asJson(rows);
       if (!rows.length) return print(`No calls yet. Point an SDK at the proxy: e.g. the OpenAI SDK with baseURL "${proxyUrl()}/openai/v1".`);
-      print(table([`time (${ZONE})`, 'model', 'project', 'status', 'cost', 'duration'], rows.map(callLine)));
+      print(table([`time (${ZONE})`, 'device', 'model', 'project', 'status', 'cost', 'duration'], rows.map(callLine)));
       for (const x of rows.slice(0, 5)) {
         print(`${x.id}  ${x.provider}:${x.model ?? '?'}${x.unpricedReason ? `  — ${x.unpricedReason}` : ''}${x.error ? `  — ${x.error}` : ''}`);
         for (const it of x.items) print(`    ${it.label}: ${it.quantity} ${it.unit} × $${it.unitPrice}${it.per > 1 ? `/${it.per}` : ''} = ${money(it.cost)}`);
@@ -510,7 +510,7 @@ program.command('export')
       const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
       const from = o.from ? parseDate(o.from, tz) : 0;
       const to = o.to ? parseDate(o.to, tz, true) : Number.MAX_SAFE_INTEGER;
-      const cols = ['id', 'time', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key', 'status', 'http_status', 'cost_usd', 'estimated', 'unpriced', 'unpriced_reason', 'duration_ms', 'ttfb_ms', 'price_source'] as const;
+      const cols = ['id', 'time', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key', 'status', 'http_status', 'cost_usd', 'estimated', 'unpriced', 'unpriced_reason', 'duration_ms', 'ttfb_ms', 'price_source', 'device'] as const;
       const out = process.stdout;
       if (o.format === 'csv') out.write(cols.join(',') + '\n');
       for (const row of L.iterateCalls(from, to)) {
@@ -519,7 +519,7 @@ program.command('export')
           if (!out.write(JSON.stringify(r) + '\n')) await new Promise((res) => out.once('drain', res));
           continue;
         }
-        const v = [r.id, new Date(r.ts).toISOString(), r.provider, r.model, r.endpoint, r.project, r.workflow, r.run, r.node, r.keyName ?? r.keyFingerprint, r.status, r.httpStatus, r.cost, r.estimated, r.unpriced, r.unpricedReason, r.durationMs, r.ttfbMs, r.priceSource];
+        const v = [r.id, new Date(r.ts).toISOString(), r.provider, r.model, r.endpoint, r.project, r.workflow, r.run, r.node, r.keyName ?? r.keyFingerprint, r.status, r.httpStatus, r.cost, r.estimated, r.unpriced, r.unpricedReason, r.durationMs, r.ttfbMs, r.priceSource, r.device ?? ''];
         if (!out.write(v.map(csv).join(',') + '\n')) await new Promise((res) => out.once('drain', res));
       }
       if (!c.offline) L.close();
@@ -544,8 +544,9 @@ cap.command('set')
   .option('--alert-only', 'only alert at the thresholds; never block')
   .option('--alerts <list>', 'alert thresholds in percent', '50,80,100')
   .option('--id <id>', 'change an existing cap')
+  .option('--all-devices', 'keep the cap on the sync service: one hard limit across every device of the account, spent from leases')
   .option('--json', 'machine-readable output')
-  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alertOnly?: boolean; alerts: string; id?: string; json?: boolean }) => {
+  .action(async (o: { scope: string; period: ApiArg<'setCap'>['period']; limit: string; hard?: boolean; alertOnly?: boolean; alerts: string; id?: string; allDevices?: boolean; json?: boolean }) => {
     if (o.hard && o.alertOnly) throw new CliError('--hard and --alert-only contradict each other: give one');
     const i = o.scope.indexOf(':');
     const scope = (i < 0 ? o.scope : o.scope.slice(0, i)) as ApiArg<'setCap'>['scope'];
@@ -556,9 +557,9 @@ cap.command('set')
     });
     const c = await connect(dataDir());
     try {
-      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !o.alertOnly, id: o.id });
+      const r = await c.call('setCap', { scope, scopeValue, period: o.period, limit: o.limit, alerts, hard: !o.alertOnly, id: o.id, ...(o.allDevices ? { allDevices: true } : {}) });
       if (o.json) return asJson(r);
-      print(`Cap ${r.id}: ${r.scope}${r.scopeValue ? ':' + r.scopeValue : ''} ${money(r.limit)} per ${r.period}, ${r.hard ? 'hard block at the limit' : 'alerts only'} (alerts at ${r.alerts.join('/')} %).`);
+      print(`Cap ${r.id}: ${r.scope}${r.scopeValue ? ':' + r.scopeValue : ''} ${money(r.limit)} per ${r.period}, ${r.hard ? 'hard block at the limit' : 'alerts only'}${r.allDevices ? ' across all devices (kept on the sync service)' : ''} (alerts at ${r.alerts.join('/')} %).`);
     } finally {
       await c.close();
     }
@@ -571,7 +572,7 @@ cap.command('list').description('Caps with spend, reservations and reset time.')
     if (!caps.length) return print('No caps. Add one: npx tollgate cap set --scope global --period month --limit 50 --hard');
     print(table(['id', 'scope', 'period', 'limit', 'spent', 'reserved', '%', 'mode', `resets (${ZONE})`], caps.map((s) => [
       s.cap.id, s.cap.scope + (s.cap.scopeValue ? ':' + s.cap.scopeValue : ''), s.cap.period, money(s.cap.limit), money(s.spent), money(s.reserved), `${s.percent}%`,
-      s.cap.hard ? (s.blocked ? 'BLOCKED' : 'hard') : 'alert', s.resetsAt ? localTime(s.resetsAt, false) : 'never',
+      (s.cap.hard ? (s.blocked ? 'BLOCKED' : 'hard') : 'alert') + (s.cap.allDevices ? ' (all devices)' : ''), s.resetsAt ? localTime(s.resetsAt, false) : 'never',
     ])));
   } finally {
     await c.close();
@@ -829,6 +830,113 @@ Example:
       print(`Tollgate ${money(r.tollgateTotal)} · provider ${money(r.providerTotal)} · difference ${money(r.difference)}`);
       print(`Billed by the provider but not metered: ${money(r.unmetered)}`);
       print(r.mismatches ? `${r.mismatches} day × model row(s) outside max(1 %, $0.01).` : 'Everything matches within max(1 %, $0.01).');
+    } finally {
+      await c.close();
+    }
+  });
+
+const sync = program.command('sync').description('Sync this device with a tollgate-ledger service: every machine\'s calls in one spend picture.');
+
+function ago(ts: number | null): string {
+  if (ts === null) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - ts) / 1000));
+  const rel = s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 172_800 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86_400)} days ago`;
+  return `${localTime(ts)} (${rel})`;
+}
+
+sync.command('join <url> <code>')
+  .description('Join the account of a ledger service with a one-time code (`npx tollgate-ledger enroll` prints one). This device\'s calls, past and future, are pushed; the other devices\' are pulled.')
+  .option('--name <name>', 'this device\'s name on the account (default: the host name)')
+  .option('--insecure', 'allow a plain http:// service on another machine (the token and calls cross the network in clear)')
+  .option('--json', 'machine-readable output')
+  .action(async (url: string, code: string, o: { name?: string; insecure?: boolean; json?: boolean }) => {
+    const os = await import('node:os');
+    const c = await connect(dataDir());
+    try {
+      const st = await c.call('syncJoin', { url, code, name: o.name ?? os.hostname().slice(0, 100), insecure: o.insecure ?? false });
+      if (o.json) return asJson(st);
+      print(`Joined account "${st.account}" at ${st.url} as "${st.device?.name}". ${st.pending} call(s) of this device to push.`);
+      print(c.offline ? 'Tollgate is not running: `npx tollgate sync now` pushes and pulls once; a running engine syncs in the background.' : 'The running engine syncs in the background.');
+    } finally {
+      await c.close();
+    }
+  });
+
+sync.command('status')
+  .description('This device: calls not yet pushed, last push and pull; every device of the account with its last contact.')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const c = await connect(dataDir());
+    try {
+      const st = await c.call('syncStatus', { refresh: true });
+      if (o.json) return asJson(st);
+      if (!st.joined) return print('Not syncing. Join a ledger service: npx tollgate sync join URL CODE [--name laptop]');
+      print(`Account "${st.account}" at ${st.url}, this device "${st.device?.name}" (${st.device?.id})`);
+      print(`  not yet pushed: ${st.pending} call(s)`);
+      print(`  last push: ${ago(st.lastPushAt)}`);
+      print(`  last pull: ${ago(st.lastPullAt)}`);
+      if (st.conflicts) print(`  conflicts: ${st.conflicts} call(s) the service holds in another version (kept apart, never merged)`);
+      if (st.refused) print(`  refused: ${st.refused} call(s) the service would not take (kept here only)`);
+      if (st.lastError) print(`  last error: ${st.lastError}`);
+      for (const l of st.leases) print(`  lease on cap ${l.cap}: ${money(l.amount)} granted, ${money(l.used)} spent, ${money(l.reserved)} reserved, ${l.expiresInMs > 0 ? `expires in ${Math.ceil(l.expiresInMs / 60_000)} min` : 'expired (returned when the service answers)'}`);
+      if (st.devices.length) {
+        print(table(['device', 'id', `last contact (${ZONE})`, ''], st.devices.map((d) => [d.name + (d.self ? ' (this)' : ''), d.id, ago(d.lastSeenAt), d.revoked ? 'revoked' : d.silent ? 'SILENT > 24 h' : ''])));
+        if (st.devicesAt && Date.now() - st.devicesAt > 120_000) print(`(devices as of ${ago(st.devicesAt)}: the service cannot be reached now)`);
+      }
+      if (st.silentDevices.length) print(`Spend may be incomplete: ${st.silentDevices.join(', ')} ha${st.silentDevices.length > 1 ? 've' : 's'} not synced for over 24 h.`);
+    } finally {
+      await c.close();
+    }
+  });
+
+sync.command('now')
+  .description('Push this device\'s calls and pull the others\' now (with progress for a large backlog).')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const c = await connect(dataDir());
+    const tty = process.stderr.isTTY;
+    const show = (p: { pushed: number; total: number; pulled: number }) => {
+      if (o.json || p.total + p.pulled < 1000) return;
+      const width = 30, done = p.total ? Math.min(width, Math.round((p.pushed / p.total) * width)) : width;
+      const line = `pushed [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${p.pushed}/${p.total}, pulled ${p.pulled}`;
+      process.stderr.write(tty ? `\r${line}` : line + '\n');
+    };
+    try {
+      let r: { pushed: number; pulled: number; pending: number };
+      if (c.offline) {
+        const e = c.offline;
+        e.flushQuietly();
+        const p = await e.sync.syncNow(show).catch((err: Error & { code?: string }) => {
+          throw new CliError(err.message, EXIT.ERROR);
+        });
+        r = { pushed: p.pushed, pulled: p.pulled, pending: e.ledger.outboxCount() };
+      } else {
+        const poll = setInterval(() => {
+          void c.call('syncStatus', {}).then((st) => { if (st.syncing) show(st.syncing); }, () => {});
+        }, 500);
+        try {
+          r = await c.call('syncNow', {});
+        } finally {
+          clearInterval(poll);
+        }
+      }
+      if (tty && !o.json) process.stderr.write('\n');
+      if (o.json) return asJson(r);
+      print(`Pushed ${r.pushed} call(s), pulled ${r.pulled} new call(s) from other devices; ${r.pending} not yet pushed.`);
+    } finally {
+      await c.close();
+    }
+  });
+
+sync.command('leave')
+  .description('Stop syncing and forget this device\'s token. Calls already synced stay in this ledger.')
+  .action(async () => {
+    const c = await connect(dataDir());
+    try {
+      const before = await c.call('syncStatus', {});
+      if (!before.joined) return print('Not syncing.');
+      await c.call('syncLeave', {});
+      print(`Left account "${before.account}" (${before.url}). To remove this device on the service too: npx tollgate-ledger revoke ${before.device?.id}`);
     } finally {
       await c.close();
     }

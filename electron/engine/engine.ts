@@ -23,6 +23,7 @@ import { Billing } from './billing.ts';
 import { Catalog, bundledCatalog, canonicalProvider } from '../../shared/catalog.ts';
 import { loadPriceData } from './price-data.ts';
 import type { GenaiData } from '../../shared/catalog.ts';
+import { SyncClient } from './sync.ts';
 import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
 import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd, formatUsd } from '../../shared/money.ts';
@@ -52,6 +53,8 @@ export interface EngineOptions {
   offline?: boolean;
   /** Where messages are shown: the desktop app (tray, notifications) or headless (`tollgate serve`). */
   surface?: 'desktop' | 'headless';
+  /** How often the sync client pushes and pulls while joined (default 5 s, or $TOLLGATE_SYNC_INTERVAL_MS). */
+  syncIntervalMs?: number;
 }
 
 interface CapState {
@@ -76,6 +79,8 @@ interface Reservation {
   scope: CallScope;
   on: CapState[];
   released: boolean;
+  /** Service leases this call reserved on (all-devices caps), settled with it. */
+  leases: string[];
 }
 
 const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
@@ -111,6 +116,8 @@ export class Engine implements ProxyHost {
   readonly api: TollgateApi;
   /** Credits, statements, reconciliation (billing.ts). */
   readonly billing: Billing;
+  /** Sync with a tollgate-ledger service (sync.ts): runs in the background while the engine serves. */
+  readonly sync: SyncClient;
   readonly now: () => number;
   readonly uiDir: string | null;
   catalog: Catalog;
@@ -177,6 +184,18 @@ export class Engine implements ProxyHost {
     if (opts.offline) this.releaseLock();
     this.reload(true);
     this.billing = new Billing(this);
+    this.sync = new SyncClient({
+      ledger: this.ledger, secrets: this.secrets, now: () => this.now(), log: (m) => this.log(m),
+      // other devices' calls are in the rollups now: caps and the UI see them
+      pulled: () => { if (this.server) this.changed(); },
+      capsChanged: () => this.changed(),
+      timeZone: () => this.timeZone,
+      alert: (a) => {
+        this.log(`alert: cap "${a.capLabel}" (${a.capId}) reached ${a.threshold} % of its limit across all devices: spent ${formatUsd(a.spent)} of ${formatUsd(a.limit)}.`);
+        this.emit({ type: 'alert', alert: a });
+      },
+    }, { intervalMs: opts.syncIntervalMs });
+    this.loadCaps(); // again, now that the lease book exists
     this.api = new EngineApi(this);
   }
 
@@ -265,6 +284,7 @@ export class Engine implements ProxyHost {
       const matcher = cap.scope === 'key' ? keyCapMatcher(cap.scopeValue ?? '', keys) : null;
       return { cap, limitNano: usdToNanoExact(cap.limit), bounds, spent: this.spendFor(cap, bounds, matcher), reserved: 0n, keys: matcher };
     });
+    this.sync?.leases.setCaps(this.caps.filter((c) => c.cap.allDevices && c.cap.hard).map((c) => ({ id: c.cap.id, limitNano: c.limitNano })));
     // Count every open reservation on the new cap states (and only there).
     for (const r of this.inflight) {
       r.on = this.caps.length ? this.caps.filter((c) => this.applies(c, r.scope)) : NO_CAPS;
@@ -306,6 +326,7 @@ export class Engine implements ProxyHost {
         this.flushQuietly();
         c.bounds = periodBounds(c.cap.period, now, this.timeZone, this.weekStart);
         c.spent = this.spendFor(c.cap, c.bounds, c.keys);
+        if (c.cap.allDevices) this.sync.leases.retire(c.cap.id); // leases are granted per period
       }
     }
   }
@@ -365,6 +386,17 @@ export class Engine implements ProxyHost {
 
   /** Decrypt a local key's real secret before `begin` (the secret store is async); null when there is nothing to do. */
   warm(input: BeginInput): Promise<void> | null {
+    const key = this.warmKey(input);
+    // an all-devices cap running low on leased allowance: ask the service before admission (bounded wait)
+    const lease = this.sync.leases.hasCaps && this.sync.leases.needsTopUp()
+      ? Promise.race([this.sync.leases.topUpAll(), new Promise<void>((r) => setTimeout(r, 3000).unref())]).then(() => {})
+      : null;
+    if (!key) return lease;
+    if (!lease) return key;
+    return Promise.all([key, lease]).then(() => {});
+  }
+
+  private warmKey(input: BeginInput): Promise<void> | null {
     const ck = this.findClientKey(input);
     if (!ck?.token) return null;
     const h = tokenHash(ck.token);
@@ -481,6 +513,12 @@ export class Engine implements ProxyHost {
         this.logOnce(`unbounded:${c.cap.id}:${name}`, `blocked: ${message.replace(/^Blocked by Tollgate /, '')}`);
         throw new ProxyError('E_CAP_BLOCKED', message, { 'x-tollgate-blocked-by': c.cap.id });
       }
+      if (c.cap.hard && c.cap.allDevices && !this.sync.leases.canReserve(c.cap.id, reservation)) {
+        this.blockedAlert(c);
+        throw new ProxyError('E_CAP_BLOCKED',
+          `Blocked by Tollgate cap "${capLabel(c.cap)}" (${c.cap.id}, across all devices): limit $${c.cap.limit}; this device spends it only from leases the ledger service grants from what remains, and its leases hold $${nanoToUsd(this.sync.leases.remaining(c.cap.id))} now, while this call could cost up to $${nanoToUsd(reservation)}. Either the limit is spent or held by other devices, or the service cannot be reached (\`npx tollgate sync status\`). Raise it with \`npx tollgate cap set\`.`,
+          { 'x-tollgate-blocked-by': c.cap.id });
+      }
       if (c.cap.hard && !admits(c.limitNano, c.spent, c.reserved, reservation)) {
         this.blockedAlert(c);
         const resets = c.bounds.end ? new Date(c.bounds.end).toISOString() : 'never (a total cap)';
@@ -490,9 +528,14 @@ export class Engine implements ProxyHost {
       }
     }
     row.reservedNano = reservation;
+    const leases: string[] = [];
+    for (const c of matching) {
+      if (c.cap.hard && c.cap.allDevices) leases.push(this.sync.leases.reserve(c.cap.id, reservation)!); // checked above, synchronously
+    }
+    if (leases.length) row.leases = leases;
     this.ledger.recordStart(row);
     // The reservation travels with the call and is released exactly once, in `finish`.
-    const r: Reservation = { amount: reservation, scope, on: matching, released: false };
+    const r: Reservation = { amount: reservation, scope, on: matching, released: false, leases };
     for (const c of matching) c.reserved += reservation;
     this.inflight.add(r);
     return { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input, reservedOn: r };
@@ -503,6 +546,7 @@ export class Engine implements ProxyHost {
     if (r.released) return;
     r.released = true;
     this.inflight.delete(r);
+    for (const id of r.leases) this.sync.leases.settle(id, r.amount, row.costNano);
     for (const c of r.on) {
       c.reserved -= r.amount;
       if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
@@ -699,6 +743,7 @@ export class Engine implements ProxyHost {
 
   private checkThresholds(caps: CapState[]): void {
     for (const c of caps) {
+      if (c.cap.allDevices) continue; // the service fires these, once for every device (sync.ts pullAlerts)
       const fired = this.ledger.firedThresholds(c.cap.id, c.bounds.key);
       const t = crossedThreshold(c.limitNano, c.spent, c.cap.alerts, fired);
       if (t === null) continue;
@@ -770,6 +815,7 @@ export class Engine implements ProxyHost {
     this.billing.serving = true;
     this.billing.checkSoon(0);
     this.billing.startWarming();
+    this.sync.start();
     // caps already past a threshold that never alerted (set while no engine ran): once, after the
     // caller of start() has subscribed to events
     setTimeout(() => {
@@ -780,6 +826,7 @@ export class Engine implements ProxyHost {
 
   async stop(): Promise<void> {
     this.billing.stop();
+    await this.sync.stop();
     if (this.server) {
       const s = this.server;
       this.server = null;

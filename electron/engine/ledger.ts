@@ -123,6 +123,10 @@ export interface CallRow {
   error: string | null;
   blockedBy: string | null;
   prompt: string | null;
+  /** The device that made the call (its name), for calls pulled from the sync service; null/absent: this device. */
+  device?: string | null;
+  /** Ids of the service leases this call spent from (caps across devices), or null. */
+  leases?: string[] | null;
 }
 
 type Row = Record<string, unknown>;
@@ -134,6 +138,7 @@ export function toCallRecord(r: CallRow): CallRecord {
     stream: r.stream, durationMs: r.durationMs, ttfbMs: r.ttfbMs, usage: r.usage, items: r.items, cost: nanoToUsd(r.costNano),
     reserved: nanoToUsd(r.reservedNano), estimated: r.estimated, unpriced: r.unpriced, unpricedReason: r.unpricedReason,
     priceSource: r.priceSource, error: r.error, blockedBy: r.blockedBy,
+    ...(r.device !== undefined ? { device: r.device } : {}),
   };
 }
 
@@ -150,18 +155,18 @@ function fromDb(r: Row): CallRow {
     quoteExpectedNano: r.quote_expected_nano === null ? null : BigInt(r.quote_expected_nano as bigint),
     estimated: Number(r.estimated) === 1, unpriced: Number(r.unpriced) === 1, unpricedReason: (r.unpriced_reason as string) ?? null,
     priceSource: (r.price_source as string) ?? null, error: (r.error as string) ?? null, blockedBy: (r.blocked_by as string) ?? null,
-    prompt: (r.prompt as string) ?? null,
+    prompt: (r.prompt as string) ?? null, device: (r.device as string) ?? null, leases: r.leases ? JSON.parse(r.leases as string) as string[] : null,
   };
 }
 
 const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_id', 'key_fp', 'key_name', 'status',
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
-  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt'] as const;
+  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases'] as const;
 
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
     c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
-    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt];
+    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null];
 }
 
 export interface RollupFilter {
@@ -629,13 +634,14 @@ export class Ledger {
     return (this.db.prepare('SELECT * FROM caps ORDER BY created_at').safeIntegers(true).all() as Row[]).map((r) => ({
       id: String(r.id), scope: r.scope as Cap['scope'], scopeValue: (r.scope_value as string) ?? null, period: r.period as Cap['period'],
       limit: nanoToUsd(BigInt(r.limit_nano as bigint)), alerts: JSON.parse(String(r.alerts)), hard: Number(r.hard) === 1, createdAt: Number(r.created_at),
+      ...(Number(r.all_devices) === 1 ? { allDevices: true } : {}),
     }));
   }
 
   putCap(c: Cap, limitNano: bigint): void {
-    this.db.prepare(`INSERT INTO caps (id, scope, scope_value, period, limit_nano, alerts, hard, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, scope_value = excluded.scope_value, period = excluded.period, limit_nano = excluded.limit_nano, alerts = excluded.alerts, hard = excluded.hard`)
-      .run(c.id, c.scope, c.scopeValue, c.period, limitNano, JSON.stringify(c.alerts), c.hard ? 1 : 0, c.createdAt);
+    this.db.prepare(`INSERT INTO caps (id, scope, scope_value, period, limit_nano, alerts, hard, created_at, all_devices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(id) DO UPDATE SET scope = excluded.scope, scope_value = excluded.scope_value, period = excluded.period, limit_nano = excluded.limit_nano, alerts = excluded.alerts, hard = excluded.hard, all_devices = excluded.all_devices`)
+      .run(c.id, c.scope, c.scopeValue, c.period, limitNano, JSON.stringify(c.alerts), c.hard ? 1 : 0, c.createdAt, c.allDevices ? 1 : 0);
   }
 
   removeCap(id: string): boolean {
@@ -743,6 +749,82 @@ export class Ledger {
     const r = this.db.prepare(`SELECT COALESCE(SUM(COALESCE(json_extract(usage, '$.${field}'), ${unit === 'request' ? 1 : 0})), 0) AS n FROM calls WHERE provider = ? AND (? IS NULL OR model = ?) AND ts >= ? AND status NOT IN ('blocked', 'pending')`)
       .get(provider, model, model, from) as Row;
     return Number(r.n);
+  }
+
+  // ---- sync (see sync.ts): the outbox is the calls table itself (migration 4) ----
+
+  /** Final local calls not pushed yet, oldest first, after `afterId` (a keyset page). */
+  outbox(afterId: string, limit: number): CallRow[] {
+    return (this.db.prepare(`SELECT * FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending' AND id > ? ORDER BY id LIMIT ?`)
+      .safeIntegers(true).all(afterId, limit) as Row[]).map(fromDb);
+  }
+
+  outboxCount(): number {
+    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending'`).get() as Row).n);
+  }
+
+  /** Mark pushed calls (1), conflicts (2) or refused calls (3): they leave the outbox. */
+  markSynced(ids: readonly string[], state: 1 | 2 | 3 = 1): void {
+    const st = this.db.prepare('UPDATE calls SET synced = ? WHERE id = ? AND device IS NULL');
+    this.db.transaction(() => { for (const id of ids) st.run(state, id); })();
+  }
+
+  /** Every local call goes back into the outbox (joining an account: its history is pushed; duplicates are harmless). */
+  resetOutbox(): void {
+    this.db.prepare('UPDATE calls SET synced = 0 WHERE device IS NULL AND synced != 0').run();
+  }
+
+  /**
+   * Calls pulled from other devices: inserted once (by id, so a call already here is never
+   * counted again) with their rollups and totals, in one transaction. Returns how many were new.
+   */
+  insertPulled(rows: readonly { row: CallRow; device: string; deviceId: string }[]): number {
+    const cols = [...CALL_COLUMNS, 'device', 'device_id', 'synced'];
+    const ins = this.db.prepare(`INSERT OR IGNORE INTO calls (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+    const s = this.stmts!;
+    let n = 0;
+    this.db.transaction(() => {
+      for (const p of rows) {
+        const r = p.row;
+        if (ins.run(...toDb(r), p.device, p.deviceId, 1).changes === 0) continue;
+        n++;
+        if (r.status === 'blocked' || r.status === 'pending') continue;
+        const up = r.unpriced ? 1 : 0;
+        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, up);
+        s.totals.run(1, r.costNano, up);
+      }
+    })();
+    return n;
+  }
+
+  /** Spend per device in a window, from the calls (rollups are not kept per device). `self` names this device. */
+  groupByDevice(from: number, to: number, self: string): { key: string; calls: number; cost: bigint; unpriced: number }[] {
+    const rows = this.db.prepare(`SELECT COALESCE(device, ?) AS k, COUNT(*) AS calls, COALESCE(SUM(cost_nano), 0) AS cost, COALESCE(SUM(unpriced), 0) AS unpriced
+      FROM calls WHERE ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending') GROUP BY k ORDER BY cost DESC`).safeIntegers(true).all(self, from, to) as Row[];
+    return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), unpriced: Number(r.unpriced) }));
+  }
+
+  /** What this device spent from a lease: the cost of its calls that name it (exact after a restart too). */
+  leaseUsed(leaseId: string): bigint {
+    const r = this.db.prepare(`SELECT COALESCE(SUM(cost_nano), 0) AS s FROM calls WHERE device IS NULL AND leases IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(calls.leases) WHERE value = ?)`)
+      .safeIntegers(true).get(leaseId) as Row;
+    return BigInt(r.s as bigint);
+  }
+
+  syncState(key: string): string | null {
+    const r = this.db.prepare('SELECT value FROM sync_state WHERE key = ?').get(key) as Row | undefined;
+    return r ? String(r.value) : null;
+  }
+
+  setSyncState(values: Record<string, string | null>): void {
+    const put = this.db.prepare('INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    const del = this.db.prepare('DELETE FROM sync_state WHERE key = ?');
+    this.db.transaction(() => {
+      for (const [k, v] of Object.entries(values)) {
+        if (v === null) del.run(k);
+        else put.run(k, v);
+      }
+    })();
   }
 
   // ---- settings ----

@@ -161,4 +161,22 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project, slice)
   ) WITHOUT ROWID;
   `,
+  // 5: sync (issue 12): which device a call came from (NULL: this one), its outbox state and the
+  // sync client's own state. The outbox is the call row itself: \`synced\` defaults to 0 when the
+  // writer thread inserts the call, in the same transaction, so the hot path writes nothing extra;
+  // a partial index lists the final local calls still to push. synced: 0 to push, 1 pushed (or
+  // pulled), 2 the service holds a different version (conflict), 3 the service refused it.
+  // sync_state has no config_version trigger: the pusher writes it often. Caps across devices:
+  // caps.all_devices (kept on the service, spent from leases) and calls.leases (the lease ids a
+  // call spent from, JSON, pushed with it so the service counts it against them).
+  `
+  ALTER TABLE calls ADD COLUMN device TEXT;
+  ALTER TABLE calls ADD COLUMN device_id TEXT;
+  ALTER TABLE calls ADD COLUMN synced INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX calls_outbox ON calls(id) WHERE synced = 0 AND device IS NULL AND status != 'pending';
+  CREATE INDEX calls_device_ts ON calls(device, ts) WHERE device IS NOT NULL;
+  CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  ALTER TABLE calls ADD COLUMN leases TEXT;
+  ALTER TABLE caps ADD COLUMN all_devices INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

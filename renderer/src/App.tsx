@@ -3,6 +3,7 @@ import { chooseBridge, forgetToken } from './bridge/index.ts';
 import { COMMANDS } from './snippets.ts';
 import { useApp, viewFromHash, VIEWS, type ViewId } from './store.ts';
 import { OverviewView } from './views/Overview.tsx';
+import { SyncBanner } from './views/Sync.tsx';
 
 type Boot = { state: 'loading' } | { state: 'no-token' } | { state: 'ready' } | { state: 'error'; message: string };
 
@@ -190,6 +191,7 @@ function Shell() {
         </div>
       </nav>
       <main id="main" className="main" ref={mainRef} data-testid={`view-${view}`}>
+        <SyncBanner />
         <Suspense fallback={<p className="muted">Loading…</p>}>
           <View />
         </Suspense>

@@ -360,7 +360,7 @@ describe('UI against the real engine', () => {
 
     const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.getByTestId('calls-csv').click()]);
     const csv = readFileSync((await download.path())!, 'utf8').trim().split(/\r\n/);
-    assert.equal(csv[0], 'id,time_utc,provider,model,endpoint,project,key,status,http_status,input_tokens,output_tokens,cost_usd,unpriced,estimated,duration_ms');
+    assert.equal(csv[0], 'id,time_utc,provider,model,endpoint,project,key,status,http_status,input_tokens,output_tokens,cost_usd,unpriced,estimated,duration_ms,device');
     assert.equal(csv.length - 1, all.length, 'one line per call in the range');
     const first = all.find((c) => c.model === MODEL && c.status === 'ok' && c.cost === '0.00045')!;
     assert.ok(csv.some((l) => l.startsWith(first.id + ',') && l.includes(',1000,500,0.00045,false,')), 'a call with its usage and exact cost');

@@ -167,7 +167,7 @@ export function CodeBlock({ code, label, testId }: { code: string; label?: strin
 export function capLabel(s: CapStatus['cap']): string {
   const scope = s.scope === 'global' ? 'All spend' : `${s.scope}: ${s.scopeValue ?? ''}`;
   const period = s.period === 'total' ? 'total' : `per ${s.period}`;
-  return `${scope} · ${period}`;
+  return `${scope} · ${period}${s.allDevices ? ' · all devices' : ''}`;
 }
 
 export function CapBar({ status, compact }: { status: CapStatus; compact?: boolean }) {

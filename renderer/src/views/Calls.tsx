@@ -55,7 +55,7 @@ function toQuery(f: Filters): CallsQuery {
   };
 }
 
-const CSV_COLUMNS = ['id', 'time_utc', 'provider', 'model', 'endpoint', 'project', 'key', 'status', 'http_status', 'input_tokens', 'output_tokens', 'cost_usd', 'unpriced', 'estimated', 'duration_ms'] as const;
+const CSV_COLUMNS = ['id', 'time_utc', 'provider', 'model', 'endpoint', 'project', 'key', 'status', 'http_status', 'input_tokens', 'output_tokens', 'cost_usd', 'unpriced', 'estimated', 'duration_ms', 'device'] as const;
 
 function csvCell(v: string | number | boolean | null): string {
   const t = v === null ? '' : String(v);
@@ -69,7 +69,7 @@ export function callsCsv(calls: CallRecord[]): string {
   for (const c of calls) {
     lines.push([
       c.id, new Date(c.ts).toISOString(), c.provider, c.model, c.endpoint, c.project, c.keyName, callStatusLabel(c), c.httpStatus,
-      totalInputTokens(c.usage), totalOutputTokens(c.usage), c.unpriced ? '' : c.cost, c.unpriced, c.estimated, c.durationMs,
+      totalInputTokens(c.usage), totalOutputTokens(c.usage), c.unpriced ? '' : c.cost, c.unpriced, c.estimated, c.durationMs, c.device ?? null,
     ].map(csvCell).join(','));
   }
   return lines.join('\r\n') + '\r\n';
@@ -314,6 +314,7 @@ function CallsTable() {
             <span role="columnheader" className="num">
               Cost
             </span>
+            <span role="columnheader">Device</span>
           </div>
           <div className="vbody" ref={parentRef} data-testid="calls-scroll">
             {rows.length === 0 && !loading && !error ? (
@@ -381,6 +382,9 @@ function CallsTable() {
                           <Money usd={c.cost} />
                         </>
                       )}
+                    </span>
+                    <span role="cell" className="ellipsis small" data-testid="calls-device">
+                      {c.device ?? <span className="muted">this</span>}
                     </span>
                   </div>
                 );

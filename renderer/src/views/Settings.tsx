@@ -4,6 +4,7 @@ import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Card, CodeBlock, ErrorNote, Loading, PageHeader, Switch } from '../components/ui.tsx';
 import { COMMANDS } from '../snippets.ts';
 import { useApp, useBridge } from '../store.ts';
+import { SyncCard } from './Sync.tsx';
 
 type Editable = Partial<Pick<Settings, 'timeZone' | 'weekStart' | 'storePrompts' | 'failOpen'>>;
 
@@ -126,6 +127,8 @@ export function SettingsView() {
             your tools is worse than an overspend.
           </p>
         </Card>
+
+        <SyncCard />
 
         <Card title="Export" className="span-2" testId="settings-export">
           <p className="muted small">The ledger is yours. Export it from a terminal:</p>

@@ -1,0 +1,525 @@
+/**
+ * The sync client (issue 12): pushes this device's finished calls to a tollgate-ledger service
+ * and pulls every other device's calls into the local ledger (ledger/README.md, protocol 1).
+ *
+ * - The outbox is the calls table itself (migration 4): a call's `synced` flag is written with the
+ *   call, in the writer thread's transaction, so the proxy's hot path does nothing extra. The
+ *   pusher reads it from this connection in pages of at most 1,000 calls, off the request path
+ *   (timers), with up to PUSH_CONCURRENCY batches in flight; a pushed page is marked synced.
+ *   Pushing is idempotent on the service (keyed by call id), so a batch retried after a lost
+ *   response, a crash before marking, or a re-join is never counted twice.
+ * - The puller pages by the service's sequence (`after`/`limit`/`has_more`), never by clocks;
+ *   pulled calls are inserted once by id, with their rollups and totals, tagged with the device.
+ *   Calls this device pushed are skipped (and would be ignored by id anyway).
+ * - Failures back off exponentially with full jitter (1 s … 5 min); offline for weeks is just a
+ *   long outbox, pushed in order when the service is back.
+ * - The device token lives in the secret store (encrypted in sync_state), never in clear, never logged.
+ */
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import type { CallRow, Ledger } from './ledger.ts';
+import { toCallRecord } from './ledger.ts';
+import type { SecretStore } from './secret-store.ts';
+import { LeaseBook } from './leases.ts';
+import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
+import { performance } from 'node:perf_hooks';
+import type { Alert, CallRecord, CallStatus, Cap, SyncDevice, SyncStatus } from '../../shared/api.ts';
+
+const gzip = promisify(zlib.gzip);
+
+export const PROTOCOL = 1;
+export const MAX_BATCH = 1000;
+const PULL_LIMIT = 1000;
+const PUSH_CONCURRENCY = 4;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 5 * 60_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+/** A device not heard from for this long: its spend may be missing from the totals. */
+export const SILENT_MS = 24 * 3_600_000;
+const DEVICES_EVERY_MS = 60_000;
+
+export class SyncError extends Error {
+  constructor(readonly code: string, message: string, readonly status = 0) {
+    super(message);
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i;
+
+/** A service URL the engine may talk to: https anywhere, plain http only on loopback unless `insecure`. */
+export function checkServiceUrl(raw: string, insecure: boolean): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new SyncError('E_SYNC_URL', `"${raw}" is not a URL (e.g. https://ledger.example.com or http://127.0.0.1:7412)`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new SyncError('E_SYNC_URL', `${raw}: only http(s) URLs can be a ledger service`);
+  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname) && !insecure) {
+    throw new SyncError('E_SYNC_INSECURE', `${raw} is plain http:// on another machine: the device token and every call would cross the network in clear. Use https:// (the service with --tls-cert/--tls-key, or behind a TLS proxy), or pass --insecure if this network is trusted.`);
+  }
+  if (u.username || u.password) throw new SyncError('E_SYNC_URL', `${u.protocol}//${u.host}: put no credentials in the URL`);
+  return u.toString().replace(/\/+$/, '');
+}
+
+export interface SyncHost {
+  ledger: Ledger;
+  secrets: SecretStore;
+  now(): number;
+  log(message: string): void;
+  /** Calls from other devices were added to the ledger (refresh caps, tell the UI). */
+  pulled?(count: number): void;
+  /** The all-devices caps changed (pulled from the service): reload caps. */
+  capsChanged?(): void;
+  /** The time zone new all-devices caps count their periods in. */
+  timeZone?(): string;
+  /** An all-devices cap crossed a threshold (the service decides, once per cap and period for the account). */
+  alert?(a: Alert): void;
+}
+
+/** A cap as the service keeps it (GET /v1/caps). */
+export interface ServiceCap { id: string; scope: Cap['scope']; scope_value: string | null; period: Cap['period']; limit: string; alerts: number[]; tz: string }
+
+export interface SyncOptions {
+  /** How often the background loop pushes and pulls when all is well. */
+  intervalMs?: number;
+}
+
+interface Config { url: string; deviceId: string; deviceName: string; account: string; tokenBlob: string }
+
+export interface SyncProgress { pushed: number; total: number; pulled: number }
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** The push body for one call: the engine's CallRecord, without the local-only `device` field. */
+export function pushRecord(row: CallRow): CallRecord & { leases?: string[] } {
+  const r: CallRecord & { leases?: string[] } = toCallRecord(row);
+  delete r.device;
+  if (row.leases?.length) r.leases = row.leases;
+  return r;
+}
+
+const STATUSES = new Set<CallStatus>(['ok', 'error', 'blocked', 'interrupted', 'aborted']);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+function nano(v: unknown): bigint {
+  try {
+    return typeof v === 'string' ? usdToNanoExact(v) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/** A pulled call as a local row; null when it cannot be one (the service validated the essentials). */
+export function rowFromPulled(c: Record<string, unknown>): CallRow | null {
+  const id = str(c.id), ts = num(c.ts), provider = str(c.provider);
+  if (!id || ts === null || !provider || typeof c.cost !== 'string') return null;
+  const status = (STATUSES.has(c.status as CallStatus) ? c.status : 'ok') as CallStatus;
+  return {
+    id, ts, provider, model: str(c.model), endpoint: str(c.endpoint) ?? 'unknown', project: str(c.project), workflow: str(c.workflow),
+    run: str(c.run), node: str(c.node), keyId: null, keyFingerprint: str(c.keyFingerprint), keyName: str(c.keyName), status,
+    httpStatus: num(c.httpStatus), stream: c.stream === true, durationMs: num(c.durationMs), ttfbMs: num(c.ttfbMs),
+    usage: c.usage && typeof c.usage === 'object' && !Array.isArray(c.usage) ? c.usage as Record<string, number | string> : {},
+    items: Array.isArray(c.items) ? c.items as CallRow['items'] : [], costNano: nano(c.cost), reservedNano: nano(c.reserved),
+    quoteMaxNano: null, quoteExpectedNano: null, estimated: c.estimated === true, unpriced: c.unpriced === true,
+    unpricedReason: str(c.unpricedReason), priceSource: str(c.priceSource), error: str(c.error), blockedBy: str(c.blockedBy), prompt: null,
+  };
+}
+
+export class SyncClient {
+  private timer: NodeJS.Timeout | null = null;
+  private active = false;
+  private busy: Promise<SyncProgress> | null = null;
+  private failures = 0;
+  private token: string | null = null;
+  private progress: SyncProgress | null = null;
+  private lastDevicesAt = 0;
+  /** Aborted on stop: a request hanging on a dead network never holds up the engine's shutdown. */
+  private aborter = new AbortController();
+  readonly intervalMs: number;
+  /** Leases for the all-devices caps (leases.ts). */
+  readonly leases: LeaseBook;
+
+  constructor(private readonly host: SyncHost, opts: SyncOptions = {}) {
+    this.intervalMs = opts.intervalMs ?? Number(process.env.TOLLGATE_SYNC_INTERVAL_MS ?? 5000);
+    this.leases = new LeaseBook({ request: (m, p, b) => this.authed(m, p, b as Record<string, unknown> | undefined) }, host.ledger, (m) => host.log(m));
+  }
+
+  /** One authenticated request to the joined service (the protocol field added to a body). */
+  private async authed<T>(method: string, p: string, body?: Record<string, unknown>): Promise<T> {
+    const c = this.config();
+    if (!c) throw new SyncError('E_SYNC_NOT_JOINED', 'this device has not joined a ledger service: `npx tollgate sync join URL CODE`');
+    return this.request<T>(c, await this.tokenFor(c), method, p, body === undefined ? undefined : { protocol: PROTOCOL, ...body });
+  }
+
+  // ---- caps across devices ----
+
+  async createRemoteCap(c: { scope: Cap['scope']; scopeValue: string | null; period: Cap['period']; limit: string; alerts: number[] }): Promise<ServiceCap> {
+    const r = await this.authed<{ cap: ServiceCap }>('POST', '/v1/caps', {
+      scope: c.scope, scope_value: c.scopeValue, period: c.period, limit: c.limit, alerts: c.alerts, tz: this.host.timeZone?.() ?? 'UTC',
+    });
+    return r.cap;
+  }
+
+  async removeRemoteCap(id: string): Promise<void> {
+    await this.authed('DELETE', `/v1/caps/${encodeURIComponent(id)}`).catch((e: SyncError) => {
+      if (e.code !== 'no_such_cap' && e.code !== 'not_found') throw e;
+    });
+  }
+
+  /** Mirror the service's caps into the local caps table (all_devices = 1); true when something changed. */
+  private async refreshCaps(): Promise<boolean> {
+    const r = await this.authed<{ caps?: ServiceCap[] }>('GET', `/v1/caps?protocol=${PROTOCOL}`);
+    const remote = new Map((r.caps ?? []).map((c) => [c.id, c]));
+    const local = this.L.caps().filter((c) => c.allDevices);
+    let changed = false;
+    for (const l of local) {
+      if (!remote.has(l.id)) {
+        this.L.removeCap(l.id);
+        changed = true;
+      }
+    }
+    for (const c of remote.values()) {
+      const limitNano = usdToNanoExact(c.limit);
+      const have = local.find((l) => l.id === c.id);
+      const cap: Cap = { id: c.id, scope: c.scope, scopeValue: c.scope_value, period: c.period, limit: c.limit, alerts: c.alerts, hard: true, allDevices: true, createdAt: have?.createdAt ?? this.host.now() };
+      if (have && have.scope === cap.scope && have.scopeValue === cap.scopeValue && have.period === cap.period && usdToNanoExact(have.limit) === limitNano && JSON.stringify(have.alerts) === JSON.stringify(cap.alerts)) continue;
+      this.L.putCap(cap, limitNano);
+      changed = true;
+    }
+    return changed;
+  }
+
+  private get L(): Ledger {
+    return this.host.ledger;
+  }
+
+  private config(): Config | null {
+    const g = (k: string) => this.L.syncState(k);
+    const url = g('url'), deviceId = g('device_id'), deviceName = g('device_name'), account = g('account'), tokenBlob = g('token');
+    return url && deviceId && deviceName && account && tokenBlob ? { url, deviceId, deviceName, account, tokenBlob } : null;
+  }
+
+  get joined(): boolean {
+    return this.config() !== null;
+  }
+
+  private async tokenFor(c: Config): Promise<string> {
+    this.token ??= await this.host.secrets.decrypt(Buffer.from(c.tokenBlob, 'base64'));
+    return this.token;
+  }
+
+  private async request<T>(c: { url: string }, token: string | null, method: string, p: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    let data: Buffer | undefined;
+    if (body !== undefined) {
+      data = await gzip(JSON.stringify(body), { level: 1 });
+      headers['content-type'] = 'application/json';
+      headers['content-encoding'] = 'gzip';
+    }
+    let res: Response;
+    try {
+      res = await fetch(c.url + p, { method, headers, body: data ? new Uint8Array(data) : undefined, signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), this.aborter.signal]) });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new SyncError('E_SYNC_OFFLINE', `cannot reach the ledger service ${c.url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throw new SyncError('E_SYNC_OFFLINE', `the ledger service ${c.url} cut the answer: ${(e as Error).message}`);
+    }
+    const json = parseJson(text) as { error?: { code?: string; message?: string } } | null;
+    if (!res.ok) {
+      const code = json?.error?.code ?? `http_${res.status}`;
+      throw new SyncError(code, `the ledger service answered ${res.status} ${code}: ${json?.error?.message ?? text.slice(0, 200)}`, res.status);
+    }
+    if (json === null || typeof json !== 'object') throw new SyncError('E_SYNC_PROTOCOL', `the ledger service ${c.url} did not answer JSON for ${method} ${p.split('?')[0]}`);
+    return json as T;
+  }
+
+  // ---- join, leave ----
+
+  async join(rawUrl: string, code: string, name: string | undefined, insecure = false): Promise<SyncStatus> {
+    const url = checkServiceUrl(rawUrl, insecure);
+    const r = await this.request<{ token: string; device: { id: string; name: string }; account: string }>({ url }, null, 'POST', '/v1/enrol', { protocol: PROTOCOL, code, name });
+    if (typeof r.token !== 'string' || !r.device?.id) throw new SyncError('E_SYNC_PROTOCOL', 'the ledger service answered the enrolment without a token');
+    const blob = (await this.host.secrets.encrypt(r.token)).toString('base64');
+    await this.stopLoop();
+    this.token = r.token;
+    this.L.setSyncState({
+      url, insecure: insecure ? '1' : '0', device_id: r.device.id, device_name: r.device.name, account: r.account, token: blob,
+      pull_after: '0', last_push_at: null, last_pull_at: null, last_error: null, devices: null, conflicts: '0', refused: '0', joined_at: String(this.host.now()), alerts_after: null,
+    });
+    // this device's history joins the account (pushing is idempotent: nothing counts twice)
+    this.L.resetOutbox();
+    this.failures = 0;
+    this.host.log(`sync: joined account "${r.account}" at ${url} as device "${r.device.name}" (${r.device.id}).`);
+    if (this.active) this.schedule(0);
+    return this.status(false);
+  }
+
+  async leave(): Promise<SyncStatus> {
+    await this.stopLoop();
+    const c = this.config();
+    // give back the leases, and drop the caps kept on that service: nothing would grant them any more
+    if (c) await Promise.race([this.leases.returnAll(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    let capsGone = false;
+    for (const cap of this.L.caps()) if (cap.allDevices) capsGone = this.L.removeCap(cap.id) || capsGone;
+    if (capsGone) this.host.capsChanged?.();
+    this.token = null;
+    this.L.setSyncState(Object.fromEntries(['url', 'insecure', 'device_id', 'device_name', 'account', 'token', 'pull_after', 'last_push_at', 'last_pull_at',
+      'last_error', 'devices', 'devices_at', 'conflicts', 'refused', 'joined_at', 'last_contact_at', 'alerts_after'].map((k) => [k, null])));
+    if (c) this.host.log(`sync: left account "${c.account}" (${c.url}); calls already synced stay in this ledger.`);
+    if (this.active) this.schedule(this.intervalMs);
+    return this.status(false);
+  }
+
+  // ---- the background loop ----
+
+  /** Run the loop in the background (an engine that serves). */
+  start(): void {
+    if (this.active) return;
+    this.active = true;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.active = false;
+    this.aborter.abort();
+    await this.stopLoop();
+    this.aborter = new AbortController();
+    if (this.joined && this.leases.list().length) {
+      // give back what is not in flight (an unreturned lease holds its allowance until the service sees it returned)
+      await Promise.race([this.leases.returnAll(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    }
+  }
+
+  private async stopLoop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.busy?.catch(() => {});
+  }
+
+  private schedule(ms: number): void {
+    if (!this.active) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), ms);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = null;
+    if (!this.joined) return this.schedule(this.intervalMs);
+    try {
+      await this.syncNow();
+      if (this.failures) this.host.log(`sync: the ledger service answers again; ${this.L.outboxCount()} call(s) left to push.`);
+      this.failures = 0;
+      this.schedule(this.intervalMs);
+    } catch (e) {
+      if (!this.active) return;
+      const err = e as SyncError;
+      if (err.code === 'revoked' || err.code === 'unauthorized') {
+        this.host.log(`sync: the ledger service refused this device (${err.code}); join again with a new code (\`npx tollgate sync join\`).`);
+        this.schedule(BACKOFF_MAX_MS);
+        return;
+      }
+      // said once when it starts failing, not at every retry (offline for weeks must not flood the log)
+      if (this.failures === 0) this.host.log(`sync: ${err.message}; calls are kept and pushed when it answers again (retrying with backoff).`);
+      this.failures++;
+      // exponential backoff with full jitter: devices coming back together do not stampede
+      const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.failures, 20));
+      this.schedule(Math.max(BACKOFF_MIN_MS / 2, Math.random() * cap));
+    }
+  }
+
+  /** Push the outbox, then pull, once (joined with the running pass if one is under way). */
+  syncNow(onProgress?: (p: SyncProgress) => void): Promise<SyncProgress> {
+    if (this.busy) return this.busy;
+    const run = this.pass(onProgress).finally(() => { this.busy = null; this.progress = null; });
+    this.busy = run;
+    return run;
+  }
+
+  private async pass(onProgress?: (p: SyncProgress) => void): Promise<SyncProgress> {
+    const c = this.config();
+    if (!c) throw new SyncError('E_SYNC_NOT_JOINED', 'this device has not joined a ledger service: `npx tollgate sync join URL CODE`');
+    const p: SyncProgress = { pushed: 0, total: this.L.outboxCount(), pulled: 0 };
+    this.progress = p;
+    try {
+      const token = await this.tokenFor(c);
+      await this.push(c, token, p, onProgress);
+      await this.pull(c, token, p, onProgress);
+      if (this.host.now() - this.lastDevicesAt > DEVICES_EVERY_MS || p.pulled > 0) await this.refreshDevices(c, token).catch(() => {});
+      if (await this.refreshCaps()) this.host.capsChanged?.();
+      if (this.leases.hasCaps) {
+        await this.leases.housekeep();
+        await this.leases.topUpAll();
+        await this.pullAlerts();
+      }
+      this.L.setSyncState({ last_error: null });
+      return p;
+    } catch (e) {
+      this.L.setSyncState({ last_error: (e as Error).message, last_error_at: String(this.host.now()) });
+      throw e;
+    }
+  }
+
+  private async push(c: Config, token: string, p: SyncProgress, onProgress?: (p: SyncProgress) => void): Promise<void> {
+    let batch = MAX_BATCH;
+    for (;;) {
+      // a pipeline: PUSH_CONCURRENCY workers each take the next keyset page of the outbox index
+      // (read synchronously, so pages never overlap) and push it; a batch in flight never waits
+      // for another one to be read or answered
+      let cursor = '', failure: unknown = null, again = false;
+      const worker = async () => {
+        while (!failure && !again) {
+          const rows = this.L.outbox(cursor, batch);
+          if (!rows.length) return;
+          cursor = rows[rows.length - 1]!.id;
+          try {
+            await this.pushBatch(c, token, rows);
+            p.pushed += rows.length;
+            this.L.setSyncState({ last_push_at: String(this.host.now()), last_contact_at: String(this.host.now()) });
+            onProgress?.(p);
+          } catch (e) {
+            const err = e as SyncError;
+            if (err.code === 'body_too_large' && batch > 1) batch = Math.max(1, batch >> 1); // split and retry
+            else if (err.code !== 'E_SYNC_REFUSED_ONE') failure ??= err; // a refused call was set aside: the rest goes again
+            again = true;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker));
+      if (failure) throw failure;
+      if (!again) return;
+    }
+  }
+
+  private async pushBatch(c: Config, token: string, rows: CallRow[]): Promise<void> {
+    let r: { results?: { id: string; status: string }[] };
+    try {
+      r = await this.request(c, token, 'POST', '/v1/push', { protocol: PROTOCOL, calls: rows.map(pushRecord) });
+    } catch (e) {
+      const err = e as SyncError;
+      const m = err.code === 'invalid_call' ? /calls\[(\d+)\]/.exec(err.message) : null;
+      if (m && rows[Number(m[1])]) {
+        const bad = rows[Number(m[1])]!;
+        this.L.markSynced([bad.id], 3);
+        this.bump('refused');
+        this.host.log(`sync: the ledger service refused call ${bad.id} (${err.message}); it stays in this ledger only.`);
+        throw new SyncError('E_SYNC_REFUSED_ONE', err.message, err.status);
+      }
+      throw err;
+    }
+    const conflicts = (r.results ?? []).filter((x) => x.status === 'conflict').map((x) => x.id);
+    const conflictSet = new Set(conflicts);
+    this.L.markSynced(rows.filter((x) => !conflictSet.has(x.id)).map((x) => x.id), 1);
+    if (conflicts.length) {
+      this.L.markSynced(conflicts, 2);
+      this.bump('conflicts', conflicts.length);
+      this.host.log(`sync: CONFLICT: the ledger service already holds a different version of ${conflicts.length} call(s) (${conflicts.slice(0, 3).join(', ')}${conflicts.length > 3 ? ', …' : ''}); the service kept its original, nothing was merged.`);
+    }
+  }
+
+  private bump(key: 'conflicts' | 'refused', n = 1): void {
+    this.L.setSyncState({ [key]: String(Number(this.L.syncState(key) ?? 0) + n) });
+  }
+
+  private async pull(c: Config, token: string, p: SyncProgress, onProgress?: (p: SyncProgress) => void): Promise<void> {
+    let after = Number(this.L.syncState('pull_after') ?? 0);
+    for (;;) {
+      const r = await this.request<{ calls?: { seq: number; device: string; device_name?: string; call: Record<string, unknown> }[]; next?: number; has_more?: boolean }>(
+        c, token, 'GET', `/v1/pull?after=${after}&limit=${PULL_LIMIT}&protocol=${PROTOCOL}`);
+      const calls = Array.isArray(r.calls) ? r.calls : [];
+      const rows: { row: CallRow; device: string; deviceId: string }[] = [];
+      for (const x of calls) {
+        if (!x || x.device === c.deviceId) continue; // this device's own calls: already here
+        const row = x.call && typeof x.call === 'object' ? rowFromPulled(x.call) : null;
+        if (row) rows.push({ row, device: String(x.device_name ?? x.device), deviceId: String(x.device) });
+      }
+      const added = rows.length ? this.L.insertPulled(rows) : 0;
+      p.pulled += added;
+      const next = typeof r.next === 'number' && r.next >= after ? r.next : after;
+      // the cursor moves only after the page is in the ledger: a crash in between re-pulls it (ignored by id)
+      this.L.setSyncState({ pull_after: String(next), last_pull_at: String(this.host.now()), last_contact_at: String(this.host.now()) });
+      if (added) this.host.pulled?.(added);
+      onProgress?.(p);
+      if (!r.has_more || next === after) return;
+      after = next;
+      await new Promise((res) => setImmediate(res));
+    }
+  }
+
+  private async refreshDevices(c: Config, token: string): Promise<void> {
+    const r = await this.request<{ devices?: { id: string; name: string; last_seen_at: number | null; revoked_at: number | null }[] }>(c, token, 'GET', `/v1/devices?protocol=${PROTOCOL}`);
+    this.lastDevicesAt = this.host.now();
+    this.L.setSyncState({ devices: JSON.stringify(r.devices ?? []), devices_at: String(this.lastDevicesAt) });
+  }
+
+  /** Threshold alerts of the all-devices caps, fired by the service: shown here once each (the tray, notifications, the log). */
+  private async pullAlerts(): Promise<void> {
+    const first = this.L.syncState('alerts_after') === null;
+    let after = Number(this.L.syncState('alerts_after') ?? 0);
+    const caps = new Map(this.L.caps().map((c) => [c.id, c]));
+    for (;;) {
+      const r = await this.authed<{ alerts?: { id: number; cap: string; threshold: number; period_start: number; spent: string; limit: string; fired_at: number }[]; next?: number; has_more?: boolean }>(
+        'GET', `/v1/alerts?after=${after}&limit=100&protocol=${PROTOCOL}`);
+      for (const x of r.alerts ?? []) {
+        const cap = caps.get(x.cap);
+        const a: Alert = {
+          id: `svc_${this.L.syncState('account') ?? ''}_${x.id}`, capId: x.cap, capLabel: cap ? `${cap.scope}${cap.scopeValue ? ':' + cap.scopeValue : ''} ${cap.period} (all devices)` : `${x.cap} (all devices)`,
+          threshold: x.threshold, periodKey: String(x.period_start), spent: x.spent, limit: x.limit, ts: x.fired_at, kind: 'threshold',
+        };
+        // alerts fired before this device joined are recorded, not notified
+        if (this.L.insertAlert(a) && !first) this.host.alert?.(a);
+      }
+      const next = typeof r.next === 'number' && r.next > after ? r.next : after;
+      this.L.setSyncState({ alerts_after: String(next) });
+      if (!r.has_more || next === after) return;
+      after = next;
+    }
+  }
+
+  // ---- status ----
+
+  /** This device's sync state; with `refresh`, the device list is fetched from the service first (offline: the last one known). */
+  async status(refresh = true): Promise<SyncStatus> {
+    const c = this.config();
+    let refreshError: string | null = null;
+    if (c && refresh) {
+      try {
+        await this.refreshDevices(c, await this.tokenFor(c));
+        this.L.setSyncState({ last_contact_at: String(this.host.now()) });
+      } catch (e) {
+        refreshError = (e as Error).message;
+      }
+    }
+    const g = (k: string) => this.L.syncState(k);
+    const n = (k: string) => (g(k) === null ? null : Number(g(k)));
+    const now = this.host.now();
+    const raw = (parseJson(g('devices') ?? '[]') ?? []) as { id: string; name: string; last_seen_at: number | null; revoked_at: number | null }[];
+    const devices: SyncDevice[] = raw.map((d) => ({
+      id: d.id, name: d.name, lastSeenAt: d.last_seen_at, revoked: d.revoked_at !== null, self: d.id === c?.deviceId,
+      silent: d.revoked_at === null && d.id !== c?.deviceId && (d.last_seen_at === null || now - d.last_seen_at > SILENT_MS),
+    }));
+    return {
+      joined: !!c, url: c?.url ?? null, account: c?.account ?? null, device: c ? { id: c.deviceId, name: c.deviceName } : null,
+      pending: this.L.outboxCount(), lastPushAt: n('last_push_at'), lastPullAt: n('last_pull_at'), lastContactAt: n('last_contact_at'),
+      pulledSeq: n('pull_after') ?? 0, lastError: refreshError ?? g('last_error'), conflicts: n('conflicts') ?? 0, refused: n('refused') ?? 0,
+      background: this.active, syncing: this.progress ? { ...this.progress } : null,
+      devices, devicesAt: n('devices_at'), silentDevices: devices.filter((d) => d.silent).map((d) => d.name),
+      leases: this.leases.list().map((l) => ({
+        cap: l.cap, amount: nanoToUsd(l.amount), used: nanoToUsd(l.used), reserved: nanoToUsd(l.reserved), expiresInMs: Math.max(0, Math.round(l.expiresAt - performance.now())),
+      })),
+    };
+  }
+}

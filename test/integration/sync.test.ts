@@ -1,0 +1,521 @@
+/**
+ * Sync across devices (issue 12, the client): real engines with their own data dirs, a real
+ * `tollgate-ledger serve` (SQLite and PostgreSQL), calls through the official OpenAI SDK against
+ * the fake upstream. Every call must end up exactly once on every device and on the service, with
+ * per-device and account totals equal to the nano-dollar, also through a fault proxy and after a
+ * partition heals.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { execFile as execFileCb, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import OpenAI from 'openai';
+import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
+import { joinDevice, ledgerCli, request, startLedger, pullAll, type Device, type LedgerBackend, type LedgerProcess } from '../fixtures/ledger-service.ts';
+import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
+import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.ts';
+import { tempDir } from '../fixtures/engine.ts';
+import { checkServiceUrl } from '../../electron/engine/sync.ts';
+import { Ledger, type CallRow } from '../../electron/engine/ledger.ts';
+import { newCallId } from '../../electron/engine/ids.ts';
+import { usdToNanoExact } from '../../shared/money.ts';
+
+const execFileP = promisify(execFileCb);
+
+async function enrolCode(b: LedgerBackend): Promise<string> {
+  const r = await ledgerCli(b, ['enroll', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { code: string }).code;
+}
+
+async function makeCalls(rig: Rig, n: number, seed: number): Promise<void> {
+  const client = new OpenAI({ apiKey: `sk-device-${seed}`, baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
+  for (let i = 0; i < n; i++) {
+    // distinct token counts: costs differ per call, so a lost or doubled call changes the sums
+    rig.fakes.openai!.next({ usage: { prompt_tokens: 1000 + seed * 100 + i, completion_tokens: 7 + i } });
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `call ${i}` }] });
+  }
+}
+
+interface Local { ids: string[]; byDevice: Map<string, { calls: number; cost: bigint }>; cost: bigint; totals: { calls: number; cost: bigint } }
+
+function local(rig: Rig, selfName: string): Local {
+  const L = rig.engine.ledger;
+  L.flush();
+  const rows = L.db.prepare(`SELECT id, device, cost_nano FROM calls WHERE status != 'pending' ORDER BY id`).safeIntegers(true).all() as { id: string; device: string | null; cost_nano: bigint }[];
+  const byDevice = new Map<string, { calls: number; cost: bigint }>();
+  let cost = 0n;
+  for (const r of rows) {
+    const k = r.device ?? selfName;
+    const d = byDevice.get(k) ?? { calls: 0, cost: 0n };
+    d.calls++;
+    d.cost += BigInt(r.cost_nano);
+    byDevice.set(k, d);
+    cost += BigInt(r.cost_nano);
+  }
+  const t = L.totals();
+  return { ids: rows.map((r) => r.id), byDevice, cost, totals: { calls: t.calls, cost: t.cost } };
+}
+
+interface Service { calls: number; cost: bigint; ids: string[]; byDevice: Map<string, { calls: number; cost: bigint }> }
+
+async function service(url: string, observer: Device): Promise<Service> {
+  const t = await request(url, 'GET', '/v1/totals', { token: observer.token });
+  assert.equal(t.status, 200);
+  const dev = await request(url, 'GET', '/v1/devices', { token: observer.token });
+  const names = new Map<string, string>((dev.body.devices as { id: string; name: string }[]).map((d) => [d.id, d.name]));
+  const byDevice = new Map<string, { calls: number; cost: bigint }>();
+  for (const d of t.body.devices as { device: string; calls: number; cost_nano: string }[]) byDevice.set(names.get(d.device) ?? d.device, { calls: d.calls, cost: BigInt(d.cost_nano) });
+  const pulled = await pullAll(url, observer.token);
+  return { calls: t.body.calls, cost: BigInt(t.body.cost_nano), ids: pulled.map((p) => p.call.id as string).sort(), byDevice };
+}
+
+/** Every device holds every call once; local sums, rollup totals and the service agree to the nano. */
+async function assertConverged(rigs: Rig[], names: string[], url: string, observer: Device, expected: number): Promise<void> {
+  await eventually(async () => {
+    for (const r of rigs) if (local(r, '').ids.length !== expected) return false;
+    return (await service(url, observer)).calls === expected;
+  }, `${expected} calls on every device and on the service`, 60_000);
+  // let any pass still running finish (it can only find nothing new)
+  for (const r of rigs) await r.engine.sync.syncNow().catch(() => {});
+  const s = await service(url, observer);
+  assert.equal(s.calls, expected);
+  assert.equal(new Set(s.ids).size, expected, 'the service stores each call once');
+  for (let i = 0; i < rigs.length; i++) {
+    const l = local(rigs[i]!, names[i]!);
+    assert.deepEqual(l.ids, s.ids, `${names[i]} holds exactly the service's calls`);
+    assert.equal(l.cost, s.cost, `${names[i]}: account total to the nano`);
+    assert.deepEqual(l.totals, { calls: expected, cost: s.cost }, `${names[i]}: rollup totals include every device's calls once`);
+    for (const n of names) assert.deepEqual(l.byDevice.get(n), s.byDevice.get(n), `${names[i]}: ${n}'s calls and cost`);
+    const rep = await rigs[i]!.engine.api.report({ by: 'device', period: 'all' });
+    assert.deepEqual(rep.groups.map((g) => g.key).sort(), [...names].sort());
+    assert.equal(rep.calls, expected);
+    const st = await rigs[i]!.engine.api.syncStatus({});
+    assert.equal(st.pending, 0, `${names[i]} has nothing left to push`);
+  }
+}
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  describe(`sync: three engines and one service on ${kind}`, () => {
+    let pgdb: TestPostgres | undefined;
+    let b: LedgerBackend;
+    let svc: LedgerProcess;
+    const rigs: Rig[] = [];
+    const names = ['laptop', 'desktop', 'ci'];
+    let observer: Device;
+
+    before(async () => {
+      if (kind === 'postgres') pgdb = await startPostgres();
+      b = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
+      svc = await startLedger(b);
+      for (let i = 0; i < 3; i++) rigs.push(await startRig(['openai'], { syncIntervalMs: 100 }));
+      observer = await joinDevice(b, svc.url, 'default', 'observer');
+    });
+    after(async () => {
+      for (const r of rigs) await r.close();
+      await svc?.stop();
+      await pgdb?.close();
+    });
+
+    test('every call exactly once on every device and on the service; totals equal to the nano', async () => {
+      // calls made before joining are pushed too (this device's history joins the account)
+      await makeCalls(rigs[0]!, 3, 0);
+      for (let i = 0; i < 3; i++) {
+        const st = await rigs[i]!.engine.api.syncJoin({ url: svc.url, code: await enrolCode(b), name: names[i] });
+        assert.equal(st.joined, true);
+        assert.equal(st.device?.name, names[i]);
+      }
+      await Promise.all(rigs.map((r, i) => makeCalls(r, 12, i + 1)));
+      await assertConverged(rigs, names, svc.url, observer, 3 + 36);
+      // pulled calls carry their device; this device's own calls have none
+      const calls = await rigs[1]!.engine.api.calls({ limit: 1000 });
+      assert.equal(calls.filter((c) => c.device === null).length, 12);
+      assert.equal(calls.filter((c) => c.device === 'laptop').length, 15);
+      // the token is in the secret store, never in clear in the ledger
+      const blob = rigs[0]!.engine.ledger.syncState('token')!;
+      assert.ok(blob && !blob.includes('tgl_'));
+      const dump = rigs[0]!.engine.ledger.db.prepare('SELECT group_concat(value) AS v FROM sync_state').get() as { v: string };
+      assert.ok(!dump.v.includes('tgl_'), 'no token in clear in sync_state');
+      const st = await rigs[0]!.engine.api.syncStatus({ refresh: true });
+      assert.deepEqual(st.devices.map((d) => d.name).sort(), ['ci', 'desktop', 'laptop', 'observer']);
+      assert.equal(st.devices.find((d) => d.self)?.name, 'laptop');
+      assert.deepEqual(st.silentDevices, []);
+    });
+  });
+}
+
+describe('sync through faults', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  const proxies: FaultProxy[] = [];
+  const rigs: Rig[] = [];
+  const names = ['a', 'b', 'c'];
+  let observer: Device;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    observer = await joinDevice(b, svc.url, 'default', 'observer');
+    for (let i = 0; i < 3; i++) {
+      const p = await startFaultProxy(svc.url, {}, 7 + i);
+      proxies.push(p);
+      const r = await startRig(['openai'], { syncIntervalMs: 50 });
+      rigs.push(r);
+      await r.engine.api.syncJoin({ url: p.url, code: await enrolCode(b), name: names[i] });
+    }
+  });
+  after(async () => {
+    for (const r of rigs) await r.close();
+    for (const p of proxies) await p.close();
+    await svc?.stop();
+  });
+
+  test('dropped requests and responses, resets mid-body, latency, one device partitioned: after healing nothing lost, nothing counted twice', async () => {
+    for (const p of proxies.slice(0, 2)) p.set({ dropRequest: 0.2, dropResponse: 0.25, resetMidBody: 0.1, latencyMs: [0, 60] });
+    proxies[2]!.set({ partition: true });
+    await Promise.all(rigs.map((r, i) => makeCalls(r, 25, i + 1)));
+    // the partitioned device booked its calls locally and holds them in its outbox
+    const st = await rigs[2]!.engine.api.syncStatus({});
+    assert.equal(st.pending, 25);
+    await assert.rejects(rigs[2]!.engine.api.syncNow({}), /cannot reach|cut|socket|ECONN/i);
+    // a response dropped after the service committed: the batch is retried and found duplicate
+    await eventually(() => proxies[0]!.stats.droppedResponses + proxies[1]!.stats.droppedResponses > 0, 'a dropped response', 30_000);
+    for (const p of proxies) p.set({});
+    await assertConverged(rigs, names, svc.url, observer, 75);
+    assert.ok(proxies[0]!.stats.droppedRequests + proxies[1]!.stats.droppedRequests > 0, 'requests were dropped');
+  });
+});
+
+test('a plain http:// service that is not loopback is refused unless --insecure', () => {
+  assert.throws(() => checkServiceUrl('http://10.0.0.5:7412', false), /--insecure/);
+  assert.equal(checkServiceUrl('http://10.0.0.5:7412', true), 'http://10.0.0.5:7412');
+  assert.equal(checkServiceUrl('https://ledger.example.com/', false), 'https://ledger.example.com');
+  assert.equal(checkServiceUrl('http://127.0.0.1:7412', false), 'http://127.0.0.1:7412');
+  assert.equal(checkServiceUrl('http://localhost:7412', false), 'http://localhost:7412');
+});
+
+describe('sync from the CLI (bin/tollgate.js), with and without a running engine', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  let rig: Rig;
+  const ROOT = path.resolve(import.meta.dirname, '../..');
+  const cli = async (dataDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    try {
+      const r = await execFileP(process.execPath, [path.join(ROOT, 'bin/tollgate.js'), '--data-dir', dataDir, ...args], { encoding: 'utf8' });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      const x = e as { code?: number; stdout?: string; stderr?: string };
+      return { code: x.code ?? 1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+    }
+  };
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    rig = await startRig(['openai'], { syncIntervalMs: 100 });
+  });
+  after(async () => {
+    await rig?.close();
+    await svc?.stop();
+  });
+
+  test('join, status --json, now, report --by device, leave', async () => {
+    // the running engine joins through its control API and syncs in the background
+    let r = await cli(rig.dataDir, ['sync', 'join', svc.url, await enrolCode(b), '--name', 'server', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).device.name, 'server');
+    await makeCalls(rig, 5, 3);
+    await eventually(async () => (await rig.engine.api.syncStatus({})).pending === 0 && (await rig.engine.api.syncStatus({})).lastPushAt !== null, 'pushed', 10_000);
+
+    // a second device with no engine running: the CLI opens its ledger and syncs itself
+    const offline = tempDir();
+    r = await cli(offline, ['sync', 'status', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).joined, false);
+    r = await cli(offline, ['sync', 'join', 'http://10.255.0.1:7412', 'ABCD-EFGH', '--name', 'x']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--insecure/);
+    r = await cli(offline, ['sync', 'join', svc.url, 'WRONG-CODE-0000', '--name', 'x']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /invalid_code/);
+    r = await cli(offline, ['sync', 'join', svc.url, await enrolCode(b), '--name', 'laptop']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(offline, ['sync', 'now', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { pushed: 0, pulled: 5, pending: 0 });
+    r = await cli(offline, ['sync', 'status', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const st = JSON.parse(r.stdout);
+    assert.equal(st.joined, true);
+    assert.equal(st.pending, 0);
+    assert.ok(st.lastPullAt > 0);
+    assert.deepEqual(st.devices.map((d: { name: string }) => d.name).sort(), ['laptop', 'server']);
+    assert.ok(!r.stdout.includes('tgl_'), 'the token is never shown');
+    r = await cli(offline, ['report', '--by', 'device', '--period', 'total', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.deepEqual(rep.groups.map((g: { key: string; calls: number }) => [g.key, g.calls]), [['server', 5]]);
+    const serverTotal = local(rig, 'server').cost;
+    assert.equal(rep.total, (await rig.engine.api.report({ by: 'device', period: 'all' })).total);
+    assert.ok(serverTotal > 0n);
+    r = await cli(offline, ['export', '--format', 'csv']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0]!.split(',').at(-1), 'device');
+    assert.equal(lines.slice(1).filter((l) => l.endsWith(',server')).length, 5);
+    // the running engine's status through the CLI lists both devices
+    r = await cli(rig.dataDir, ['sync', 'status']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /server \(this\)/);
+    assert.match(r.stdout, /laptop/);
+    r = await cli(offline, ['sync', 'leave']);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(offline, ['sync', 'status', '--json']);
+    assert.equal(JSON.parse(r.stdout).joined, false);
+  });
+});
+
+function syntheticRows(n: number, from: number, span: number, seed: number): CallRow[] {
+  const rows: CallRow[] = [];
+  for (let i = 0; i < n; i++) {
+    rows.push({
+      id: newCallId(), ts: from + Math.floor((span * i) / n), provider: 'openai', model: 'gpt-4o-mini', endpoint: 'chat.completions', project: i % 3 ? 'acme' : null,
+      workflow: null, run: null, node: null, keyId: null, keyFingerprint: 'fp_test', keyName: null, status: 'ok', httpStatus: 200, stream: false, durationMs: 100, ttfbMs: 50,
+      usage: { inputTokens: 1000 + i, outputTokens: 10 + seed }, items: [], costNano: BigInt(150_000 + i * 7 + seed), reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null,
+      estimated: false, unpriced: false, unpricedReason: null, priceSource: 'test', error: null, blockedBy: null, prompt: null,
+    });
+  }
+  return rows;
+}
+
+const serveLogs: string[] = [];
+function spawnServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../../bin/tollgate.js'), '--data-dir', dataDir, 'serve', '--port', '0', '--no-ui'], {
+    env: { ...process.env, TOLLGATE_SYNC_INTERVAL_MS: '50' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const log = serveLogs.push('') - 1;
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 20_000);
+    const on = (d: Buffer) => {
+      out += d.toString();
+      serveLogs[log] = out;
+      const m = /metering on (http:\/\/\S+)/.exec(out);
+      if (m) { clearTimeout(t); resolve({ child, url: m[1]! }); }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (c) => { clearTimeout(t); reject(new Error(`serve exited ${c}:\n${out}`)); });
+  });
+}
+
+const killed = (child: ChildProcess) => new Promise<void>((resolve) => {
+  if (child.exitCode !== null || child.signalCode !== null) return resolve();
+  child.once('exit', () => resolve());
+  child.kill('SIGKILL');
+});
+
+describe('sync: a week offline, then the engine and the service killed with -9 mid-push', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  let proxy: FaultProxy;
+  let observer: Device;
+  let serve: { child: ChildProcess; url: string } | null = null;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    proxy = await startFaultProxy(svc.url, {}, 3);
+    observer = await joinDevice(b, svc.url, 'default', 'observer');
+  });
+  after(async () => {
+    if (serve) await killed(serve.child);
+    await proxy?.close();
+    await svc?.stop();
+  });
+
+  test('the backlog is pushed in order after healing; nothing lost, nothing counted twice', async (t) => {
+    const dir = tempDir();
+    const N = 10_000;
+    // a week of calls made while this device could not reach the service
+    const L = new Ledger(dir, { writerThread: false });
+    const rows = syntheticRows(N, Date.now() - 7 * 86_400_000, 7 * 86_400_000, 5);
+    for (const r of rows) L.recordEnd(r);
+    L.close();
+    const expectedCost = rows.reduce((a, r) => a + r.costNano, 0n);
+    const cli = (args: string[]) => execFileP(process.execPath, [path.resolve(import.meta.dirname, '../../bin/tollgate.js'), '--data-dir', dir, ...args], { encoding: 'utf8' });
+    await cli(['sync', 'join', proxy.url, await enrolCode(b), '--name', 'week']);
+    proxy.set({ latencyMs: [150, 300] }); // slow enough to be cut mid-push
+
+    // 1. the engine is killed -9 while pushing
+    serve = await spawnServe(dir);
+    const seen = async () => (await service(svc.url, observer)).calls;
+    await eventually(async () => (await seen()) > 0, 'a first batch stored', 30_000);
+    await killed(serve.child);
+    const afterEngineKill = await seen();
+    t.diagnostic(`engine killed with ${afterEngineKill} of ${N} calls on the service`);
+
+    // 2. restarted, it pushes again (batches the service has are duplicates); the service is killed -9 mid-batch
+    serve = await spawnServe(dir);
+    await eventually(async () => (await seen()) > afterEngineKill, 'more batches stored', 30_000).catch(async (e: Error) => {
+      throw new Error(`${e.message} (${await seen()} stored); engine log:\n${serveLogs.join('\n---\n').slice(-3000)}`);
+    });
+    await killed(svc.child);
+    t.diagnostic(`service killed with ${await request(svc.url, 'GET', '/v1/health').then(() => 'it still answering', () => 'it down')}`);
+    svc = await startLedger(b);
+    proxy.retarget(svc.url);
+    proxy.set({});
+
+    // 3. healed: everything arrives once
+    await eventually(async () => (await seen()) === N, `${N} calls on the service`, 60_000);
+    await eventually(async () => JSON.parse((await cli(['sync', 'status', '--json'])).stdout).pending === 0, 'the outbox is empty', 30_000);
+    const s = await service(svc.url, observer);
+    assert.equal(s.calls, N);
+    assert.equal(new Set(s.ids).size, N);
+    assert.deepEqual(s.ids, rows.map((r) => r.id).sort());
+    assert.equal(s.cost, expectedCost, 'to the nano');
+    assert.deepEqual(s.byDevice.get('week'), { calls: N, cost: expectedCost });
+    // what the engine logged while the service went away and came back: said, and never the token
+    const logs = serveLogs.join('\n');
+    assert.match(logs, /sync: /);
+    assert.doesNotMatch(logs, /tgl_/, 'the device token never appears in the log');
+    assert.doesNotMatch(svc.output(), /tgl_/);
+  });
+});
+
+for (const kind of ['sqlite', 'postgres'] as const) describe(`caps across devices: leases from the service (${kind === 'sqlite' ? 'SQLite' : 'two service processes on one PostgreSQL'})`, () => {
+  let pgdb: TestPostgres | undefined;
+  let svc2: LedgerProcess | undefined;
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  const rigs: Rig[] = [];
+  let observer: Device;
+
+  before(async () => {
+    if (kind === 'postgres') pgdb = await startPostgres();
+    b = { dataDir: tempDir('tollgate-ledger-'), databaseUrl: pgdb?.url };
+    svc = await startLedger(b);
+    // on PostgreSQL a second service process shares the database: the third device talks to it
+    if (kind === 'postgres') svc2 = await startLedger(b);
+    observer = await joinDevice(b, svc.url, 'default', 'observer');
+    for (let i = 0; i < 3; i++) {
+      const r = await startRig(['openai'], { syncIntervalMs: 100 });
+      rigs.push(r);
+      await r.engine.api.syncJoin({ url: i === 2 && svc2 ? svc2.url : svc.url, code: await enrolCode(b), name: `dev${i}` });
+      // each call costs 10 × $0.15/M + 500 × $0.60/M = $0.0003015; it reserves its quote for max_tokens 1000
+      r.fakes.openai!.setDefault({ usage: { prompt_tokens: 10, completion_tokens: 500 } });
+    }
+  });
+  after(async () => {
+    for (const r of rigs) await r.close();
+    await svc?.stop();
+    await svc2?.stop();
+    await pgdb?.close();
+  });
+
+  test('three engines × parallel calls against one --all-devices cap: total spend never exceeds the limit, to the nano', async (t) => {
+    const limit = '0.02';
+    const cap = await rigs[0]!.engine.api.setCap({ scope: 'global', period: 'month', limit, hard: true, allDevices: true });
+    assert.equal(cap.allDevices, true);
+    // the other devices mirror the cap from the service
+    await eventually(async () => {
+      for (const r of rigs) if (!(await r.engine.api.caps({})).some((s) => s.cap.id === cap.id && s.cap.allDevices)) return false;
+      return true;
+    }, 'the cap on every device', 15_000);
+    const fire = (r: Rig) => {
+      const client = new OpenAI({ apiKey: 'sk-lease', baseURL: `${r.url}/openai/v1`, maxRetries: 0 });
+      return Promise.allSettled(Array.from({ length: 60 }, () => client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] })));
+    };
+    const results = (await Promise.all(rigs.map(fire))).flat();
+    const ok = results.filter((x) => x.status === 'fulfilled').length;
+    const blocked = results.filter((x) => x.status === 'rejected' && (x.reason as { status?: number }).status === 402);
+    t.diagnostic(`${ok} calls ran, ${blocked.length} were blocked`);
+    assert.equal(ok + blocked.length, results.length, 'every call either ran or was blocked with 402');
+    assert.ok(ok > 5, 'calls ran while the leases had room');
+    assert.ok(blocked.length > 0, 'calls were blocked at the limit');
+    assert.match(String((blocked[0] as PromiseRejectedResult).reason.message), new RegExp(cap.id));
+    // everything that ran reaches the service; its spend is within the limit to the nano
+    // blocked calls are recorded (at $0) and pushed too: wait for all of them
+    await eventually(async () => (await service(svc.url, observer)).calls === results.length, 'every call pushed', 30_000);
+    const s = await service(svc.url, observer);
+    assert.ok(s.cost <= usdToNanoExact(limit), `spent ${s.cost} nano ≤ limit ${usdToNanoExact(limit)}`);
+    assert.equal(s.cost, 301_500n * BigInt(ok), 'the service counted exactly the calls that ran');
+    const caps = await request(svc.url, 'GET', '/v1/caps', { token: observer.token });
+    const sc = (caps.body.caps as { id: string; spent: string }[]).find((c) => c.id === cap.id)!;
+    assert.ok(usdToNanoExact(sc.spent) <= usdToNanoExact(limit));
+    // the 50 % alert fired once on the service, and every device shows it
+    await eventually(async () => {
+      for (const r of rigs) if (!(await r.engine.api.alerts({})).some((a) => a.capId === cap.id && a.threshold === 50)) return false;
+      return true;
+    }, 'the 50 % alert on every device', 15_000);
+    for (const r of rigs) assert.equal((await r.engine.api.alerts({})).filter((a) => a.capId === cap.id && a.threshold === 50).length, 1);
+  });
+});
+
+describe('caps across devices offline: only what unexpired leases hold', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  let proxy: FaultProxy;
+  let rig: Rig;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    proxy = await startFaultProxy(svc.url, {}, 11);
+    process.env.TOLLGATE_LEASE_TTL_MS = '2000';
+    try {
+      rig = await startRig(['openai'], { syncIntervalMs: 100 });
+    } finally {
+      delete process.env.TOLLGATE_LEASE_TTL_MS;
+    }
+    await rig.engine.api.syncJoin({ url: proxy.url, code: await enrolCode(b), name: 'roaming' });
+    rig.fakes.openai!.setDefault({ usage: { prompt_tokens: 10, completion_tokens: 500 } });
+  });
+  after(async () => {
+    await rig?.close();
+    await proxy?.close();
+    await svc?.stop();
+  });
+
+  test('partitioned, a device spends what its leases hold, then gets 402 naming the cap; an expired lease holds nothing; healed, calls flow again', async () => {
+    const cap = await rig.engine.api.setCap({ scope: 'global', period: 'day', limit: '0.05', hard: true, allDevices: true });
+    const client = new OpenAI({ apiKey: 'sk-roam', baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
+    const call = () => client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] }).then(() => 200, (e: { status?: number; message: string }) => {
+      if (e.status !== 402) throw e;
+      assert.match(e.message, new RegExp(cap.id));
+      return 402;
+    });
+    assert.equal(await call(), 200, 'a lease is granted before the first call');
+    const st = await rig.engine.api.syncStatus({});
+    assert.ok(st.leases.some((l) => l.cap === cap.id && usdToNanoExact(l.amount) > 0n && l.expiresInMs > 0), 'sync status shows the lease');
+    const leased = () => rig.engine.sync.leases.remaining(cap.id); // what unexpired leases still hold
+
+    // offline: spend what the leases hold, then 402
+    proxy.set({ partition: true });
+    const held = leased();
+    assert.ok(held > 0n);
+    let ran = 0;
+    for (let i = 0; i < 40; i++) {
+      if ((await call()) === 402) break;
+      ran++;
+    }
+    assert.ok(ran * 301_500 <= Number(held), `spent ${ran} × $0.0003015 offline, within the $${Number(held) / 1e9} leased`);
+    assert.equal(await call(), 402);
+
+    // healed: new leases, calls flow
+    proxy.set({});
+    await eventually(async () => (await call()) === 200, 'a call admitted after healing', 15_000);
+    // partitioned again and the leases expire (2 s here): nothing is left to spend, whatever they held
+    proxy.set({ partition: true });
+    assert.ok(leased() > 0n);
+    await new Promise((r) => setTimeout(r, 2100));
+    assert.equal(leased(), 0n);
+    assert.equal(await call(), 402);
+    proxy.set({});
+    // leaving the account drops the caps kept on its service: nothing would grant them any more
+    await rig.engine.api.syncLeave({});
+    assert.ok(!(await rig.engine.api.caps({})).some((x) => x.cap.allDevices));
+    assert.equal(await call(), 200);
+  });
+});
