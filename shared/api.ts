@@ -297,6 +297,21 @@ export interface VolumeTierPlan {
   createdAt: number;
 }
 
+/** What re-pricing past unpriced calls of a model did (after a price was set for it). */
+export interface RepriceResult {
+  provider: string;
+  model: string;
+  repriced: number;
+  /** What the re-priced calls now cost, together. */
+  cost: Usd;
+  /** Calls the catalog still cannot price (reasons below). */
+  stillUnpriced: number;
+  /** Left as they were: already sent to a sync service, or inside a closed client statement. */
+  skippedSynced: number;
+  skippedClosed: number;
+  reasons: string[];
+}
+
 export interface UnpricedModel {
   provider: string;
   model: string;
@@ -538,6 +553,7 @@ export interface TollgateApi {
   setTiers(arg: Omit<VolumeTierPlan, 'id' | 'createdAt'> & { id?: string }): Promise<VolumeTierPlan>;
   removeTiers(arg: { id: string }): Promise<{ removed: boolean }>;
   unpriced(arg: Record<string, never>): Promise<UnpricedModel[]>;
+  reprice(arg: { provider: string; model: string }): Promise<RepriceResult>;
   quote(arg: QuoteInput): Promise<QuoteResult>;
   compare(arg: { workload: Workload; models: string[] }): Promise<CompareResult>;
   settings(arg: Record<string, never>): Promise<Settings>;
@@ -566,7 +582,7 @@ export interface TollgateBridge extends TollgateApi {
 
 export const API_METHODS = [
   'overview', 'calls', 'call', 'runs', 'report', 'caps', 'setCap', 'removeCap', 'alerts', 'pause', 'resume',
-  'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'priceData', 'overrides', 'setOverride', 'removeOverride', 'locks', 'addLock',
+  'keys', 'usageBy', 'addKey', 'revokeKey', 'prices', 'priceData', 'overrides', 'setOverride', 'removeOverride', 'reprice', 'locks', 'addLock',
   'removeLock', 'tiers', 'setTiers', 'removeTiers', 'unpriced', 'quote', 'compare', 'settings', 'updateSettings',
   'credits', 'addCredit', 'removeCredit', 'creditMovements', 'statement', 'statements', 'reconcile',
   'syncStatus', 'syncJoin', 'syncNow', 'syncLeave',

@@ -400,6 +400,7 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
     note: noteSchema.nullable().optional(),
   }),
   removeOverride: z.strictObject({ id: idSchema }),
+  reprice: z.strictObject({ provider: nameSchema, model: nameSchema }),
   locks: emptyArg,
   addLock: lockRange,
   removeLock: z.strictObject({ id: idSchema }),

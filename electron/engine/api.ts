@@ -291,6 +291,10 @@ export class EngineApi implements TollgateApi {
     return this.e.ledger.overrides().find((x) => x.provider === o.provider && x.model === o.model)!;
   }
 
+  async reprice(arg: ApiArg<'reprice'>) {
+    return this.e.reprice(arg.provider, arg.model);
+  }
+
   async removeOverride(arg: ApiArg<'removeOverride'>) {
     const removed = this.e.ledger.removeOverride(arg.id);
     this.e.changed();

@@ -272,7 +272,29 @@ prices.command('set <model> <prices...>')
     const c = await connect(dataDir());
     try {
       const r = await c.call('setOverride', { provider: model.slice(0, i), model: model.slice(i + 1), prices: p, note: o.note ?? null });
-      print(`Price override ${r.id} set for ${r.provider}:${r.model}.`);
+      print(`Price override ${r.id} set for ${r.provider}:${r.model}. New calls use it.`);
+      const past = (await c.call('unpriced', {})).find((u) => u.provider === r.provider && u.model === r.model);
+      if (past?.calls) print(`${past.calls} earlier call(s) of ${r.provider}:${r.model} are unpriced. Price them with this price: npx tollgate prices reprice ${r.provider}:${r.model}`);
+    } finally {
+      await c.close();
+    }
+  });
+
+prices.command('reprice <model>')
+  .description('Price earlier unpriced calls of provider:model with the price now in force (after `prices set`), from the usage each call recorded. Calls already sent to a sync service or inside a closed client statement stay as they were.')
+  .option('--json', 'machine-readable output')
+  .action(async (model: string, o: { json?: boolean }) => {
+    const i = model.indexOf(':');
+    if (i <= 0) throw new CliError(`"${model}" is not provider:model`);
+    const c = await connect(dataDir());
+    try {
+      const r = await c.call('reprice', { provider: model.slice(0, i), model: model.slice(i + 1) });
+      if (o.json || prices.opts().json) return asJson(r); // `prices` has a --json of its own, which commander gives it
+      print(r.repriced ? `Re-priced ${r.repriced} call(s) of ${r.provider}:${r.model}: ${money(r.cost)} booked.` : `No unpriced call of ${r.provider}:${r.model} could be priced.`);
+      if (r.stillUnpriced) print(`${r.stillUnpriced} call(s) still unpriced: ${r.reasons.join('; ')}`);
+      if (r.skippedSynced) print(`${r.skippedSynced} call(s) already sent to the sync service were left as they were.`);
+      if (r.skippedClosed) print(`${r.skippedClosed} call(s) inside a closed client statement were left as they were.`);
+      if (r.stillUnpriced) process.exitCode = EXIT.UNPRICED;
     } finally {
       await c.close();
     }

@@ -28,7 +28,7 @@ import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../.
 import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd, formatUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, keyCapMatcher, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
-import type { Alert, Cap, CapStatus, EngineEvent, PriceDataInfo, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
+import type { Alert, Cap, CapStatus, EngineEvent, PriceDataInfo, RepriceResult, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
 import { resolveCacheLifetime, type Usage } from '../../shared/usage.ts';
 
 export { defaultDataDir };
@@ -735,6 +735,49 @@ export class Engine implements ProxyHost {
     row.items = toLineItems(p.items);
     row.costNano = p.cost;
     row.priceSource = p.priceSource;
+  }
+
+  /**
+   * Price past unpriced calls of `provider:model` with today's catalog (after the user set a price
+   * for it), from the usage each call recorded. Calls already sent to a sync service or inside a
+   * closed client statement are left as they were (see Ledger.unpricedCalls), and so is any call
+   * the catalog still cannot price; the result says how many and why.
+   */
+  reprice(providerIn: string, model: string): RepriceResult {
+    const provider = canonicalProvider(providerIn);
+    const { calls, skipped } = this.ledger.unpricedCalls(provider, model);
+    const priced: Parameters<Ledger['repriceCalls']>[0] = [];
+    const reasons = new Set<string>();
+    const name = `${provider}:${model}`;
+    const stamp = new Date(this.now()).toISOString();
+    for (const row of calls) {
+      const usage = row.usage as Usage;
+      if (!usage || Object.keys(usage).length === 0) {
+        reasons.add('the call recorded no usage to price');
+        continue;
+      }
+      const resolved = this.catalog.resolve(provider, model, new Date(row.ts));
+      const implausible = implausibleUsage(usage, resolved.token);
+      if (implausible) {
+        reasons.add(implausible);
+        continue;
+      }
+      const p = priceCall(usage, resolved, { params: {} }, name);
+      if (p.unpriced) {
+        reasons.add(p.unpriced);
+        continue;
+      }
+      priced.push({ row, costNano: p.cost, items: toLineItems(p.items), priceSource: `${p.priceSource}; re-priced ${stamp}`, estimated: row.estimated || p.estimated !== undefined });
+    }
+    const r = this.ledger.repriceCalls(priced);
+    if (r.count) {
+      this.log(`re-priced ${r.count} earlier call(s) of ${name}: ${formatUsd(r.costNano)} booked.`);
+      this.changed();
+    }
+    return {
+      provider, model, repriced: r.count, cost: nanoToUsd(r.costNano), stillUnpriced: calls.length - r.count,
+      skippedSynced: skipped.synced, skippedClosed: skipped.closed, reasons: [...reasons],
+    };
   }
 
   private tierPlanFor(provider: string, model: string): VolumeTierPlan | null {

@@ -701,6 +701,50 @@ export class Ledger {
     }));
   }
 
+  /**
+   * Unpriced calls of `provider:model` that a price set later can still price here: this device's
+   * own finished calls, not yet sent to a sync service (the service holds them as they were), and
+   * not in a client statement that has closed (its bytes never change). `skipped` counts the rest.
+   */
+  unpricedCalls(provider: string, model: string): { calls: CallRow[]; skipped: { synced: number; closed: number } } {
+    this.flush(true);
+    const rows = this.db.prepare(`SELECT c.*, EXISTS (SELECT 1 FROM statements s WHERE s.project = c.project AND c.ts >= s.period_start AND c.ts < s.period_end) AS in_closed
+      FROM calls c WHERE c.unpriced = 1 AND c.provider = ? AND c.model = ? AND c.status IN ('ok', 'error', 'aborted') AND c.device IS NULL ORDER BY c.ts, c.id`)
+      .safeIntegers(true).all(provider, model) as Row[];
+    const calls: CallRow[] = [];
+    const skipped = { synced: 0, closed: 0 };
+    for (const r of rows) {
+      if (Number(r.synced ?? 0) !== 0) skipped.synced++;
+      else if (Number(r.in_closed) !== 0) skipped.closed++;
+      else calls.push(fromDb(r));
+    }
+    return { calls, skipped };
+  }
+
+  /**
+   * Book prices for calls that were unpriced (re-pricing after the user set a price), in one
+   * transaction with their rollups and the all-time totals, so every report, cap and statement
+   * agrees. Only calls still unpriced are changed: running it twice prices nothing twice.
+   */
+  repriceCalls(priced: { row: CallRow; costNano: bigint; items: LineItem[]; priceSource: string; estimated: boolean }[]): { count: number; costNano: bigint } {
+    const upd = this.db.prepare('UPDATE calls SET cost_nano = ?, items = ?, unpriced = 0, unpriced_reason = NULL, price_source = ?, estimated = ? WHERE id = ? AND unpriced = 1');
+    const roll = this.db.prepare('UPDATE rollups SET cost_nano = cost_nano + ?, unpriced = unpriced - 1 WHERE bucket = ? AND provider = ? AND model = ? AND project = ? AND key_fp = ? AND workflow = ?');
+    const tot = this.db.prepare('UPDATE totals SET cost_nano = cost_nano + ?, unpriced = unpriced - 1 WHERE id = 1');
+    let count = 0;
+    let costNano = 0n;
+    this.db.transaction(() => {
+      for (const p of priced) {
+        const r = p.row;
+        if (upd.run(p.costNano, JSON.stringify(p.items), p.priceSource, p.estimated ? 1 : 0, r.id).changes === 0) continue;
+        roll.run(p.costNano, Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '');
+        tot.run(p.costNano);
+        count++;
+        costNano += p.costNano;
+      }
+    })();
+    return { count, costNano };
+  }
+
   putOverride(o: PriceOverride): void {
     this.db.prepare(`INSERT INTO overrides (id, provider, model, prices, note, created_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT(provider, model) DO UPDATE SET prices = excluded.prices, note = excluded.note`).run(o.id, o.provider, o.model, JSON.stringify(o.prices), o.note, o.createdAt);

@@ -505,8 +505,17 @@ describe('UI against the real engine', () => {
     await page.getByTestId('override-prices').fill('input_mtok=0.5\noutput_mtok=1.5');
     await page.getByTestId('override-save').click();
     await page.getByTestId('override-row').filter({ hasText: UNPRICED }).waitFor(WAIT);
-    // the engine cannot re-price booked calls, so the UI says so instead of offering it
-    assert.match(await page.getByTestId('view-prices').innerText(), /calls already booked keep their price/);
+    // the earlier unpriced calls of that model are offered for pricing, and the engine prices them
+    const before = (await rig.engine.api.unpriced({})).find((x) => x.model === UNPRICED)!;
+    assert.ok(before.calls >= 1);
+    const offer = page.getByTestId('reprice-offer');
+    await offer.waitFor(WAIT);
+    assert.match(await offer.innerText(), new RegExp(`${before.calls} earlier calls? of openai:${UNPRICED} (is|are) unpriced`));
+    await page.getByTestId('reprice').click();
+    const result = await textEventually(page, 'reprice-result', (t) => t.startsWith('Re-priced'), 're-priced');
+    const cost = (await rig.engine.api.report({ by: 'model', period: 'all' })).groups.find((g) => g.key.endsWith(UNPRICED))!.cost;
+    assert.equal(result, `Re-priced ${before.calls} ${before.calls === 1 ? 'call' : 'calls'}: ${formatUsd(cost, LOCALE)} booked.`);
+    assert.equal((await rig.engine.api.unpriced({})).find((x) => x.model === UNPRICED), undefined);
   });
 
   test('Overview: the month-end projection agrees with the burn rate beside it and says what it is based on', async () => {

@@ -226,6 +226,9 @@ function Overrides() {
   const [localErr, setLocalErr] = useState<string | null>(null);
   const [error, setError] = useState<ApiCallError | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
+  /** Earlier unpriced calls of the model just priced, offered for re-pricing (the engine decides which it can). */
+  const [offer, setOffer] = useState<{ provider: string; model: string; calls: number } | null>(null);
+  const [repriced, setRepriced] = useState<string | null>(null);
 
   useEffect(() => {
     if (!draft) return;
@@ -247,10 +250,27 @@ function Overrides() {
     }
     setLocalErr(null);
     try {
-      await bridge.setOverride({ provider: form.provider.trim(), model: form.model.trim(), prices: p.prices, note: form.note.trim() || null });
+      const saved_ = await bridge.setOverride({ provider: form.provider.trim(), model: form.model.trim(), prices: p.prices, note: form.note.trim() || null });
       setError(null);
-      setSaved(`Override saved for ${form.provider}:${form.model}. New calls use it; calls already booked keep their price.`);
+      setSaved(`Override saved for ${form.provider}:${form.model}. New calls use it.`);
+      setRepriced(null);
+      const past = (await bridge.unpriced({})).find((u) => u.provider === saved_.provider && u.model === saved_.model);
+      setOffer(past && past.calls > 0 ? { provider: saved_.provider, model: saved_.model, calls: past.calls } : null);
       void list.reload();
+    } catch (err) {
+      setError(toApiCallError(err));
+    }
+  };
+  const reprice = async () => {
+    if (!offer) return;
+    try {
+      const r = await bridge.reprice({ provider: offer.provider, model: offer.model });
+      const parts = [r.repriced ? `Re-priced ${formatCount(r.repriced, locale)} ${r.repriced === 1 ? 'call' : 'calls'}: ${formatUsd(r.cost, locale)} booked.` : 'No call could be priced.'];
+      if (r.stillUnpriced) parts.push(`${formatCount(r.stillUnpriced, locale)} still unpriced: ${r.reasons.join('; ')}.`);
+      if (r.skippedSynced) parts.push(`${formatCount(r.skippedSynced, locale)} already sent to the sync service stay as they were.`);
+      if (r.skippedClosed) parts.push(`${formatCount(r.skippedClosed, locale)} in a closed client statement stay as they were.`);
+      setRepriced(parts.join(' '));
+      setOffer(null);
     } catch (err) {
       setError(toApiCallError(err));
     }
@@ -333,6 +353,21 @@ function Overrides() {
           {saved && !localErr && !error ? (
             <p className="ok-note" role="status">
               {saved}
+            </p>
+          ) : null}
+          {offer && !repriced ? (
+            <p className="row" data-testid="reprice-offer">
+              <span>
+                {offer.calls} earlier {offer.calls === 1 ? 'call' : 'calls'} of {offer.provider}:{offer.model} {offer.calls === 1 ? 'is' : 'are'} unpriced.
+              </span>
+              <button type="button" className="btn" data-testid="reprice" onClick={() => void reprice()}>
+                Price {offer.calls === 1 ? 'it' : 'them'} with this price
+              </button>
+            </p>
+          ) : null}
+          {repriced ? (
+            <p className="ok-note" role="status" data-testid="reprice-result">
+              {repriced}
             </p>
           ) : null}
           <div className="row">
