@@ -516,6 +516,7 @@ describe('UI against the real engine', () => {
     const cost = (await rig.engine.api.report({ by: 'model', period: 'all' })).groups.find((g) => g.key.endsWith(UNPRICED))!.cost;
     assert.equal(result, `Re-priced ${before.calls} ${before.calls === 1 ? 'call' : 'calls'}: ${formatUsd(cost, LOCALE)} booked.`);
     assert.equal((await rig.engine.api.unpriced({})).find((x) => x.model === UNPRICED), undefined);
+    await shot('7-prices-repriced');
   });
 
   test('Overview: the month-end projection agrees with the burn rate beside it and says what it is based on', async () => {
