@@ -304,3 +304,15 @@ export function PageHeader({ title, sub, actions }: { title: string; sub?: React
     </header>
   );
 }
+
+/** Save text as a file through the browser's download (the engine never writes files for the UI). */
+export function downloadText(filename: string, content: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([content], { type: `${type};charset=utf-8` }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

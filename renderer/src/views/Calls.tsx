@@ -2,7 +2,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { CallRecord, CallsQuery, CallStatus, RunSummary, Usage } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
-import { Badge, Card, Empty, ErrorNote, Loading, Money, PageHeader, Tabs, useAsync, useLocale } from '../components/ui.tsx';
+import { Badge, Card, downloadText, Empty, ErrorNote, Loading, Money, PageHeader, Tabs, useAsync, useLocale } from '../components/ui.tsx';
 import { formatCount, formatDateTime, formatMs, formatPercent, formatQuantity, formatTime, formatUnitPrice, formatUsageSummary, formatUsd, percentChange, subUsd, USAGE_LABELS } from '../format.ts';
 import { totalInputTokens, totalOutputTokens } from '../../../shared/usage.ts';
 import { useApp, useBridge } from '../store.ts';
@@ -213,14 +213,7 @@ function CallsTable() {
         if (page.length < 1000) break;
         before = page[page.length - 1]!.id;
       }
-      const url = URL.createObjectURL(new Blob([callsCsv(all)], { type: 'text/csv;charset=utf-8' }));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = `tollgate-calls${filters.from ? '-from-' + filters.from : ''}${filters.to ? '-to-' + filters.to : ''}.csv`;
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      downloadText(`tollgate-calls${filters.from ? '-from-' + filters.from : ''}${filters.to ? '-to-' + filters.to : ''}.csv`, callsCsv(all), 'text/csv');
       setError(null);
     } catch (err) {
       setError(toApiCallError(err));

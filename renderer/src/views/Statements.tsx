@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { Statement, StatementFormat } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
-import { Badge, Card, Empty, ErrorNote, Loading, Money, PageHeader, useAsync } from '../components/ui.tsx';
+import { Badge, Card, downloadText, Empty, ErrorNote, Loading, Money, PageHeader, useAsync } from '../components/ui.tsx';
 import { useBridge } from '../store.ts';
 
 const thisMonth = () => new Date().toISOString().slice(0, 7);
@@ -34,12 +34,7 @@ export function StatementsView() {
     try {
       const r = await bridge.statement({ project: shown.project, period: shown.period, format });
       const type = format === 'csv' ? 'text/csv' : format === 'html' ? 'text/html' : 'application/json';
-      const url = URL.createObjectURL(new Blob([r.content], { type: `${type};charset=utf-8` }));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = `statement-${shown.project}-${shown.period}.${format}`;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      downloadText(`statement-${shown.project}-${shown.period}.${format}`, r.content, type);
     } catch (err) {
       setError(toApiCallError(err));
     }
