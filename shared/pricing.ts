@@ -402,7 +402,6 @@ const SANE_UNITS: readonly [keyof Usage, number, string][] = [
 export function implausibleUsage(u: Usage, model: TokenModel | null): string | null {
   const tokens = totalInputTokens(u) + totalOutputTokens(u);
   let limit = SANE_MAX_TOKENS;
-  let what = `${SANE_MAX_TOKENS.toLocaleString('en-US')} tokens (no context window is known for the model)`;
   if (model?.contextWindow) {
     let tierStart = model.maxTierStart;
     if (tierStart === undefined) {
@@ -411,10 +410,16 @@ export function implausibleUsage(u: Usage, model: TokenModel | null): string | n
       model.maxTierStart = tierStart; // once per resolved model, not per call
     }
     limit = Math.max(model.contextWindow, tierStart * 5) * 1.25;
-    what = `the ${model.id} context window of ${model.contextWindow.toLocaleString('en-US')} tokens`;
   }
-  if (tokens > limit) return `implausible usage: the provider reported ${tokens.toLocaleString('en-US')} tokens, more than ${what}; not booked (check the provider's bill)`;
-  for (const [field, max, label] of SANE_UNITS) {
+  if (tokens > limit) {
+    // the words are built only for the rare call that trips the check (toLocaleString is not free)
+    const what = model?.contextWindow
+      ? `the ${model.id} context window of ${model.contextWindow.toLocaleString('en-US')} tokens`
+      : `${SANE_MAX_TOKENS.toLocaleString('en-US')} tokens (no context window is known for the model)`;
+    return `implausible usage: the provider reported ${tokens.toLocaleString('en-US')} tokens, more than ${what}; not booked (check the provider's bill)`;
+  }
+  for (let i = 0; i < SANE_UNITS.length; i++) {
+    const [field, max, label] = SANE_UNITS[i]!;
     const v = u[field];
     if (typeof v === 'number' && v > max) return `implausible usage: the provider reported ${v.toLocaleString('en-US')} ${label} for one call (more than ${max.toLocaleString('en-US')}); not booked (check the provider's bill)`;
   }
