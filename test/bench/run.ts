@@ -4,13 +4,15 @@ import { benchEngine } from './proxy.ts';
 import { benchUi } from './ui.ts';
 import { benchCredits } from './credits.ts';
 import { benchSync } from './sync.ts';
+import { benchRegression } from './regression.ts';
 
 const quick = process.argv.includes('--quick');
-// --only pricing|engine|credits|ui|sync runs one group (e.g. `npm run bench -- --only engine`)
+// --only pricing|engine|regression|credits|ui|sync runs one group (e.g. `npm run bench -- --only engine`)
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const results: BenchResult[] = [];
 if (!only || only === 'pricing') results.push(...(await benchPricing()));
 if (!only || only === 'engine') results.push(...(await benchEngine({ seconds: quick ? 2 : 6, ledgerCalls: quick ? 1_000_000 : 10_000_000 })));
+if (!only || only === 'regression') results.push(...(await benchRegression({ seconds: quick ? 3 : 8 })));
 if (!only || only === 'credits') results.push(...(await benchCredits({ statementCalls: quick ? 200_000 : 1_000_000, ledgerCalls: quick ? 1_000_000 : 10_000_000 })));
 if (!only || only === 'ui') results.push(...(await benchUi(quick ? 1_000_000 : 10_000_000)));
 if (!only || only === 'sync') results.push(...(await benchSync(quick ? 100_000 : 1_000_000)));
