@@ -52,6 +52,48 @@ export interface TokenModel {
   sourceLabel: string;
   /** The highest long-context tier start (computed once, by the plausibility check). */
   maxTierStart?: number;
+  /** Free allowances of tool fees by rate key (Gemini grounding), from the supplement's `tool_fees`. */
+  allowances?: ReadonlyMap<string, ToolAllowance>;
+}
+
+/** A provider's free units of a tool fee per period (e.g. 1,500 grounded prompts a day, Pacific time). */
+export interface ToolAllowance {
+  units: number;
+  per: 'day' | 'month';
+  timeZone: string;
+  /** Where the fee and the allowance are published. */
+  source: string;
+}
+
+interface ToolFee {
+  provider: string;
+  name: string;
+  match: MatchLogic;
+  prices: Record<string, number>;
+  free?: { units: number; per: 'day' | 'month'; time_zone: string };
+  source_url: string;
+  as_of: string;
+}
+/**
+ * Tool fees the price data does not list for a model (Gemini grounding with Google Search), from
+ * the supplement's `tool_fees`, each with its source. Added to a model's rates only where the model
+ * has no such rate of its own (the data or a user's override wins).
+ */
+let toolFees: readonly (ToolFee & { rates: Map<string, RateSpec> })[] | null = null;
+
+function withToolFees(t: TokenModel): TokenModel {
+  toolFees ??= ((supplementFile as unknown as { tool_fees?: ToolFee[] }).tool_fees ?? []).map((f) => ({ ...f, rates: compileRates(f.prices) }));
+  for (const f of toolFees) {
+    if (f.provider !== t.provider || !matches(f.match, t.id)) continue;
+    let allowances: Map<string, ToolAllowance> | null = null;
+    for (const [k, r] of f.rates) {
+      if (t.rates.has(k)) continue;
+      t.rates.set(k, r);
+      if (f.free) (allowances ??= new Map(t.allowances ?? [])).set(k, { units: f.free.units, per: f.free.per, timeZone: f.free.time_zone, source: `${f.source_url} (as of ${f.as_of})` });
+    }
+    if (allowances) t.allowances = allowances;
+  }
+  return t;
 }
 
 export interface CompiledMediaPrice extends MediaPrice {
@@ -367,7 +409,7 @@ export class Catalog {
           const r = compileRate(k, v);
           if (r) rates.set(k, r);
         }
-        token = { kind: 'token', provider, id: model, name, rates, contextWindow, source, sourceLabel: label };
+        token = withToolFees({ kind: 'token', provider, id: model, name, rates, contextWindow, source, sourceLabel: label });
       } else if (genai && basePrices && !lock) {
         token = this.tokenModel(provider, genai.m, basePrices, genai.supplement, genai.p);
       }
@@ -381,6 +423,10 @@ export class Catalog {
   }
 
   private tokenModel(provider: string, m: ModelInfo, prices: Record<string, unknown>, supplement?: true, from?: Provider): TokenModel {
+    return withToolFees(this.tokenModelOwn(provider, m, prices, supplement, from));
+  }
+
+  private tokenModelOwn(provider: string, m: ModelInfo, prices: Record<string, unknown>, supplement?: true, from?: Provider): TokenModel {
     if (supplement) {
       const x = m as ModelInfo & { source_url?: string; as_of?: string };
       const label = `tollgate-genai-supplement@${SUPPLEMENT_VERSION}`;
@@ -487,6 +533,8 @@ export const MEDIA_UNITS = new Set(['image', 'megapixel', 'second', 'request']);
 export function rateUnit(key: string): string {
   if (key.endsWith('_mtok')) return 'token';
   if (key.startsWith('web_searches')) return 'search';
+  if (key.startsWith('grounded_prompts')) return 'prompt';
+  if (key.startsWith('grounding_queries')) return 'query';
   if (key.startsWith('requests')) return 'request';
   if (key.endsWith('_kcount')) return 'call';
   if (key.endsWith('_hours')) return 'second';

@@ -48,11 +48,17 @@ export interface PriceContext {
   params?: MediaParams;
   /** A volume-tier plan that applies to this model, and the units the period used before this call. */
   tier?: { plan: Pick<VolumeTierPlan, 'id' | 'mode' | 'unit' | 'tiers'>; before: number };
+  /**
+   * Units of a tool fee still inside the provider's free allowance for this period, by rate key
+   * (e.g. `grounded_prompts_kcount`: Gemini's free grounded prompts a day), as the engine counted
+   * them from the ledger (see `TokenModel.allowances`).
+   */
+  free?: Readonly<Record<string, { left: number; note: string }>>;
 }
 
 type TokenField = 'inputTokens' | 'cacheReadTokens' | 'cacheWriteTokens' | 'cacheWrite5mTokens' | 'cacheWrite1hTokens' | 'inputAudioTokens'
   | 'cacheAudioReadTokens' | 'inputImageTokens' | 'outputTokens' | 'reasoningTokens' | 'outputAudioTokens' | 'outputImageTokens'
-  | 'audioSeconds' | 'characters' | 'webSearches';
+  | 'audioSeconds' | 'characters' | 'webSearches' | 'groundedPrompts' | 'groundingQueries';
 
 /** Usage field → label and the price keys that may price it, most specific first. */
 type Line = { field: TokenField; label: string; keys: readonly string[]; unit: string };
@@ -73,6 +79,8 @@ const TOKEN_LINES: readonly Line[] = [
   { field: 'audioSeconds', label: 'Audio seconds', keys: ['input_audio_hours', 'audio_hours'], unit: 'second' },
   { field: 'characters', label: 'Characters', keys: ['input_mchars'], unit: 'character' },
   { field: 'webSearches', label: 'Web searches', keys: ['web_searches_kcount'], unit: 'search' },
+  { field: 'groundedPrompts', label: 'Google Search grounding (grounded prompts)', keys: ['grounded_prompts_kcount'], unit: 'prompt' },
+  { field: 'groundingQueries', label: 'Google Search grounding (search queries)', keys: ['grounding_queries_kcount'], unit: 'query' },
 ];
 /**
  * Gemini: one input price covers text, image, video and (where no audio price is listed) audio
@@ -140,7 +148,7 @@ function rateFor(spec: RateSpec, totalIn: number): { price: Ratio; text: string 
 }
 
 /** `costOnly`: the cost without line items (quotes on the proxy's hot path need only amounts). */
-export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): PricedCall {
+export function priceTokens(usage: Usage, model: TokenModel, costOnly = false, free?: PriceContext['free']): PricedCall {
   const totalIn = totalInputTokens(usage);
   const items: PricedLine[] = [];
   let cost = 0n;
@@ -205,6 +213,18 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false): 
     } else if (tiered && mult) {
       price = { num: price.num * mult.num, den: price.den * mult.den };
       text = ratioToDecimal(price);
+    }
+    const allowance = free?.[spec.key];
+    if (allowance && allowance.left > 0) {
+      // a tool fee's free allowance (Gemini grounding): the units inside it are a $0 line that says so
+      const inside = Math.min(qty, allowance.left);
+      if (!costOnly) items.push({ label: `${line.label}, free allowance (${allowance.note})`, quantity: String(inside), unit: line.unit, per: Number(spec.per), unitPrice: '0', cost: 0n, source });
+      if (inside === qty) continue;
+      const rest = qty - inside;
+      const c = lineCost({ num: BigInt(rest), den: 1n }, price, spec.per);
+      cost += c;
+      if (!costOnly) items.push({ label: line.label, quantity: String(rest), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source });
+      continue;
     }
     const c = lineCost({ num: BigInt(qty), den: 1n }, price, spec.per);
     cost += c;
@@ -390,6 +410,7 @@ export const SANE_MAX_TOKENS = 20_000_000;
 const SANE_UNITS: readonly [keyof Usage, number, string][] = [
   ['images', 1_000, 'images'], ['videoSeconds', 3_600, 'seconds of video'], ['audioSeconds', 86_400, 'seconds of audio'],
   ['characters', 10_000_000, 'characters'], ['webSearches', 10_000, 'web searches'], ['requests', 10_000, 'requests'],
+  ['groundedPrompts', 1, 'grounded prompts'], ['groundingQueries', 1_000, 'grounding search queries'],
 ];
 
 /**
@@ -426,6 +447,21 @@ export function implausibleUsage(u: Usage, model: TokenModel | null): string | n
   return null;
 }
 
+/**
+ * Gemini grounding is billed per grounded prompt (Gemini 2.x) or per search query (Gemini 3), by
+ * model: keep the count the model's price is for, drop the other, so that the call's usage says
+ * what was billed (and the free allowance counts the same unit). A model with neither price keeps
+ * both, and is unpriced for want of a grounding price, never free.
+ */
+export function groundingBilledBy(u: Usage, model: TokenModel | null): Usage {
+  if (u.groundedPrompts === undefined && u.groundingQueries === undefined) return u;
+  if (!model) return u;
+  const { groundedPrompts, groundingQueries, ...rest } = u;
+  if (model.rates.has('grounding_queries_kcount')) return groundingQueries ? { ...rest, groundingQueries } : rest;
+  if (model.rates.has('grounded_prompts_kcount')) return groundedPrompts ? { ...rest, groundedPrompts } : rest;
+  return u;
+}
+
 /** True when the usage is about media units rather than tokens. */
 export function isMediaUsage(u: Usage): boolean {
   return u.images !== undefined || u.videoSeconds !== undefined || u.megapixelsPerImage !== undefined;
@@ -438,12 +474,12 @@ export function isMediaUsage(u: Usage): boolean {
 export function priceCall(usage: Usage, model: Resolved, ctx: PriceContext = {}, name = 'model'): PricedCall {
   if (isMediaUsage(usage) || (!model.token && model.media)) {
     if (model.media) return priceMedia(usage, model.media, ctx);
-    if (model.token && !isMediaUsage(usage)) return priceTokens(usage, model.token);
+    if (model.token && !isMediaUsage(usage)) return priceTokens(usage, model.token, false, ctx.free);
     return unpriced(`no media price for ${name}`, 'media');
   }
   if (model.token) {
     if (ctx.tier && ctx.tier.plan.unit === 'request') return priceWithTiers(ctx.tier.plan, ctx.tier.before, usage.requests ?? 1, model.token);
-    return priceTokens(usage, model.token);
+    return priceTokens(usage, model.token, false, ctx.free);
   }
   return unpriced(`unknown model: ${name} is not in the price catalog (not in the bundled genai-prices data; load a newer file with \`npx tollgate prices update --from FILE\`, or add a price with \`npx tollgate prices set\`)`);
 }

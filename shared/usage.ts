@@ -28,6 +28,14 @@ export interface Usage {
   outputAudioTokens?: number;
   outputImageTokens?: number;
   webSearches?: number;
+  /**
+   * Gemini grounding with Google Search, as the response's `groundingMetadata` shows it: one
+   * grounded prompt per response that was grounded (Gemini 2.x bills per grounded prompt), and the
+   * search queries it ran (`webSearchQueries`; Gemini 3 bills per query). Pricing keeps the one the
+   * model is billed by (`groundingBilledBy`).
+   */
+  groundedPrompts?: number;
+  groundingQueries?: number;
   /** Seconds of audio billed per minute/hour (whisper-1 transcription), as the response reports them. */
   audioSeconds?: number;
   /** Characters of text billed per character (tts-1 speech). */

@@ -20,11 +20,11 @@ import { DataDirLock } from './lock.ts';
 import { handleRequest, ensureToken } from './control.ts';
 import { EngineApi } from './api.ts';
 import { Billing } from './billing.ts';
-import { Catalog, bundledCatalog, canonicalProvider } from '../../shared/catalog.ts';
+import { Catalog, bundledCatalog, canonicalProvider, type TokenModel } from '../../shared/catalog.ts';
 import { loadPriceData } from './price-data.ts';
 import type { GenaiData } from '../../shared/catalog.ts';
 import { SyncClient } from './sync.ts';
-import { implausibleUsage, priceCall, toLineItems, type MediaParams } from '../../shared/pricing.ts';
+import { groundingBilledBy, implausibleUsage, priceCall, toLineItems, type MediaParams, type PriceContext } from '../../shared/pricing.ts';
 import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd, formatUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, keyCapMatcher, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
@@ -717,6 +717,9 @@ export class Engine implements ProxyHost {
       this.flushQuietly();
       tier = { plan, before: this.ledger.tierUnits(row.provider, plan.model, plan.unit, periodBounds(plan.period, row.ts, this.timeZone, this.weekStart).start) };
     }
+    usage = groundingBilledBy(usage, resolved.token);
+    row.usage = usage as Record<string, number | string>;
+    const free = this.toolFeeAllowances(row, usage, resolved.token);
     const implausible = implausibleUsage(usage, resolved.token);
     if (implausible) {
       // an upstream's absurd numbers are flagged, never booked (they would block every cap)
@@ -725,7 +728,7 @@ export class Engine implements ProxyHost {
       row.unpricedReason = implausible;
       return;
     }
-    const p = priceCall(usage, resolved, { params, tier }, name);
+    const p = priceCall(usage, resolved, { params, tier, free }, name);
     row.estimated = estimated || p.estimated !== undefined;
     if (p.unpriced) {
       row.unpriced = true;
@@ -778,6 +781,32 @@ export class Engine implements ProxyHost {
       provider, model, repriced: r.count, cost: nanoToUsd(r.costNano), stillUnpriced: calls.length - r.count,
       skippedSynced: skipped.synced, skippedClosed: skipped.closed, reasons: [...reasons],
     };
+  }
+
+  /**
+   * A tool fee's free allowance left for this call (Gemini grounding: 1,500 grounded prompts a day,
+   * or 5,000 a month for Gemini 3, Pacific time), counted from the ledger's calls of the period —
+   * every device's once synced. The allowance is Google's per project: calls that did not go
+   * through Tollgate are not counted, which the line item says.
+   */
+  private toolFeeAllowances(row: CallRow, usage: Usage, model: TokenModel | null): PriceContext['free'] {
+    if (!model?.allowances) return undefined;
+    let out: Record<string, { left: number; note: string }> | undefined;
+    for (const [key, a] of model.allowances) {
+      const field = key === 'grounded_prompts_kcount' ? 'groundedPrompts' : key === 'grounding_queries_kcount' ? 'groundingQueries' : null;
+      const qty = field ? usage[field] ?? 0 : 0;
+      if (!field || !qty) continue;
+      this.flushQuietly();
+      const from = periodBounds(a.per, row.ts, a.timeZone).start;
+      const used = this.ledger.toolFeeCalls(row.provider, field, from, row.id);
+      const within = used < a.units;
+      (out ??= {})[key] = {
+        left: within ? qty : 0,
+        note: `grounded prompt ${(used + 1).toLocaleString('en-US')} of ${a.units.toLocaleString('en-US')} free ${a.per === 'day' ? 'today' : 'this month'}, Pacific time, as counted by Tollgate; ${a.source}`,
+      };
+      if (!within) delete out[key];
+    }
+    return out;
   }
 
   private tierPlanFor(provider: string, model: string): VolumeTierPlan | null {

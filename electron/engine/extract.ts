@@ -386,6 +386,9 @@ export class ResponseTap {
   private reportedCost: string | null = null;
   private parseError: string | null = null;
   private media: Extracted['media'] = null;
+  /** Gemini grounding with Google Search: whether the response was grounded, and its search queries. */
+  private grounded = false;
+  private groundingQueries = 0;
 
   /** An audio body (speech) or a plain-text transcript: nothing to read usage from. */
   private readonly skip: boolean;
@@ -468,6 +471,7 @@ export class ResponseTap {
         this.parseError = this.jsonBytes >= MAX_JSON ? 'response too large to read usage from' : `response is not complete JSON: ${(e as Error).message}`;
       }
     }
+    if (this.grounded && this.usage) this.usage = { ...this.usage, groundedPrompts: 1, ...(this.groundingQueries ? { groundingQueries: this.groundingQueries } : {}) };
     return {
       model: this.model, usage: this.usage, streamedOutputTokens: this.countedTokens + (this.text ? countTokens(this.text) : 0),
       media: this.media, reportedCost: this.reportedCost, parseError: this.parseError,
@@ -602,6 +606,16 @@ export class ResponseTap {
   private onGemini(d: J): void {
     if (typeof d.modelVersion === 'string') this.model = d.modelVersion;
     if (d.usageMetadata) this.usage = fromGemini(d.usageMetadata);
+    let queries = 0;
+    for (const c of Array.isArray(d.candidates) ? d.candidates : []) {
+      // grounding with Google Search: billed per grounded prompt (2.x) or per search query (3),
+      // when the model searched (its queries or the results it drew on are listed)
+      const gm = obj(obj(c).groundingMetadata);
+      const q = Array.isArray(gm.webSearchQueries) ? gm.webSearchQueries.length : 0;
+      if (q > 0 || (Array.isArray(gm.groundingChunks) && gm.groundingChunks.length > 0)) this.grounded = true;
+      queries += q;
+    }
+    if (queries > this.groundingQueries) this.groundingQueries = queries; // a stream may repeat the metadata
     for (const c of Array.isArray(d.candidates) ? d.candidates : []) {
       for (const p of Array.isArray(obj(obj(c).content).parts) ? (obj(obj(c).content).parts as unknown[]) : []) {
         const t = obj(p).text;

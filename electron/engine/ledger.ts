@@ -795,6 +795,16 @@ export class Ledger {
     return Number(r.n);
   }
 
+  /**
+   * Calls of `provider` since `from` whose usage has `field` (a tool-fee count such as
+   * groundedPrompts), this call excepted: how much of a provider's free allowance is used.
+   */
+  toolFeeCalls(provider: string, field: 'groundedPrompts' | 'groundingQueries', from: number, exceptId: string): number {
+    const r = this.db.prepare(`SELECT COUNT(*) AS n FROM calls WHERE provider = ? AND ts >= ? AND id != ? AND status NOT IN ('blocked', 'pending') AND json_extract(usage, '$.${field}') > 0`)
+      .get(provider, from, exceptId) as Row;
+    return Number(r.n);
+  }
+
   // ---- sync (see sync.ts): the outbox is the calls table itself (migration 4) ----
 
   /** Final local calls not pushed yet, oldest first, after `afterId` (a keyset page). */

@@ -257,6 +257,8 @@ export const USAGE_LABELS: Record<keyof Usage, string> = {
   outputAudioTokens: 'Output audio tokens',
   outputImageTokens: 'Output image tokens',
   webSearches: 'Web searches',
+  groundedPrompts: 'Grounded prompts (Google Search)',
+  groundingQueries: 'Grounding search queries (Google Search)',
   images: 'Images',
   megapixelsPerImage: 'Megapixels per image',
   videoSeconds: 'Video seconds',
