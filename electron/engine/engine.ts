@@ -738,6 +738,12 @@ export class Engine implements ProxyHost {
     row.items = toLineItems(p.items);
     row.costNano = p.cost;
     row.priceSource = p.priceSource;
+    if (ex?.codeContainer) {
+      // the tokens are exact; the container's run time is billed by Anthropic per container-hour,
+      // across calls, and no response says how long it ran: an estimate, said so, never a silent part
+      row.estimated = true;
+      row.priceSource += `; ${CODE_EXECUTION_NOTE}`;
+    }
   }
 
   /**
@@ -988,6 +994,9 @@ function fromEnv(): Record<string, string> {
   }
   return out;
 }
+
+/** What a call that ran Anthropic's code execution tool is missing from its cost. */
+export const CODE_EXECUTION_NOTE = 'code execution container time not included: Anthropic bills it per container-hour across calls (its free hours first), on its cost report as Code Execution Usage; no response says how long a container ran';
 
 export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
   const e = new Engine(opts);

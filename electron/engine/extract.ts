@@ -246,6 +246,8 @@ export interface Extracted {
   /** Provider-reported cost (OpenRouter `usage.cost`), informational. */
   reportedCost: string | null;
   parseError: string | null;
+  /** Anthropic named a code execution container: its run time is billed apart, per container-hour. */
+  codeContainer?: boolean;
 }
 
 const MAX_JSON = 16 * 1024 * 1024;
@@ -257,7 +259,7 @@ const noop = (): void => {};
 
 /** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
 const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings', 'messages']);
-const USAGE_KEYS = new Set(['model', 'usage', 'service_tier']);
+const USAGE_KEYS = new Set(['model', 'usage', 'service_tier', 'container']);
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d, COLON = 0x3a, COMMA = 0x2c;
 const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -388,6 +390,7 @@ export class ResponseTap {
   private media: Extracted['media'] = null;
   /** Gemini grounding with Google Search: whether the response was grounded, and its search queries. */
   private grounded = false;
+  private codeContainer = false;
   private groundingQueries = 0;
 
   /** An audio body (speech) or a plain-text transcript: nothing to read usage from. */
@@ -474,7 +477,7 @@ export class ResponseTap {
     if (this.grounded && this.usage) this.usage = { ...this.usage, groundedPrompts: 1, ...(this.groundingQueries ? { groundingQueries: this.groundingQueries } : {}) };
     return {
       model: this.model, usage: this.usage, streamedOutputTokens: this.countedTokens + (this.text ? countTokens(this.text) : 0),
-      media: this.media, reportedCost: this.reportedCost, parseError: this.parseError,
+      media: this.media, reportedCost: this.reportedCost, parseError: this.parseError, ...(this.codeContainer ? { codeContainer: true } : {}),
     };
   }
 
@@ -548,12 +551,14 @@ export class ResponseTap {
         if (type === 'message_start') {
           const m = obj(d.message);
           if (typeof m.model === 'string') this.model = m.model;
+          if (m.container) this.codeContainer = true;
           this.anthropicStart = obj(m.usage);
           this.usage = fromAnthropic(m.usage);
         } else if (type === 'message_delta') {
           // message_delta carries cumulative output_tokens (and, in newer API versions, the
           // input/cache counts again): take its numbers over message_start's where present.
           const u = obj(d.usage);
+          if (obj(d.delta).container) this.codeContainer = true;
           const merged = { ...(this.anthropicStart ?? {}), ...u };
           this.usage = fromAnthropic(merged);
         } else if (type === 'content_block_delta') {
@@ -646,6 +651,7 @@ export class ResponseTap {
         break;
       case 'messages':
         if (d.usage) this.usage = fromAnthropic(d.usage);
+        if (d.container) this.codeContainer = true;
         break;
       case 'audio.transcriptions':
       case 'audio.translations':

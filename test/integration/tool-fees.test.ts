@@ -1,12 +1,14 @@
 /**
- * Gemini grounding with Google Search (issue 11, tool fees), driven by the official @google/genai
+ * Tool fees (issue 11, item 5). Gemini grounding with Google Search, driven by the official @google/genai
  * SDK through the proxy against the fake Gemini, whose grounded answers carry groundingMetadata as
  * the live API's do. Gemini 2.x bills $35 per 1,000 grounded prompts after 1,500 free a day;
  * Gemini 3 bills $14 per 1,000 search queries after 5,000 free prompts a month (Pacific time).
+ * Anthropic's code execution container time: no response says it, so such calls are estimates that say why.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI } from '@google/genai';
+import Anthropic from '@anthropic-ai/sdk';
 import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
 import { newCallId } from '../../electron/engine/ids.ts';
 import type { CallRow } from '../../electron/engine/ledger.ts';
@@ -15,7 +17,7 @@ import type { CallRecord } from '../../shared/api.ts';
 let rig: Rig;
 let ai: GoogleGenAI;
 before(async () => {
-  rig = await startRig(['gemini']);
+  rig = await startRig(['gemini', 'anthropic']);
   ai = new GoogleGenAI({ apiKey: 'g-test', httpOptions: { baseUrl: `${rig.url}/gemini` } });
 });
 after(async () => {
@@ -103,4 +105,41 @@ test('a grounded call of a Gemini model with no grounding price is unpriced with
   const c = await latest();
   assert.equal(c.unpriced, true);
   assert.match(c.unpricedReason ?? '', /grounding/);
+});
+
+test('Anthropic code execution: tokens priced exactly, the call marked estimated with why (container time is billed apart)', async () => {
+  const client = new Anthropic({ apiKey: 'sk-ant-test', baseURL: `${rig.url}/anthropic`, maxRetries: 0 });
+  for (const stream of [false, true]) {
+    rig.fakes.anthropic!.next({ usage: { input_tokens: 1000, output_tokens: 100 } });
+    const params = {
+      model: 'claude-sonnet-4-5', max_tokens: 1024, messages: [{ role: 'user' as const, content: 'mean of 1..10?' }],
+      tools: [{ type: 'code_execution_20250825', name: 'code_execution' }], betas: ['code-execution-2025-08-25'],
+    };
+    if (stream) {
+      const s = client.beta.messages.stream(params as never);
+      const final = await s.finalMessage();
+      assert.ok((final as unknown as { container?: { id: string } }).container?.id, 'the client gets the container');
+    } else {
+      const m = await client.beta.messages.create(params as never);
+      assert.ok((m as unknown as { container?: { id: string } }).container?.id);
+    }
+    const c = await eventually(async () => {
+      const [x] = await rig.engine.api.calls({ limit: 1, provider: 'anthropic' });
+      const full = x ? await rig.engine.api.call({ id: x.id }) : null;
+      return full && full.status !== 'pending' ? full : null;
+    }, 'the code execution call');
+    // claude-sonnet-4-5: 1000 × $3/M + 100 × $15/M = $0.0045
+    assert.equal(c.cost, '0.0045', `stream=${stream}`);
+    assert.equal(c.estimated, true);
+    assert.match(c.priceSource ?? '', /code execution container time not included/);
+  }
+  // the same model without the tool: exact, not estimated
+  rig.fakes.anthropic!.next({ usage: { input_tokens: 1000, output_tokens: 100 } });
+  await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 1024, messages: [{ role: 'user', content: 'hi' }] });
+  const plain = await eventually(async () => {
+    const [x] = await rig.engine.api.calls({ limit: 1, provider: 'anthropic' });
+    const full = x ? await rig.engine.api.call({ id: x.id }) : null;
+    return full && full.status !== 'pending' && !full.estimated ? full : null;
+  }, 'the plain call');
+  assert.equal(plain.cost, '0.0045');
 });
