@@ -53,6 +53,23 @@ test('a loaded file wins over the supplement for the ids it lists; its providers
   assert.equal(c.resolve('x-ai', 'grok-4.1-fast').token?.sourceLabel, 'genai-prices-data#sha256:test');
   assert.equal(c.resolve('openai', 'gpt-4o-mini').token?.sourceLabel, 'genai-prices@0.1.8');
   assert.equal(c.resolve('openrouter', 'openai/gpt-4o-mini').token, null, 'the file\'s openrouter replaces the bundled one');
-  assert.equal(bundledCatalog().resolve('x-ai', 'grok-4.1-fast').token, null, 'not in the bundled data');
+  assert.match(bundledCatalog().resolve('x-ai', 'grok-4.1-fast').token?.sourceLabel ?? '', /^tollgate-genai-supplement@/, 'bundled: from the supplement');
   assert.equal(c.withUserData([], []).resolve('x-ai', 'grok-4.1-fast').token?.sourceLabel, 'genai-prices-data#sha256:test', 'user data keeps the loaded file');
+});
+
+test('ids users send that the bundled data lacks resolve from the supplement: xAI grok-4.1-fast, OpenRouter x-ai/grok-4 (128K tier), x-ai/grok-4.1-fast, anthropic/claude-sonnet-5.5', () => {
+  const c = bundledCatalog();
+  const u = { inputTokens: 100_000, cacheReadTokens: 20_000, outputTokens: 2_000 };
+  // 100,000 × $0.20 + 20,000 × $0.05 + 2,000 × $0.50 per M = $0.022
+  assert.equal(priceCall(u, c.resolve('xai', 'grok-4.1-fast', at('2026-12-01'))).cost, 22_000_000n);
+  assert.equal(priceCall(u, c.resolve('openrouter', 'x-ai/grok-4.1-fast', at('2026-12-01'))).cost, 22_000_000n);
+  // 120,000 input tokens in all: under 128K → 100,000 × $3 + 20,000 × $0.75 + 2,000 × $15 per M = $0.345
+  assert.equal(priceCall(u, c.resolve('openrouter', 'x-ai/grok-4', at('2026-12-01'))).cost, 345_000_000n);
+  // 130,000 + 2,000 out: past 128K the whole call at $6 / $30 → 130,000 × 6 + 2,000 × 30 per M = $0.84 (cache reads stay $0.75)
+  assert.equal(priceCall({ inputTokens: 130_000, outputTokens: 2_000 }, c.resolve('openrouter', 'x-ai/grok-4', at('2026-12-01'))).cost, 840_000_000n);
+  // Sonnet 5.5 on OpenRouter: Anthropic's prices, cache reads $0.10/M from 2026-10-07
+  assert.equal(priceCall({ inputTokens: 1_000_000, cacheReadTokens: 1_000_000, outputTokens: 100_000 }, c.resolve('openrouter', 'anthropic/claude-sonnet-5.5', at('2026-12-01'))).cost, 3_100_000_000n);
+  for (const [p, m] of [['xai', 'grok-4.1-fast'], ['openrouter', 'x-ai/grok-4'], ['openrouter', 'anthropic/claude-sonnet-5.5']] as const) {
+    assert.ok(c.resolve(p, m).token?.source.url?.startsWith('https://'), `${p}:${m} has a source URL`);
+  }
 });
