@@ -131,9 +131,14 @@ test('a newer data file prices its new models through the proxy; --reset goes ba
     assert.equal(fs.existsSync(path.join(dir, PRICE_DATA_FILE)), false);
     await eventually(async () => (await rig.engine.api.priceData({})).kind === 'bundled', 'the engine to reload');
     rig.fakes.openai!.next({ usage: { prompt_tokens: 10_000, completion_tokens: 1_000 } });
-    const unpriced = await post(rig, '/x/xai/chat/completions', { model: 'grok-4.1-fast', messages: [{ role: 'user', content: 'hi' }] }, { authorization: 'Bearer xai-x' });
-    assert.equal(unpriced.unpriced, true);
-    assert.match(unpriced.unpricedReason ?? '', /not in the bundled genai-prices data; load a newer file with `npx tollgate prices update --from FILE`/);
+    const bundled = await post(rig, '/x/xai/chat/completions', { model: 'grok-4.1-fast', messages: [{ role: 'user', content: 'hi' }] }, { authorization: 'Bearer xai-x' });
+    // priced again from what ships: Tollgate's supplement to the bundled data, no longer the file
+    assert.equal(bundled.unpriced, false);
+    assert.match(bundled.priceSource ?? '', /^tollgate-genai-supplement@/);
+    rig.fakes.openai!.next({ usage: { prompt_tokens: 10_000, completion_tokens: 1_000 } });
+    const unknown = await post(rig, '/x/xai/chat/completions', { model: 'grok-99-test', messages: [{ role: 'user', content: 'hi' }] }, { authorization: 'Bearer xai-x' });
+    assert.equal(unknown.unpriced, true);
+    assert.match(unknown.unpricedReason ?? '', /not in the bundled genai-prices data; load a newer file with `npx tollgate prices update --from FILE`/);
 
     // and loading it again while the engine runs prices it again
     assert.equal((await tollgate(dir, 'prices', 'update', '--from', FIXTURE)).code, 0);
@@ -155,5 +160,7 @@ test('a stored data file that is damaged on disk falls back to the bundled data,
   const j = JSON.parse(r.out) as { priceData: PriceDataInfo; models: PriceRow[] };
   assert.equal(j.priceData.kind, 'bundled');
   assert.match(j.priceData.problem ?? '', /cannot be used: .*not JSON.*using the bundled data/);
-  assert.equal(j.models.some((m) => m.model === 'grok-4.1-fast'), false);
+  const grok = j.models.find((m) => m.model === 'grok-4.1-fast');
+  assert.ok(grok, 'grok-4.1-fast is listed from the bundled supplement');
+  assert.match(grok.source.catalog ?? '', /^tollgate-genai-supplement@/, 'not from the damaged file');
 });
