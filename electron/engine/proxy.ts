@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { canonicalProvider } from '../../shared/catalog.ts';
 import { nanoToUsd } from '../../shared/money.ts';
-import { classify, isBillable, ResponseTap, type Endpoint, type Extracted } from './extract.ts';
+import { classify, isBillable, isTapped, ResponseTap, type Endpoint, type Extracted } from './extract.ts';
 import { errorBody, ProxyError } from './errors.ts';
 import type { CallRow } from './ledger.ts';
 
@@ -693,7 +693,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (begun!.row.quoteMaxNano !== null) headers.push('x-tollgate-quote-max-usd', nanoToUsd(begun!.row.quoteMaxNano));
     res.writeHead(statusCode, statusText, headers);
     const endpoint = begun!.input.endpoint;
-    if (isBillable(endpoint)) this.tap = new ResponseTap(endpoint, contentType, contentEncoding);
+    if (isTapped(endpoint)) this.tap = new ResponseTap(endpoint, contentType, contentEncoding);
     // (a compressed stream is passed through untouched: its events cannot be seen without inflating it)
     if (this.filterUsage && statusCode < 300 && (contentEncoding === undefined || contentEncoding === 'identity')) this.filter = new UsageChunkFilter(res);
     return true;
