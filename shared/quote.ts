@@ -469,7 +469,9 @@ export function priceBatchResults(catalog: Catalog, providerIn: string, lines: r
   const none = (reason: string): BatchActual => ({ cost: null, items: [], model: null, usage: total, source: null, reason });
   const models = new Set<string>();
   const mixed = new Set<string>();
-  for (const line of lines) {
+  for (const raw of lines) {
+    // every request of a batch is billed at the batch rate, whatever tier its line reports
+    const line = { model: raw.model, usage: { ...raw.usage, serviceTier: 'batch' } };
     const model = line.model ?? defaultModel;
     addUsage(total, line.usage, mixed);
     if (!model) return none('a result in the batch names no model');

@@ -607,8 +607,10 @@ export class ResponseTap {
   /** The body is not a batch's results: stop reading it, quietly (a plain file download books nothing). */
   private notBatch(): void {
     this.batch = null;
-    this.stopped = true;
     this.line = [];
+    const pe = this.parseError;
+    this.stop('not batch results');
+    this.parseError = pe;
   }
 
   /** Batch facts in a submit or poll response (the batch's id, its output file, a Gemini job's inline results). */
