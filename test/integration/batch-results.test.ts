@@ -243,3 +243,36 @@ test('Gemini: an inline batch estimated at submit is booked at its actual cost w
     await rig.close();
   }
 });
+
+test('caps: reading a batch\'s results is never refused (the batch has run); the actual and the correction move the caps of the submit\'s scope', async () => {
+  const rig = await startRig(['anthropic']);
+  try {
+    const params = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'Summarise the attached policy in one line.' }] };
+    const submit = await anthropicClient(rig, 'nightly').messages.batches.create({ requests: [{ custom_id: 'a', params }, { custom_id: 'b', params }] });
+    rig.engine.flushQuietly();
+    // estimate: 2 × 16 input × $1.50/M + 2 × 100 output × $7.50/M = 0.000048 + 0.0015
+    const project = await rig.engine.api.setCap({ scope: 'project', scopeValue: 'nightly', period: 'month', limit: '0.001', hard: true });
+    const global = await rig.engine.api.setCap({ scope: 'global', period: 'month', limit: '0.001', hard: true });
+    const spent = async () => Object.fromEntries((await rig.engine.api.caps({})).map((c) => [c.cap.id, c.spent]));
+    assert.deepEqual(await spent(), { [project.id]: '0.001548', [global.id]: '0.001548' });
+
+    const h = { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01', 'x-tollgate-project': 'reader' };
+    const refused = await fetch(`${rig.url}/anthropic/v1/messages`, { method: 'POST', headers: { ...h, 'content-type': 'application/json' }, body: JSON.stringify(params) });
+    await refused.text();
+    assert.equal(refused.status, 402, 'the spent global cap refuses new calls');
+    const r = await fetch(`${rig.url}/anthropic/v1/messages/batches/${submit.id}/results`, { headers: h });
+    assert.equal(r.status, 200, 'but not the results of a batch that has run');
+    await r.text();
+    const c = await settled(rig, r.headers.get('x-tollgate-call-id'));
+    // 22 × $1.50/M + 32 × $7.50/M
+    assert.equal(c.cost, '0.000273');
+    assert.equal(c.project, 'nightly');
+    // the estimate is taken back and the actual booked: on the project cap too, though the call came from "reader"
+    assert.deepEqual(await spent(), { [project.id]: '0.000273', [global.id]: '0.000273' });
+    // and the ledger agrees once the caps are reloaded from it
+    rig.engine.changed();
+    assert.deepEqual(await spent(), { [project.id]: '0.000273', [global.id]: '0.000273' });
+  } finally {
+    await rig.close();
+  }
+});
