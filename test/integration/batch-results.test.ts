@@ -36,18 +36,9 @@ const sub = (a: string, b: string) => {
   return nano(a) - nano(b);
 };
 
-/**
- * The Anthropic SDK fetches results from the batch's `results_url`, an absolute URL on the API's own
- * host (api.anthropic.com; here, the fake's). A client that sends that host through Tollgate (as this
- * fetch does) has its results metered; see README (pricing notes).
- */
+/** The official SDK pointed at Tollgate, nothing else: its results() follows the batch's results_url, which Tollgate points back through itself. */
 function anthropicClient(rig: Rig, project: string): Anthropic {
-  const fake = rig.fakes.anthropic!.url.replace(/\/$/, '');
-  const viaProxy: typeof fetch = (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    return fetch(url.startsWith(fake) ? `${rig.url}/anthropic${url.slice(fake.length)}` : url, init);
-  };
-  return new Anthropic({ apiKey: 'sk-ant-x', baseURL: `${rig.url}/anthropic`, maxRetries: 0, fetch: viaProxy, defaultHeaders: { 'x-tollgate-project': project } });
+  return new Anthropic({ apiKey: 'sk-ant-x', baseURL: `${rig.url}/anthropic`, maxRetries: 0, defaultHeaders: { 'x-tollgate-project': project } });
 }
 
 test('Anthropic: estimate at submit, the actual at the batch rate when the results are read, once; the report total is the actual exactly', async () => {
@@ -65,14 +56,25 @@ test('Anthropic: estimate at submit, the actual at the batch rate when the resul
     assert.equal(sc.cost, '0.005322');
     assert.deepEqual(await total(rig), { total: '0.005322', calls: 1 });
 
+    // the batch poll names its results through Tollgate (the upstream names its own host)
+    const polled = await anthropicClient(rig, 'reader').messages.batches.retrieve(submit.data.id);
+    assert.equal(polled.results_url, `${rig.url}/anthropic/v1/messages/batches/${submit.data.id}/results`);
+    assert.match(rig.fakes.anthropic!.lastResponseBody().toString(), new RegExp(`"results_url":"${rig.fakes.anthropic!.url}/v1/messages/batches/`));
+
     // read from another project: the cost still belongs to the batch's submitter
     const reader = anthropicClient(rig, 'reader');
     const results = [];
     for await (const r of await reader.messages.batches.results(submit.data.id)) results.push(r);
     assert.deepEqual(results.map((r) => r.result.type), ['succeeded', 'succeeded', 'errored']);
+    // the results pass through byte for byte
+    const raw = await fetch(`${rig.url}/anthropic/v1/messages/batches/${submit.data.id}/results`, { headers: { 'x-api-key': 'sk-ant-x', 'anthropic-version': '2023-06-01' } });
+    assert.deepEqual(Buffer.from(await raw.arrayBuffer()), rig.fakes.anthropic!.lastResponseBody());
 
-    const [actual] = await callsOf(rig, 'messages.batches.results');
+    const reads = await callsOf(rig, 'messages.batches.results');
+    assert.equal(reads.length, 2);
+    const actual = reads.find((c) => c.cost !== '0')!;
     assert.ok(actual, 'the results call is recorded');
+    assert.equal(actual.id, reads[reads.length - 1]!.id, 'booked on the first read (the SDK\'s)');
     // the fake bills each request 11 input tokens (42 characters / 4) and 16 output tokens; the errored one is not billed:
     // 22 × $1.50/M + 32 × $7.50/M = 0.000033 + 0.00024
     assert.equal(actual.cost, '0.000273');
@@ -94,8 +96,8 @@ test('Anthropic: estimate at submit, the actual at the batch rate when the resul
     // the submit call itself is unchanged (calls are immutable once final)
     assert.equal((await rig.engine.api.call({ id: sc.id }))!.cost, '0.005322');
 
-    // submit + batch poll + results: 3 calls (a correction adds its cost, not a call); the total is the actual
-    assert.deepEqual(await total(rig), { total: '0.000273', calls: 3 });
+    // submit, 2 polls, 2 reads of the results: 5 calls (a correction adds its cost, not a call); the total is the actual
+    assert.deepEqual(await total(rig), { total: '0.000273', calls: 5 });
     const byProject = await rig.engine.api.report({ by: 'project', period: 'all' });
     assert.equal(byProject.groups.find((g) => g.key === 'nightly')?.cost, '0.000273');
     assert.equal(byProject.groups.find((g) => g.key === 'reader')?.cost ?? '0', '0');
@@ -103,13 +105,13 @@ test('Anthropic: estimate at submit, the actual at the batch rate when the resul
     // fetched again: not booked again
     for await (const _ of await reader.messages.batches.results(submit.data.id)) { /* drain */ }
     const again = await callsOf(rig, 'messages.batches.results');
-    assert.equal(again.length, 2);
-    const second = again.find((c) => c.id !== actual.id)!;
+    assert.equal(again.length, 3);
+    const second = again[0]!;
     assert.equal(second.cost, '0');
     assert.equal(second.unpriced, false);
     assert.match(second.priceSource ?? '', new RegExp(`not booked again: .* booked on call ${actual.id}`));
     assert.equal((await callsOf(rig, 'batch.correction')).length, 1);
-    assert.deepEqual(await total(rig), { total: '0.000273', calls: 5 });
+    assert.deepEqual(await total(rig), { total: '0.000273', calls: 7 });
   } finally {
     await rig.close();
   }
