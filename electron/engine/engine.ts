@@ -696,7 +696,8 @@ export class Engine implements ProxyHost {
     const billed = facts.results.length;
     const said = `batch ${batchId}: ${billed} billed request${billed === 1 ? '' : 's'}${facts.notBilled ? `, ${facts.notBilled} not billed (errored, canceled or expired)` : ''}${facts.unread ? `, ${facts.unread} result line${facts.unread === 1 ? '' : 's'} Tollgate could not read (not counted)` : ''}`;
     row.usage = a.usage as Record<string, number | string>;
-    row.model = a.model ?? (facts.results.length ? 'several models' : row.model);
+    const named = new Set(facts.results.map((l) => l.model ?? facts.model));
+    row.model = a.model ?? (named.size === 1 ? [...named][0] ?? row.model : named.size > 1 ? 'several models' : row.model);
     if (a.cost === null) {
       row.unpriced = true;
       row.unpricedReason = `${a.reason} (${said})`;

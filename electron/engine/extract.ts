@@ -545,6 +545,11 @@ export class ResponseTap {
 
   private feedLines(chunk: Buffer): void {
     let from = 0;
+    if (this.batch === null && this.lineBytes === 0 && !this.skipLine) {
+      // results are JSON lines: a body that does not open with an object is some other file, not read further
+      while (from < chunk.length && (chunk[from] === 0x20 || chunk[from] === 0x0a || chunk[from] === 0x0d || chunk[from] === 0x09)) from++;
+      if (from < chunk.length && chunk[from] !== OPEN_OBJ) return this.notBatch();
+    }
     while (from < chunk.length && !this.stopped) {
       const nl = chunk.indexOf(0x0a, from);
       const end = nl < 0 ? chunk.length : nl;

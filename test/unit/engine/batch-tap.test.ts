@@ -61,7 +61,7 @@ test('a malformed line, invalid usage, or a line past the length bound is counte
 
 test('a file that is not a batch\'s results (an input file, an error body, any download) books nothing and is not a parse error', async () => {
   const input = Buffer.from(JSON.stringify({ custom_id: 'r1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini' } }) + '\n');
-  for (const body of [input, Buffer.from('{"type":"error","error":{"type":"not_found_error","message":"x"}}'), Buffer.from('plain text\nlines\n'), Buffer.alloc(0)]) {
+  for (const body of [input, Buffer.from('{"type":"error","error":{"type":"not_found_error","message":"x"}}'), Buffer.from('plain text\nlines\n'), Buffer.alloc(0), Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.alloc(1 << 20)])]) {
     for (const e of ['batches.output', 'messages.batches.results'] as const) {
       const x = await tap(e, body);
       assert.equal(x.batch?.results ?? null, null, `${e}: ${body.toString().slice(0, 30)}`);
