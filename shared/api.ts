@@ -76,6 +76,8 @@ export interface CallRecord {
   blockedBy: string | null;
   /** Synced calls: the name of the device that made it; null or absent for this device's own calls. */
   device?: string | null;
+  /** A correction: the id of the earlier call it corrects (a batch's estimate, replaced by the actual cost of its results); its cost may be negative. */
+  corrects?: string | null;
 }
 
 export type CapScopeType = 'global' | 'provider' | 'project' | 'key' | 'model' | 'workflow';

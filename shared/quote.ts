@@ -17,8 +17,8 @@
 import { countTokens } from 'gpt-tokenizer';
 import { nanoToUsd, usdToNanoExact, type Nano } from './money.ts';
 import { canonicalProvider, type Catalog, type MediaModel } from './catalog.ts';
-import { priceCall, priceMedia, priceTokens, toLineItems, type MediaParams, type PricedCall } from './pricing.ts';
-import type { Usage } from './usage.ts';
+import { implausibleUsage, priceCall, priceMedia, priceTokens, toLineItems, type MediaParams, type PricedCall } from './pricing.ts';
+import { totalInputTokens, type Usage } from './usage.ts';
 import type { QuoteItem } from './api.ts';
 
 export const EXPECTED_OUTPUT_TOKENS = 500;
@@ -434,3 +434,96 @@ export function estimateBatch(catalog: Catalog, providerIn: string, body: unknow
   return { cost, items, requests: bodies.length, model, source: `estimate from ${bodies.length} submitted requests: ${source}`, reason: null };
 }
 type TokenModelLike = NonNullable<ReturnType<Catalog['resolve']>['token']>;
+
+/** One billed request of a batch's results (see electron/engine/extract.ts BatchResultLine). */
+export interface BatchLine {
+  model: string | null;
+  usage: Usage;
+}
+
+export interface BatchActual {
+  /** Null when the results cannot be priced; `reason` says why. */
+  cost: Nano | null;
+  items: PricedCall['items'];
+  /** The model of the results, or null when they name several (or none). */
+  model: string | null;
+  /** Every request's usage summed (string fields kept where all requests agree), with `requests`. */
+  usage: Usage;
+  source: string | null;
+  reason: string | null;
+}
+
+const STRING_FIELDS = new Set(['serviceTier', 'speed', 'inferenceGeo', 'megapixelsPerImage']);
+
+/**
+ * A batch's actual cost from its results: each billed request's usage, at the batch rate (the
+ * `serviceTier: 'batch'` the results carry). Requests are summed per model and per price tier (a
+ * long-context tier applies per request, on that request's own input) and each sum is priced once,
+ * as the provider bills tokens, so the cost is rounded once per line item. `defaultModel`: the
+ * batch's model where a result line does not name one (Gemini job metadata).
+ */
+export function priceBatchResults(catalog: Catalog, providerIn: string, lines: readonly BatchLine[], at?: Date, defaultModel: string | null = null): BatchActual {
+  const provider = canonicalProvider(providerIn);
+  const total: Usage = { requests: 0 };
+  const groups = new Map<string, { model: string; tm: TokenModelLike; usage: Usage; requests: number }>();
+  const none = (reason: string): BatchActual => ({ cost: null, items: [], model: null, usage: total, source: null, reason });
+  const models = new Set<string>();
+  const mixed = new Set<string>();
+  for (const raw of lines) {
+    // every request of a batch is billed at the batch rate, whatever tier its line reports
+    const line = { model: raw.model, usage: { ...raw.usage, serviceTier: 'batch' } };
+    const model = line.model ?? defaultModel;
+    addUsage(total, line.usage, mixed);
+    if (!model) return none('a result in the batch names no model');
+    models.add(model);
+    const tm = catalog.resolve(provider, model, at).token;
+    if (!tm) return none(`unknown model in the batch results: ${provider}:${model} is not in the price catalog`);
+    const implausible = implausibleUsage(line.usage, tm);
+    if (implausible) return none(implausible);
+    // the price tier each rate is at for this request (long-context tiers go by the request's own input)
+    const totalIn = totalInputTokens(line.usage);
+    let tierKey = '';
+    for (const spec of tm.rates.values()) {
+      let n = 0;
+      for (const t of spec.tiers) if (totalIn > t.start) n++;
+      if (n) tierKey += `${spec.key}=${n};`;
+    }
+    const strings = [...STRING_FIELDS].map((f) => String((line.usage as Record<string, unknown>)[f] ?? '')).join('\u0000');
+    const key = `${model}\u0000${tierKey}\u0000${strings}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { model, tm, usage: {}, requests: 0 }));
+    addUsage(g.usage, line.usage);
+    g.requests++;
+  }
+  total.requests = lines.length;
+  if (lines.length === 0) return { cost: 0n, items: [], model: null, usage: total, source: 'no request in the batch was billed', reason: null };
+  let cost = 0n;
+  const items: PricedCall['items'] = [];
+  let source: string | null = null;
+  const several = groups.size > 1;
+  for (const g of groups.values()) {
+    g.usage.requests = g.requests;
+    // the batch of several tiers or models is priced group by group: each group's line items say which
+    const p = priceTokens(g.usage, g.tm);
+    if (p.unpriced) return none(p.unpriced);
+    cost += p.cost;
+    source ??= p.priceSource;
+    for (const it of p.items) items.push(several ? { ...it, label: `${g.model}, ${g.requests} request${g.requests === 1 ? '' : 's'}: ${it.label}` } : it);
+  }
+  return { cost, items, model: models.size === 1 ? [...models][0]! : null, usage: total, source, reason: null };
+}
+
+function addUsage(into: Usage, u: Usage, mixed: Set<string> = new Set()): void {
+  const o = into as Record<string, number | string | undefined>;
+  for (const [k, v] of Object.entries(u)) {
+    if (typeof v === 'number') o[k] = ((o[k] as number | undefined) ?? 0) + v;
+    else if (typeof v === 'string' && !mixed.has(k)) {
+      // a string field (service tier…) is kept where every request agrees
+      if (o[k] === undefined) o[k] = v;
+      else if (o[k] !== v) {
+        delete o[k];
+        mixed.add(k);
+      }
+    }
+  }
+}

@@ -13,7 +13,8 @@ import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
 import { DEFAULT_UPSTREAMS, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
-import { audioFacts, isBillable, multipartModel, unpricedEndpoint } from './extract.ts';
+import { audioFacts, BATCH_SUBMIT, isBatchResults, isBillable, multipartModel, unpricedEndpoint } from './extract.ts';
+import { BatchJobs } from './batches.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
 import { defaultDataDir, defaultPort, ensurePrivateDir } from './paths.ts';
 import { DataDirLock } from './lock.ts';
@@ -25,7 +26,7 @@ import { loadPriceData } from './price-data.ts';
 import type { GenaiData } from '../../shared/catalog.ts';
 import { SyncClient } from './sync.ts';
 import { groundingBilledBy, implausibleUsage, priceCall, toLineItems, type MediaParams, type PriceContext } from '../../shared/pricing.ts';
-import { analyzeRequest, estimateBatch, quoteNano } from '../../shared/quote.ts';
+import { analyzeRequest, estimateBatch, priceBatchResults, quoteNano } from '../../shared/quote.ts';
 import { usdToNanoExact, nanoToUsd, formatUsd } from '../../shared/money.ts';
 import { admits, capApplies, capLabel, keyCapMatcher, crossedThreshold, percentOf, periodBounds, type CallScope, type PeriodBounds } from '../../shared/caps.ts';
 import type { Alert, Cap, CapStatus, EngineEvent, PriceDataInfo, RepriceResult, TollgateApi, VolumeTierPlan } from '../../shared/api.ts';
@@ -142,6 +143,8 @@ export class Engine implements ProxyHost {
   private lock: DataDirLock | null;
   /** Calls in flight, with what they reserved. */
   private readonly inflight = new Set<Reservation>();
+  /** Batches seen at submit and their results' bookings (batches.ts). */
+  private readonly batchJobs: BatchJobs;
   /**
    * Alerts fire from a serving engine only: an offline CLI command that sets a cap past a
    * threshold leaves it to the engine, which alerts when it starts (or at once when it runs).
@@ -163,6 +166,7 @@ export class Engine implements ProxyHost {
       this.releaseLock();
       throw e;
     }
+    this.batchJobs = new BatchJobs(this.ledger.db);
     this.secrets = opts.secretStore ?? createFileSecretStore(this.dataDir);
     this.token = ensureToken(this.dataDir);
     this.upstreams = new Map(Object.entries({ ...DEFAULT_UPSTREAMS, ...this.storedHosts(), ...fromEnv(), ...(opts.upstreams ?? {}) }));
@@ -498,7 +502,10 @@ export class Engine implements ProxyHost {
     // 10 % headroom over the quote's max: input counts for non-OpenAI models are approximations.
     const reservation = quoteMax === null ? 0n : quoteMax + quoteMax / 10n;
     const matching = this.caps.length ? this.caps.filter((c) => this.applies(c, scope)) : NO_CAPS;
-    for (const c of matching) {
+    // a batch's results are never refused by a cap: the batch has run and is billed; refusing its
+    // results would save nothing (their cost is booked when they are read, see batchBooking)
+    const results = isBatchResults(input.endpoint);
+    for (const c of results ? NO_CAPS : matching) {
       // Fail closed: a call whose cost cannot be bounded (no price, or no model to price) is not
       // let past a hard cap with nothing reserved. Fail-open (Settings) lets it through unmetered.
       if (c.cap.hard && quoteMax === null && billable && !this.failOpen) {
@@ -529,7 +536,7 @@ export class Engine implements ProxyHost {
     }
     row.reservedNano = reservation;
     const leases: string[] = [];
-    for (const c of matching) {
+    for (const c of results ? NO_CAPS : matching) {
       if (c.cap.hard && c.cap.allDevices) leases.push(this.sync.leases.reserve(c.cap.id, reservation)!); // checked above, synchronously
     }
     if (leases.length) row.leases = leases;
@@ -541,16 +548,30 @@ export class Engine implements ProxyHost {
     return { row, authHeaders, query, reservation, quoteInputTokens: inputTokens, input, reservedOn: r };
   }
 
-  /** Release a call's reservation (once, whatever happened to its caps since) and book its cost. */
-  private settle(r: Reservation, row: CallRow): void {
+  /**
+   * Release a call's reservation (once, whatever happened to its caps since) and book its cost.
+   * `reattributed`: the call's cost belongs to another scope than the one it was admitted under (a
+   * batch's results booked to the batch's submit call's project, workflow and key): it is spent on
+   * the caps of that scope.
+   */
+  private settle(r: Reservation, row: CallRow, reattributed = false): void {
     if (r.released) return;
     r.released = true;
     this.inflight.delete(r);
     for (const id of r.leases) this.sync.leases.settle(id, r.amount, row.costNano);
     for (const c of r.on) {
       c.reserved -= r.amount;
-      if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
+      if (!reattributed && row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
     }
+    if (reattributed) this.spendOnCaps(row);
+  }
+
+  /** Count a booked call's cost (signed: a correction's is negative) on the caps of its own scope. */
+  private spendOnCaps(row: CallRow): CapState[] {
+    const scope: CallScope = { provider: row.provider, model: row.model, project: row.project, keyFingerprint: row.keyFingerprint, keyId: row.keyId, keyName: row.keyName, workflow: row.workflow };
+    const on = this.caps.filter((c) => this.applies(c, scope));
+    for (const c of on) if (row.ts >= c.bounds.start && (c.bounds.end === null || row.ts < c.bounds.end)) c.spent += row.costNano;
+    return on;
   }
 
   private readonly observed = new Map<string, { at: number; value: number | null }>();
@@ -596,20 +617,122 @@ export class Engine implements ProxyHost {
       row.unpriced = true;
       row.unpricedReason = `could not price this call: ${(e as Error).message}`;
     }
+    let batch: { reattributed: boolean; correction: CallRow | null } = { reattributed: false, correction: null };
+    try {
+      batch = this.batchBooking(b, o);
+    } catch (e) {
+      this.log(`could not book the batch results of call ${row.id}: ${(e as Error).message}`);
+    }
     // settle: release the reservation, book the actual cost
-    const caps = r.on;
-    this.settle(r, row);
+    let caps = r.on;
+    this.settle(r, row, batch.reattributed);
+    if (batch.reattributed) caps = this.caps.filter((c) => this.applies(c, { provider: row.provider, model: row.model, project: row.project, keyFingerprint: row.keyFingerprint, keyId: row.keyId, keyName: row.keyName, workflow: row.workflow }));
     try {
       this.ledger.recordEnd(row);
     } catch (e) {
       if (!this.quiet) console.error(`tollgate: ${(e as Error).message}`);
     }
     if (this.hasListeners) this.emit({ type: 'call', call: toCallRecord(row) });
+    if (batch.correction) {
+      // the estimate booked at submit, taken back by a new record that names it (calls are immutable once final)
+      const corr = batch.correction;
+      try {
+        this.ledger.recordEnd(corr);
+        this.spendOnCaps(corr);
+      } catch (e) {
+        if (!this.quiet) console.error(`tollgate: ${(e as Error).message}`);
+      }
+      if (this.hasListeners) this.emit({ type: 'call', call: toCallRecord(corr) });
+    }
     if (row.costNano > 0n) this.billing.checkSoon();
     if (caps.length) {
       this.checkThresholds(caps);
       if (this.hasListeners) this.emit({ type: 'caps', caps: this.capStatuses() });
     }
+  }
+
+  /**
+   * Batch jobs (issue 11): a submit remembers the batch's id with its call; an OpenAI batch poll its
+   * output file; and the first retrieval of a batch's results (Anthropic results, an OpenAI output
+   * file, a finished Gemini job) books the batch's actual cost at the batch rate on the retrieving
+   * call, once per batch. That call takes the submit call's project, workflow and key when Tollgate
+   * saw the submit (`reattributed`), and an estimate booked at submit is taken back by a correction:
+   * a new record naming the submit call, with the estimate's cost negated, so the total is the actual.
+   */
+  private batchBooking(b: Begun, o: Outcome): { reattributed: boolean; correction: CallRow | null } {
+    const none = { reattributed: false, correction: null };
+    const endpoint = b.input.endpoint;
+    const facts = o.extracted?.batch;
+    if (!facts || o.status !== 'ok' || o.httpStatus === null || o.httpStatus >= 300) return none;
+    const row = b.row;
+    const now = this.now();
+    if (BATCH_SUBMIT.has(endpoint)) {
+      if (facts.id) this.batchJobs.remember(row.provider, facts.id, row.id, facts.outputFileId, now);
+      return none;
+    }
+    if (endpoint === 'batches.retrieve') {
+      if (facts.id && facts.outputFileId) this.batchJobs.remember(row.provider, facts.id, null, facts.outputFileId, now);
+      return none;
+    }
+    if (!isBatchResults(endpoint) || facts.results === null) return none;
+    // which batch these results are
+    const path = b.input.route.path.split('?')[0]!;
+    let batchId: string | null = null, fileId: string | null = null;
+    if (endpoint === 'messages.batches.results') batchId = /\/messages\/batches\/([^/]+)\/results\/?$/.exec(path)?.[1] ?? null;
+    else if (endpoint === 'gemini.batch') batchId = facts.id ?? (/\/(batches\/[^/:]+)\/?$/.exec(path)?.[1] ?? null);
+    else if (endpoint === 'batches.output') {
+      fileId = /\/files\/([^/]+)\/content\/?$/.exec(path)?.[1] ?? null;
+      if (fileId) batchId = this.batchJobs.byOutputFile(row.provider, fileId)?.batchId ?? `file:${fileId}`;
+    }
+    if (!batchId) return none;
+    if (!this.batchJobs.claim(row.provider, batchId, row.id, now, fileId)) {
+      const job = this.batchJobs.get(row.provider, batchId);
+      row.priceSource = `not booked again: the results of batch ${batchId} were booked on call ${job?.bookedCallId ?? '(unknown)'}`;
+      return none;
+    }
+    const job = this.batchJobs.get(row.provider, batchId);
+    // price the results at the batch rate
+    const a = priceBatchResults(this.catalog, row.provider, facts.results, new Date(row.ts), facts.model);
+    const billed = facts.results.length;
+    const said = `batch ${batchId}: ${billed} billed request${billed === 1 ? '' : 's'}${facts.notBilled ? `, ${facts.notBilled} not billed (errored, canceled or expired)` : ''}${facts.unread ? `, ${facts.unread} result line${facts.unread === 1 ? '' : 's'} Tollgate could not read (not counted)` : ''}`;
+    row.usage = a.usage as Record<string, number | string>;
+    const named = new Set(facts.results.map((l) => l.model ?? facts.model));
+    row.model = a.model ?? (named.size === 1 ? [...named][0] ?? row.model : named.size > 1 ? 'several models' : row.model);
+    if (a.cost === null) {
+      row.unpriced = true;
+      row.unpricedReason = `${a.reason} (${said})`;
+    } else {
+      row.costNano = a.cost;
+      row.items = toLineItems(a.items);
+      row.priceSource = `actual cost of ${said}, at the batch rate; ${a.source}`;
+      row.estimated = facts.unread > 0;
+    }
+    // attribution: the submit call's, when Tollgate saw the submit
+    this.flushQuietly();
+    const submit = job?.submitCallId ? this.ledger.call(job.submitCallId) : null;
+    if (!submit) return none;
+    let reattributed = false;
+    if (a.cost === null) return none; // unpriced results: the estimate stays, the results say why
+    if (submit.project !== row.project || submit.workflow !== row.workflow || submit.keyFingerprint !== row.keyFingerprint || submit.keyId !== row.keyId) {
+      row.project = submit.project;
+      row.workflow = submit.workflow;
+      row.keyId = submit.keyId;
+      row.keyFingerprint = submit.keyFingerprint;
+      row.keyName = submit.keyName;
+      reattributed = true;
+    }
+    if (submit.costNano === 0n) return { reattributed, correction: null };
+    const back = -submit.costNano;
+    const correction: CallRow = {
+      id: newCallId(), ts: now, provider: submit.provider, model: submit.model, endpoint: 'batch.correction', project: submit.project, workflow: submit.workflow,
+      run: submit.run, node: submit.node, keyId: submit.keyId, keyFingerprint: submit.keyFingerprint, keyName: submit.keyName, status: 'ok', httpStatus: null,
+      stream: false, durationMs: 0, ttfbMs: null, usage: {},
+      items: [{ label: `Estimate booked at submit (call ${submit.id}), replaced by the actual cost of the batch's results (call ${row.id})`, quantity: '1', unit: 'correction', per: 1, unitPrice: nanoToUsd(back), cost: nanoToUsd(back), source: 'batch results' }],
+      costNano: back, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null,
+      priceSource: `correction: the estimate of batch ${batchId} booked at submit (call ${submit.id}) is replaced by the actual cost booked on call ${row.id}`,
+      error: null, blockedBy: null, prompt: null, corrects: submit.id,
+    };
+    return { reattributed, correction };
   }
 
   private price(b: Begun, o: Outcome): void {

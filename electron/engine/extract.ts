@@ -14,6 +14,10 @@ import { fromAnthropic, fromGemini, fromOpenAIAudio, fromOpenAIChat, fromOpenAII
  *   the reason here, never as $0;
  * - `free`: the provider bills nothing for it (listings, polls, result downloads, token counting,
  *   cancels, file uploads). This is an explicit allow-list; anything not on it is never free.
+ * - `results`: a batch's results (Anthropic `…/batches/{id}/results`, an OpenAI batch output file,
+ *   a Gemini batch job): fetching them costs nothing, but they carry each request's usage, so the
+ *   first retrieval of a batch's results books the batch's actual cost at the batch rate, once
+ *   (replacing the estimate booked at submit). Never blocked by a cap: the money is already spent.
  */
 export const ENDPOINTS = {
   // OpenAI and OpenAI-compatible hosts (OpenRouter, /x/NAME)
@@ -26,11 +30,13 @@ export const ENDPOINTS = {
   'audio.transcriptions': { billing: 'priced' },
   'audio.translations': { billing: 'priced' },
   'audio.speech': { billing: 'priced' },
-  'batches': { billing: 'unpriced', reason: 'an OpenAI batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted' },
+  'batches': { billing: 'unpriced', reason: 'an OpenAI batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted: its cost is booked when its output file is read through Tollgate (GET /v1/files/{output_file_id}/content)' },
   'fine_tuning': { billing: 'unpriced', reason: 'fine-tuning jobs are billed per training token as they run; Tollgate does not see that usage' },
   'vector_stores.search': { billing: 'unpriced', reason: 'file search calls are billed per 1,000 searches and vector storage per GB-day; Tollgate does not price them yet' },
   'realtime': { billing: 'unpriced', reason: 'a Realtime session is billed on its WebSocket, which Tollgate does not meter' },
   'openai.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this OpenAI-style endpoint is billed' },
+  'batches.output': { billing: 'results' },      // GET /v1/files/{id}/content: a batch's output file (other files: nothing booked)
+  'batches.retrieve': { billing: 'free' },       // GET /v1/batches/{id}: a poll; read for the batch's output_file_id
   'openai.read': { billing: 'free' },            // GET/HEAD/DELETE: listings, retrievals, polls, downloads, deletes
   'openai.cancel': { billing: 'free' },
   'openai.files': { billing: 'free' },           // file and upload parts: uploading costs nothing
@@ -39,8 +45,9 @@ export const ENDPOINTS = {
   // Anthropic
   'messages': { billing: 'priced' },
   'messages.count_tokens': { billing: 'free' },
-  'messages.batches': { billing: 'unpriced', reason: 'an Anthropic message batch is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the batch is submitted' },
+  'messages.batches': { billing: 'unpriced', reason: 'an Anthropic message batch is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the batch is submitted: its cost is booked when its results are read through Tollgate' },
   'anthropic.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Anthropic endpoint is billed' },
+  'messages.batches.results': { billing: 'results' },
   'anthropic.read': { billing: 'free' },
   'anthropic.cancel': { billing: 'free' },
   'anthropic.files': { billing: 'free' },
@@ -50,10 +57,11 @@ export const ENDPOINTS = {
   'predict': { billing: 'priced' },
   'predictLongRunning': { billing: 'priced' },
   'countTokens': { billing: 'free' },
-  'batchGenerateContent': { billing: 'unpriced', reason: 'a Gemini batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted' },
+  'batchGenerateContent': { billing: 'unpriced', reason: 'a Gemini batch job is billed (at batch rates) as its requests run; Tollgate cannot see their usage when the job is submitted: an inline batch\'s cost is booked when the finished job is read through Tollgate' },
   'embedContent': { billing: 'unpriced', reason: 'Gemini embedding responses carry no token usage' },
   'cachedContents': { billing: 'unpriced', reason: 'Gemini context caches are billed per token-hour of storage, which Tollgate does not price yet' },
   'gemini.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Gemini method is billed' },
+  'gemini.batch': { billing: 'results' },         // GET /v1beta/batches/{id}: a batch job, with its inline responses once done
   'gemini.operation': { billing: 'free' },        // polls of long-running operations (Veo is priced at submit)
   'gemini.read': { billing: 'free' },
   'gemini.files': { billing: 'free' },
@@ -72,14 +80,25 @@ export const ENDPOINTS = {
   // Recraft's own API (external.api.recraft.ai): image generation is `images`
   'recraft.read': { billing: 'free' },            // GET: the account, styles
   'recraft.unknown': { billing: 'unpriced', reason: 'Recraft bills this endpoint (edits, vectorize, upscale, background and style calls) per request; Tollgate prices only Recraft image generation' },
-} as const satisfies Record<string, { billing: 'priced' | 'unpriced' | 'free'; reason?: string }>;
+} as const satisfies Record<string, { billing: 'priced' | 'unpriced' | 'free' | 'results'; reason?: string }>;
 
 export type Endpoint = keyof typeof ENDPOINTS;
 
 const FREE = new Set<string>(Object.entries(ENDPOINTS).filter(([, v]) => v.billing === 'free').map(([k]) => k));
-/** Whether a call of this kind may cost money (everything not on the free allow-list). */
+const RESULTS = new Set<string>(Object.entries(ENDPOINTS).filter(([, v]) => v.billing === 'results').map(([k]) => k));
+/** Whether a call of this kind may cost money when it runs (everything not free, and not a batch's results). */
 export function isBillable(e: Endpoint): boolean {
-  return !FREE.has(e);
+  return !FREE.has(e) && !RESULTS.has(e);
+}
+/** A batch's results: free to fetch, but their first retrieval books the batch's actual cost. */
+export function isBatchResults(e: Endpoint): boolean {
+  return RESULTS.has(e);
+}
+/** Batch submissions: their response names the batch (its id), kept to attribute the results to the submit call. */
+export const BATCH_SUBMIT = new Set<Endpoint>(['batches', 'messages.batches', 'batchGenerateContent']);
+/** Whether the proxy reads the response: billable calls, batch results and the polls that name a batch's output file. */
+export function isTapped(e: Endpoint): boolean {
+  return isBillable(e) || RESULTS.has(e) || e === 'batches.retrieve';
 }
 /** Why a billed endpoint cannot be priced (null when it can be, or is free). */
 export function unpricedEndpoint(e: Endpoint): string | null {
@@ -89,6 +108,10 @@ export function unpricedEndpoint(e: Endpoint): string | null {
 
 const GEMINI_VERB = /:(\w+)$/;
 const REPLICATE_CREATE = /\/predictions$/;
+const OPENAI_FILE_CONTENT = /\/files\/[^/]+\/content$/;
+const OPENAI_BATCH = /\/batches\/[^/]+$/;
+const ANTHROPIC_BATCH_RESULTS = /\/messages\/batches\/[^/]+\/results$/;
+const GEMINI_BATCH = /\/batches\/[^/:]+$/;
 const REPLICATE_CANCEL = /\/(predictions|trainings)\/[^/]+\/cancel$/;
 const FAL_REQUEST = /\/requests\//;
 const BATCH_GENERATE = new Set(['batchGenerateContent', 'asyncBatchEmbedContent']);
@@ -102,6 +125,7 @@ export function classify(provider: string, method: string, path: string): Endpoi
   switch (provider) {
     case 'anthropic':
       if (p.endsWith('/messages/count_tokens')) return 'messages.count_tokens';
+      if (method === 'GET' && ANTHROPIC_BATCH_RESULTS.test(p)) return 'messages.batches.results';
       if (isRead(method)) return 'anthropic.read';
       if (method !== 'POST') return 'anthropic.unknown';
       if (p.endsWith('/messages')) return 'messages';
@@ -113,6 +137,7 @@ export function classify(provider: string, method: string, path: string): Endpoi
       const verb = GEMINI_VERB.exec(p)?.[1];
       if (verb === 'generateContent' || verb === 'streamGenerateContent' || verb === 'predict' || verb === 'predictLongRunning' || verb === 'countTokens') return verb;
       if (p.includes('/operations/')) return verb === 'cancel' && method === 'POST' ? 'gemini.cancel' : 'gemini.operation';
+      if (method === 'GET' && GEMINI_BATCH.test(p)) return 'gemini.batch';
       if (isRead(method)) return 'gemini.read';
       if (method !== 'POST') return 'gemini.unknown';
       if (verb && BATCH_GENERATE.has(verb)) return 'batchGenerateContent';
@@ -142,6 +167,10 @@ export function classify(provider: string, method: string, path: string): Endpoi
       if (method === 'POST' && p.endsWith('/images/generations')) return 'images';
       return 'recraft.unknown';
     default: // openai, openrouter, OpenAI-compatible hosts
+      if (provider === 'openai' && method === 'GET') {
+        if (OPENAI_FILE_CONTENT.test(p)) return 'batches.output';
+        if (OPENAI_BATCH.test(p)) return 'batches.retrieve';
+      }
       if (isRead(method)) return 'openai.read';
       if (method !== 'POST') return 'openai.unknown';
       if (p.endsWith('/chat/completions')) return 'chat.completions';
@@ -248,7 +277,35 @@ export interface Extracted {
   parseError: string | null;
   /** Anthropic named a code execution container: its run time is billed apart, per container-hour. */
   codeContainer?: boolean;
+  /** Batch facts: the batch a submit or poll response names, and the results a results response carries. */
+  batch?: BatchFacts | null;
 }
+
+/** One billed request of a batch's results: its model and usage, as the result line reports them. */
+export interface BatchResultLine {
+  model: string | null;
+  usage: Usage;
+}
+
+export interface BatchFacts {
+  /** The batch's id (OpenAI, Anthropic) or name (Gemini `batches/…`), as the response names it. */
+  id: string | null;
+  /** OpenAI: the batch's output file, once it has one. */
+  outputFileId: string | null;
+  /** The batch's model where the job says it (Gemini `metadata.model`). */
+  model: string | null;
+  /** The billed results, one per succeeded request; null when the response carries no batch results. */
+  results: BatchResultLine[] | null;
+  /** Results not billed: errored, canceled, expired requests. */
+  notBilled: number;
+  /** Result lines Tollgate could not read (too long, not JSON, invalid usage), or null when all were read. */
+  unread: number;
+}
+
+/** Anthropic allows 100,000 requests per batch, OpenAI 50,000: results past this are not read. */
+export const MAX_BATCH_RESULTS = 100_000;
+/** The longest result line read (one request's whole response); longer lines are counted unread. */
+const MAX_RESULT_LINE = 32 * 1024 * 1024;
 
 const MAX_JSON = 16 * 1024 * 1024;
 /** Longest SSE line (or one event's data) the tap reads, in characters; past it the usage is unknown. */
@@ -392,6 +449,13 @@ export class ResponseTap {
   private grounded = false;
   private codeContainer = false;
   private groundingQueries = 0;
+  private batch: BatchFacts | null = null;
+  /** JSONL results (Anthropic batch results, OpenAI batch output files): read line by line. */
+  private readonly jsonl: boolean;
+  private line: Buffer[] = [];
+  private lineBytes = 0;
+  /** Skipping the rest of a line longer than MAX_RESULT_LINE. */
+  private skipLine = false;
 
   /** An audio body (speech) or a plain-text transcript: nothing to read usage from. */
   private readonly skip: boolean;
@@ -399,6 +463,7 @@ export class ResponseTap {
   constructor(private readonly endpoint: Endpoint, contentType: string, contentEncoding: string | undefined) {
     this.sse = contentType.includes('text/event-stream');
     this.skip = !this.sse && AUDIO.has(endpoint) && !contentType.includes('json');
+    this.jsonl = !this.sse && (endpoint === 'messages.batches.results' || endpoint === 'batches.output');
     if (this.sse) {
       // A line (or an event's data) longer than MAX_SSE_BUFFER stops the reading: usage unknown.
       this.parser = createParser({ onEvent: (e) => this.onEventGuarded(e), onError: (e) => this.stop((e as { type?: string }).type === 'max_buffer_size_exceeded' || /max buffer size/.test(e.message) ? `the stream sent a line longer than ${MAX_SSE_BUFFER / 1024 / 1024} MB; its usage was not read` : `cannot read the event stream: ${e.message}`), maxBufferSize: MAX_SSE_BUFFER });
@@ -439,6 +504,7 @@ export class ResponseTap {
     if (this.stopped) return;
     try {
       if (this.parser) this.parser.feed(this.decoder!.decode(chunk, { stream: true }));
+      else if (this.jsonl) this.feedLines(chunk);
       else if (this.jsonBytes < MAX_JSON) {
         this.json.push(chunk);
         this.jsonBytes += chunk.length;
@@ -463,7 +529,8 @@ export class ResponseTap {
   }
 
   private result(): Extracted {
-    if (!this.sse && this.jsonBytes > 0 && !this.stopped) {
+    if (this.jsonl && !this.stopped && (this.lineBytes > 0 || this.skipLine)) this.endLine();
+    if (!this.sse && !this.jsonl && this.jsonBytes > 0 && !this.stopped) {
       try {
         const buf = this.json.length === 1 ? this.json[0]! : Buffer.concat(this.json);
         // Text APIs need only the top-level `model` and `usage`: read those two values and skip
@@ -477,8 +544,118 @@ export class ResponseTap {
     if (this.grounded && this.usage) this.usage = { ...this.usage, groundedPrompts: 1, ...(this.groundingQueries ? { groundingQueries: this.groundingQueries } : {}) };
     return {
       model: this.model, usage: this.usage, streamedOutputTokens: this.countedTokens + (this.text ? countTokens(this.text) : 0),
-      media: this.media, reportedCost: this.reportedCost, parseError: this.parseError, ...(this.codeContainer ? { codeContainer: true } : {}),
+      media: this.media, reportedCost: this.reportedCost, parseError: this.parseError, batch: this.batch, ...(this.codeContainer ? { codeContainer: true } : {}),
     };
+  }
+
+  // ---- batch results (JSONL) ----
+
+  private feedLines(chunk: Buffer): void {
+    let from = 0;
+    if (this.batch === null && this.lineBytes === 0 && !this.skipLine) {
+      // results are JSON lines: a body that does not open with an object is some other file, not read further
+      while (from < chunk.length && (chunk[from] === 0x20 || chunk[from] === 0x0a || chunk[from] === 0x0d || chunk[from] === 0x09)) from++;
+      if (from < chunk.length && chunk[from] !== OPEN_OBJ) return this.notBatch();
+    }
+    while (from < chunk.length && !this.stopped) {
+      const nl = chunk.indexOf(0x0a, from);
+      const end = nl < 0 ? chunk.length : nl;
+      if (!this.skipLine && end > from) {
+        if (this.lineBytes + (end - from) > MAX_RESULT_LINE) {
+          this.skipLine = true; // too long to read: counted unread at its end
+          this.line = [];
+          this.lineBytes = 0;
+        } else {
+          this.line.push(chunk.subarray(from, end));
+          this.lineBytes += end - from;
+        }
+      }
+      if (nl < 0) break;
+      this.endLine();
+      from = nl + 1;
+    }
+  }
+
+  private endLine(): void {
+    const skipped = this.skipLine;
+    const buf = this.line.length === 1 ? this.line[0]! : Buffer.concat(this.line);
+    this.line = [];
+    this.lineBytes = 0;
+    this.skipLine = false;
+    const b = (this.batch ??= { id: null, outputFileId: null, model: null, results: null, notBilled: 0, unread: 0 });
+    if (skipped) {
+      b.unread++;
+      return;
+    }
+    if (buf.length === 0 || (buf.length <= 2 && buf.toString('latin1').trim() === '')) return;
+    let d: J;
+    try {
+      d = obj(JSON.parse(buf.toString('utf8')));
+    } catch {
+      if (b.results === null && b.notBilled === 0) return this.notBatch();
+      b.unread++;
+      return;
+    }
+    if (typeof d.custom_id !== 'string' || !('result' in d || 'response' in d || 'error' in d)) {
+      // not a batch's results (another file downloaded through the same endpoint): nothing to book
+      if (b.results === null && b.notBilled === 0) return this.notBatch();
+      b.unread++;
+      return;
+    }
+    b.results ??= [];
+    if (b.results.length >= MAX_BATCH_RESULTS) {
+      b.unread++;
+      return;
+    }
+    try {
+      const r = this.endpoint === 'messages.batches.results' ? anthropicResult(d) : openaiResult(d);
+      if (r) b.results.push(r);
+      else b.notBilled++;
+    } catch {
+      b.unread++; // invalid usage in one line: that line is unread, the others still count
+    }
+  }
+
+  /** The body is not a batch's results: stop reading it, quietly (a plain file download books nothing). */
+  private notBatch(): void {
+    this.batch = null;
+    this.line = [];
+    const pe = this.parseError;
+    this.stop('not batch results');
+    this.parseError = pe;
+  }
+
+  /** Batch facts in a submit or poll response (the batch's id, its output file, a Gemini job's inline results). */
+  private batchJson(d: J): void {
+    const b: BatchFacts = { id: null, outputFileId: null, model: null, results: null, notBilled: 0, unread: 0 };
+    if (this.endpoint === 'batchGenerateContent' || this.endpoint === 'gemini.batch') {
+      if (typeof d.name === 'string') b.id = d.name;
+      const meta = obj(d.metadata);
+      if (typeof meta.model === 'string') b.model = meta.model.replace(/^models\//, '');
+      const done = d.done === true || /^(BATCH_STATE_|JOB_STATE_)?(SUCCEEDED|FAILED|CANCELLED|EXPIRED)$/.test(String(meta.state ?? ''));
+      const out = obj(d.response).inlinedResponses !== undefined ? obj(d.response) : obj(meta.output);
+      const list = obj(out.inlinedResponses).inlinedResponses;
+      if (this.endpoint === 'gemini.batch' && done && Array.isArray(list)) {
+        b.results = [];
+        for (const it of list.slice(0, MAX_BATCH_RESULTS)) {
+          const r = obj(obj(it).response);
+          if (!r.usageMetadata || obj(it).error) {
+            b.notBilled++;
+            continue;
+          }
+          try {
+            b.results.push({ model: typeof r.modelVersion === 'string' ? r.modelVersion : b.model, usage: { ...fromGemini(r.usageMetadata), serviceTier: 'batch' } });
+          } catch {
+            b.unread++;
+          }
+        }
+        if (list.length > MAX_BATCH_RESULTS) b.unread += list.length - MAX_BATCH_RESULTS;
+      }
+    } else {
+      if (typeof d.id === 'string') b.id = d.id;
+      if (typeof d.output_file_id === 'string') b.outputFileId = d.output_file_id;
+    }
+    if (b.id !== null || b.results !== null) this.batch = b;
   }
 
   /** Streamed text, counted in pieces so that a long stream never builds one huge string. */
@@ -633,6 +810,13 @@ export class ResponseTap {
     const d = obj(body);
     if (typeof d.model === 'string') this.model = d.model;
     switch (this.endpoint) {
+      case 'batches':
+      case 'batches.retrieve':
+      case 'messages.batches':
+      case 'batchGenerateContent':
+      case 'gemini.batch':
+        this.batchJson(d);
+        break;
       case 'chat.completions':
       case 'completions':
         if (d.usage) this.takeOpenAI(d.usage, d.service_tier);
@@ -685,3 +869,35 @@ export class ResponseTap {
 
 }
 
+/**
+ * One line of Anthropic batch results: `{custom_id, result: {type: 'succeeded', message: {model, usage}}}`.
+ * Errored, canceled and expired requests are not billed (docs.claude.com, batch processing): null.
+ */
+function anthropicResult(d: J): BatchResultLine | null {
+  const r = obj(d.result);
+  if (r.type !== 'succeeded') return null;
+  const m = obj(r.message);
+  if (!m.usage) return null;
+  return { model: typeof m.model === 'string' ? m.model : null, usage: { ...fromAnthropic(m.usage), serviceTier: 'batch' } };
+}
+
+/**
+ * One line of an OpenAI batch output file: `{id, custom_id, response: {status_code, body: {model, usage}}, error}`.
+ * A request that failed (error, or a status of 400 or more) is not billed: null.
+ */
+function openaiResult(d: J): BatchResultLine | null {
+  const res = obj(d.response);
+  const status = typeof res.status_code === 'number' ? res.status_code : 200;
+  if ((d.error !== null && d.error !== undefined) || status >= 400) return null;
+  const body = obj(res.body);
+  const u = obj(body.usage);
+  if (!body.usage) return null;
+  const model = typeof body.model === 'string' ? body.model : null;
+  // chat/completions and completions report prompt/completion tokens; responses input/output; embeddings prompt only
+  const usage: Usage = u.input_tokens !== undefined ? fromOpenAIResponses(u)
+    : u.completion_tokens !== undefined ? fromOpenAIChat(u)
+    : typeof u.prompt_tokens === 'number' ? { inputTokens: u.prompt_tokens }
+    : fromOpenAIChat(u);
+  usage.serviceTier = 'batch';
+  return { model, usage };
+}

@@ -127,6 +127,8 @@ export interface CallRow {
   device?: string | null;
   /** Ids of the service leases this call spent from (caps across devices), or null. */
   leases?: string[] | null;
+  /** The id of an earlier call this record corrects (a batch's estimate replaced by its actual cost); only a correction may cost less than $0. */
+  corrects?: string | null;
 }
 
 type Row = Record<string, unknown>;
@@ -139,6 +141,7 @@ export function toCallRecord(r: CallRow): CallRecord {
     reserved: nanoToUsd(r.reservedNano), estimated: r.estimated, unpriced: r.unpriced, unpricedReason: r.unpricedReason,
     priceSource: r.priceSource, error: r.error, blockedBy: r.blockedBy,
     ...(r.device !== undefined ? { device: r.device } : {}),
+    ...(r.corrects ? { corrects: r.corrects } : {}),
   };
 }
 
@@ -156,17 +159,18 @@ function fromDb(r: Row): CallRow {
     estimated: Number(r.estimated) === 1, unpriced: Number(r.unpriced) === 1, unpricedReason: (r.unpriced_reason as string) ?? null,
     priceSource: (r.price_source as string) ?? null, error: (r.error as string) ?? null, blockedBy: (r.blocked_by as string) ?? null,
     prompt: (r.prompt as string) ?? null, device: (r.device as string) ?? null, leases: r.leases ? JSON.parse(r.leases as string) as string[] : null,
+    corrects: (r.corrects as string) ?? null,
   };
 }
 
 const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_id', 'key_fp', 'key_name', 'status',
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
-  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases'] as const;
+  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases', 'corrects'] as const;
 
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
     c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
-    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null];
+    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null, c.corrects ?? null];
 }
 
 export interface RollupFilter {
@@ -207,17 +211,18 @@ function toBatch(batch: { kind: 'start' | 'end'; row: CallRow }[]): Batch {
     const bucket = Math.floor(r.ts / HOUR) * HOUR;
     const key = `${bucket}\u0000${r.provider}\u0000${r.model ?? ''}\u0000${r.project ?? ''}\u0000${r.keyFingerprint ?? ''}\u0000${r.workflow ?? ''}`;
     const up = r.unpriced ? 1 : 0;
+    const n = r.corrects ? 0 : 1; // a correction adds its signed cost, not a call
     const agg = rollups.get(key);
     if (agg) {
-      (agg[6] as number)++;
+      (agg[6] as number) += n;
       agg[7] = (agg[7] as bigint) + r.costNano;
       (agg[8] as number) += up;
-    } else rollups.set(key, [bucket, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, up]);
-    calls++;
+    } else rollups.set(key, [bucket, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', n, r.costNano, up]);
+    calls += n;
     cost += r.costNano;
     unpriced += up;
   }
-  return { seq: 0, starts, ends, rollups: [...rollups.values()], totals: calls ? [calls, cost, unpriced] : null };
+  return { seq: 0, starts, ends, rollups: [...rollups.values()], totals: calls || cost !== 0n ? [calls, cost, unpriced] : null };
 }
 
 export class Ledger {
@@ -393,6 +398,7 @@ export class Ledger {
   }
 
   recordEnd(row: CallRow): void {
+    if (row.costNano < 0n && !row.corrects) throw new LedgerError('E_LEDGER_WRITE', `call ${row.id} has a negative cost; only a correction (corrects) may`);
     this.pending.delete(row);
     this.enqueue({ kind: 'end', row });
   }
@@ -844,8 +850,9 @@ export class Ledger {
         n++;
         if (r.status === 'blocked' || r.status === 'pending') continue;
         const up = r.unpriced ? 1 : 0;
-        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, up);
-        s.totals.run(1, r.costNano, up);
+        const c = r.corrects ? 0 : 1; // a correction adds its signed cost, not a call
+        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', c, r.costNano, up);
+        s.totals.run(c, r.costNano, up);
       }
     })();
     return n;

@@ -179,4 +179,27 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN leases TEXT;
   ALTER TABLE caps ADD COLUMN all_devices INTEGER NOT NULL DEFAULT 0;
   `,
+  // 6, 7: reserved for other branches' migrations (the lead puts them here when merging; no-ops until then)
+  `SELECT 1;`,
+  `SELECT 1;`,
+  // 8: batch jobs priced from their results (issue 11). calls.corrects: the id of an earlier call this
+  // record corrects (a batch's estimate at submit, replaced by the actual cost from its results): calls
+  // are immutable once final (they sync to other devices), so a correction is a new record with a
+  // signed cost, counted by rollups and totals like any call; only a correction may be negative.
+  // batch_jobs: each batch Tollgate saw (its submit call, its output file) and the call that booked its
+  // results, so results fetched many times are booked once.
+  `
+  ALTER TABLE calls ADD COLUMN corrects TEXT;
+  CREATE INDEX calls_corrects ON calls(corrects) WHERE corrects IS NOT NULL;
+  CREATE TABLE batch_jobs (
+    provider TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    submit_call_id TEXT,
+    output_file_id TEXT,
+    booked_call_id TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (provider, batch_id)
+  );
+  CREATE INDEX batch_jobs_file ON batch_jobs(provider, output_file_id) WHERE output_file_id IS NOT NULL;
+  `,
 ];

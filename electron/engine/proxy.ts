@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { canonicalProvider } from '../../shared/catalog.ts';
 import { nanoToUsd } from '../../shared/money.ts';
-import { classify, isBillable, ResponseTap, type Endpoint, type Extracted } from './extract.ts';
+import { classify, isBillable, isTapped, ResponseTap, type Endpoint, type Extracted } from './extract.ts';
 import { errorBody, ProxyError } from './errors.ts';
 import type { CallRow } from './ledger.ts';
 
@@ -385,6 +385,45 @@ function send(res: http.ServerResponse, provider: string, err: ProxyError, callI
   res.end(body);
 }
 
+/** A batch object (or a list of them) larger than this passes through unchanged. */
+const MAX_BATCH_OBJECT = 1024 * 1024;
+const ANTHROPIC_BATCH_POLL = /\/v1\/messages\/batches(\/[^/?]+)?(\?|$)/;
+
+/**
+ * Anthropic batch objects name their results by an absolute `results_url` on the API's own host,
+ * which the Anthropic SDK fetches as is (`client.messages.batches.results(id)`): left alone, a
+ * client pointed at Tollgate would read the results past it, and their cost would never be seen.
+ * The poll's JSON (small) is held and each `results_url` on the upstream's origin is rewritten to
+ * the same path through Tollgate (the URL the client used to reach this route). The results
+ * themselves pass through unchanged.
+ */
+class ResultsUrlFilter {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private passThrough = false;
+  constructor(private readonly res: http.ServerResponse, private readonly upstreamOrigin: string, private readonly clientBase: string) {}
+  write(chunk: Buffer): boolean {
+    if (this.passThrough) return this.res.write(chunk);
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    if (this.bytes <= MAX_BATCH_OBJECT) return true;
+    this.passThrough = true;
+    const all = Buffer.concat(this.chunks);
+    this.chunks = [];
+    return this.res.write(all);
+  }
+  flush(): void {
+    if (this.passThrough || !this.chunks.length) return;
+    const body = Buffer.concat(this.chunks);
+    this.chunks = [];
+    const text = body.toString('utf8');
+    const origin = this.upstreamOrigin.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const re = new RegExp(`("results_url"\\s*:\\s*")${origin}(/v1/messages/batches/)`, 'g');
+    const out = text.replace(re, (_m, head: string, tail: string) => head + this.clientBase + tail);
+    this.res.write(out === text ? body : Buffer.from(out, 'utf8'));
+  }
+}
+
 /** Strips the usage-only final chunk (and `"usage":null` fields) from an OpenAI stream we asked usage for. */
 class UsageChunkFilter {
   private pending: Buffer = Buffer.alloc(0);
@@ -518,7 +557,9 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   private finished = false;
   private ttfbMs: number | null = null;
   private tap: ResponseTap | null = null;
-  private filter: UsageChunkFilter | null = null;
+  private filter: UsageChunkFilter | ResultsUrlFilter | null = null;
+  /** An Anthropic batch poll: its `results_url` is pointed back through Tollgate (see ResultsUrlFilter); the URL to point it at. */
+  private resultsBase: string | null = null;
   private upstreamStatus: number | null = null;
   private abortUpstream: ((reason?: Error) => void) | null = null;
   resumeUpstream: (() => void) | null = null;
@@ -579,6 +620,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       return;
     }
     const input: BeginInput = { route, method, endpoint, headers: h, body, json, started: this.started, attribution };
+    if (route.provider === 'anthropic' && method === 'GET' && ANTHROPIC_BATCH_POLL.test(route.path)) {
+      // the URL the client reached this route by, up to the API path (loopback hosts only)
+      const at = (req.url ?? '').indexOf('/v1/messages/batches');
+      const hostHeader = req.headers.host ?? '';
+      if (at >= 0 && /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/.test(hostHeader)) this.resultsBase = `http://${hostHeader}${(req.url ?? '').slice(0, at)}`;
+    }
     // An OpenAI-style stream that did not ask for usage: ask for it, and hide it from the client.
     if (json && endpoint === 'chat.completions' && json.stream === true) {
       const so = json.stream_options;
@@ -631,12 +678,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       const name = raw[i]!;
       const lower = name.toLowerCase();
       if (NOT_FORWARDED.has(lower) || reqListed?.has(lower) || lower.startsWith('x-tollgate-') || lower in auth) continue;
-      if (this.filterUsage && lower === 'accept-encoding') continue;
+      if ((this.filterUsage || this.resultsBase !== null) && lower === 'accept-encoding') continue;
       out.push(name, raw[i + 1]!);
     }
     // The usage chunk added for the client's stream is removed from what it sees, which needs the
     // stream's events readable: ask for it uncompressed (any client takes an identity response).
-    if (this.filterUsage) out.push('accept-encoding', 'identity');
+    if (this.filterUsage || this.resultsBase !== null) out.push('accept-encoding', 'identity');
     for (const k in auth) out.push(k, auth[k]!);
     const method = input.method;
     const body = input.body;
@@ -678,7 +725,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       const value = rawHeaders[i + 1]!.toString('latin1');
       if (lower === 'connection') listed = connectionListed(value);
       if (HOP_BY_HOP.has(lower)) continue;
-      if (this.filterUsage && lower === 'content-length' && statusCode < 300) continue;
+      if ((this.filterUsage || this.resultsBase !== null) && lower === 'content-length' && statusCode < 300) continue;
       if (lower === 'content-type') contentType = value;
       else if (lower === 'content-encoding') contentEncoding = value;
       headers.push(name, value);
@@ -693,9 +740,10 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (begun!.row.quoteMaxNano !== null) headers.push('x-tollgate-quote-max-usd', nanoToUsd(begun!.row.quoteMaxNano));
     res.writeHead(statusCode, statusText, headers);
     const endpoint = begun!.input.endpoint;
-    if (isBillable(endpoint)) this.tap = new ResponseTap(endpoint, contentType, contentEncoding);
+    if (isTapped(endpoint)) this.tap = new ResponseTap(endpoint, contentType, contentEncoding);
     // (a compressed stream is passed through untouched: its events cannot be seen without inflating it)
     if (this.filterUsage && statusCode < 300 && (contentEncoding === undefined || contentEncoding === 'identity')) this.filter = new UsageChunkFilter(res);
+    if (this.resultsBase !== null && statusCode < 300 && (contentEncoding === undefined || contentEncoding === 'identity')) this.filter = new ResultsUrlFilter(res, this.route.origin, this.resultsBase);
     return true;
   }
 

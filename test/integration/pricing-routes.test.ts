@@ -331,7 +331,9 @@ test('a walk over every route the proxy accepts: each call is priced, unpriced w
     const unpricedWithReason = c.unpriced && (c.unpricedReason ?? '').length > 10;
     const freeByList = free && !c.unpriced && c.cost === '0';
     const failedSaid = c.httpStatus !== null && c.httpStatus >= 400 && c.cost === '0' && /^not billed/.test(c.priceSource ?? '');
-    if (!(priced || unpricedWithReason || freeByList || failedSaid)) silent.push(`${route} ${method} ${path} → ${c.endpoint} (${ENDPOINTS[c.endpoint as keyof typeof ENDPOINTS]?.billing}): HTTP ${c.httpStatus}, cost ${c.cost}, unpriced ${c.unpriced}`);
+    // a batch's results: free to fetch; booked (priced, or unpriced with why) when they are a batch's results, else $0 unflagged
+    const results = ENDPOINTS[c.endpoint as keyof typeof ENDPOINTS]?.billing === 'results' && (priced || unpricedWithReason || (!c.unpriced && c.cost === '0'));
+    if (!(priced || unpricedWithReason || freeByList || failedSaid || results)) silent.push(`${route} ${method} ${path} → ${c.endpoint} (${ENDPOINTS[c.endpoint as keyof typeof ENDPOINTS]?.billing}): HTTP ${c.httpStatus}, cost ${c.cost}, unpriced ${c.unpriced}`);
   }
   assert.ok(walked > 50, `walked ${walked} routes`);
   assert.deepEqual(silent, [], 'calls booked at $0 with no reason');

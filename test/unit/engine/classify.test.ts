@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { classify, ENDPOINTS, isBillable, unpricedEndpoint, type Endpoint } from '../../../electron/engine/extract.ts';
+import { classify, ENDPOINTS, isBatchResults, isBillable, isTapped, unpricedEndpoint, type Endpoint } from '../../../electron/engine/extract.ts';
 import { CALLS, FREE } from '../../fixtures/provider-routes.ts';
 
 
@@ -20,11 +20,25 @@ test('every endpoint the classifier knows is reached by a real call, and is pric
     const billing = ENDPOINTS[e].billing;
     if (billing === 'free') assert.ok(FREE.includes(e), `${e} is free but not on the explicit free list`);
     else assert.ok(!FREE.includes(e), `${e} is on the free list but billed as ${billing}`);
-    assert.equal(isBillable(e), billing !== 'free', e);
+    assert.equal(isBillable(e), billing !== 'free' && billing !== 'results', e);
+    // a batch's results are free to fetch, but read: their first retrieval books the batch's actual cost
+    assert.equal(isBatchResults(e), billing === 'results', e);
+    if (billing === 'results') assert.equal(isTapped(e), true, e);
     if (billing === 'unpriced') assert.match(unpricedEndpoint(e) ?? "", /^.{20,}$/, `${e} has no reason`);
     else assert.equal(unpricedEndpoint(e), null, e);
   }
   assert.deepEqual(new Set(FREE), new Set(Object.keys(ENDPOINTS).filter((e) => ENDPOINTS[e as Endpoint].billing === 'free')));
+});
+
+test('batch results are classified as results (booked once when read), only for the providers whose format Tollgate reads', () => {
+  assert.equal(classify('anthropic', 'GET', '/v1/messages/batches/msgbatch_01/results'), 'messages.batches.results');
+  assert.equal(classify('openai', 'GET', '/v1/files/file-abc/content'), 'batches.output');
+  assert.equal(classify('gemini', 'GET', '/v1beta/batches/abc123'), 'gemini.batch');
+  // other OpenAI-compatible hosts: a plain read (their batch output is not priced here)
+  assert.equal(classify('openrouter', 'GET', '/api/v1/files/file-abc/content'), 'openai.read');
+  assert.equal(classify('anthropic', 'DELETE', '/v1/messages/batches/msgbatch_01'), 'anthropic.read');
+  assert.equal(isTapped(classify('openai', 'GET', '/v1/batches/batch_1')), true, 'a batch poll is read for its output file');
+  assert.equal(isTapped(classify('openai', 'GET', '/v1/models')), false);
 });
 
 test('batch APIs and audio endpoints are never free', () => {
