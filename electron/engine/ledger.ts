@@ -860,7 +860,7 @@ export class Ledger {
 
   /** Spend per device in a window, from the calls (rollups are not kept per device). `self` names this device. */
   groupByDevice(from: number, to: number, self: string): { key: string; calls: number; cost: bigint; unpriced: number }[] {
-    const rows = this.db.prepare(`SELECT COALESCE(device, ?) AS k, COUNT(*) AS calls, COALESCE(SUM(cost_nano), 0) AS cost, COALESCE(SUM(unpriced), 0) AS unpriced
+    const rows = this.db.prepare(`SELECT COALESCE(device, ?) AS k, COUNT(*) - COUNT(corrects) AS calls, COALESCE(SUM(cost_nano), 0) AS cost, COALESCE(SUM(unpriced), 0) AS unpriced
       FROM calls WHERE ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending') GROUP BY k ORDER BY cost DESC`).safeIntegers(true).all(self, from, to) as Row[];
     return rows.map((r) => ({ key: String(r.k), calls: Number(r.calls), cost: BigInt(r.cost as bigint), unpriced: Number(r.unpriced) }));
   }

@@ -33,6 +33,7 @@ test('a correction counts its signed cost in totals and rollups, not a call; onl
       L.flush(true);
       assert.deepEqual(L.totals(), { calls: 2, cost: 273_000n, unpriced: 0 });
       assert.deepEqual(L.spend({ from: 0, to: Number.MAX_SAFE_INTEGER, project: 'nightly' }), { cost: 273_000n, calls: 2, unpriced: 0 });
+      assert.deepEqual(L.groupByDevice(0, Number.MAX_SAFE_INTEGER, 'laptop').map((g) => [g.key, g.calls, g.cost]), [['laptop', 2, 273_000n]], 'report --by device counts the correction\'s cost, not a call');
       assert.equal(L.call(corr.id)?.corrects, estimate.id);
       assert.equal(L.call(estimate.id)?.corrects, null);
       assert.equal(toCallRecord(L.call(corr.id)!).corrects, estimate.id);
