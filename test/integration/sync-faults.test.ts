@@ -137,16 +137,19 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(`caps across device
       const client = new OpenAI({ apiKey: 'sk-lease', baseURL: `${r.url}/openai/v1`, maxRetries: 0 });
       return Promise.allSettled(Array.from({ length: 200 }, () => client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] })));
     };
+    const f = (k: 'droppedRequests' | 'droppedResponses' | 'resets' | 'duplicated' | 'reordered') => proxies.reduce((a, p) => a + p.stats[k], 0);
+    // two rounds: the second spends against what the service makes of the first round's pushes,
+    // grants and returns, all of them through the faults (each kind has struck in between)
     const results = (await Promise.all(rigs.map(fire))).flat();
+    await eventually(() => f('duplicated') >= 2 && f('droppedResponses') >= 1 && f('droppedRequests') + f('resets') >= 1, 'duplicated, dropped and cut requests', 60_000);
+    results.push(...(await Promise.all(rigs.map(fire))).flat());
     const ok = results.filter((x) => x.status === 'fulfilled').length;
     const blocked = results.filter((x) => x.status === 'rejected' && (x.reason as { status?: number }).status === 402);
-    const f = (k: 'droppedRequests' | 'droppedResponses' | 'resets' | 'duplicated' | 'reordered') => proxies.reduce((a, p) => a + p.stats[k], 0);
     t.diagnostic(`${ok} calls ran, ${blocked.length} were blocked; faults: ${f('droppedRequests')} requests dropped, ${f('droppedResponses')} answers dropped, ${f('resets')} resets, ${f('duplicated')} duplicated, ${f('reordered')} reordered`);
     assert.equal(ok + blocked.length, results.length, 'every call either ran or was blocked with 402');
     assert.ok(ok > 20, 'calls ran while the leases had room');
     assert.ok(blocked.length > 0, 'calls were blocked at the limit');
     assert.match(String((blocked[0] as PromiseRejectedResult).reason.message), new RegExp(cap.id));
-    assert.ok(f('duplicated') > 0 && f('droppedResponses') + f('droppedRequests') > 0, 'the faults happened');
     // healed: every call (blocked ones too, recorded at $0) reaches the service and every device once
     for (const p of proxies) p.set({});
     const s = await assertConverged(rigs, names, svc.url, observer, results.length, 90_000);
@@ -156,10 +159,10 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(`caps across device
     const sc = (caps.body.caps as { id: string; spent: string }[]).find((c) => c.id === cap.id)!;
     assert.equal(usdToNanoExact(sc.spent), s.cost);
     // the 50 % alert fired once on the service, and every device shows it once
-    await eventually(async () => {
+    if (s.cost * 2n >= usdToNanoExact(limit)) await eventually(async () => {
       for (const r of rigs) if (!(await r.engine.api.alerts({})).some((a) => a.capId === cap.id && a.threshold === 50)) return false;
       return true;
     }, 'the 50 % alert on every device', 15_000);
-    for (const r of rigs) assert.equal((await r.engine.api.alerts({})).filter((a) => a.capId === cap.id && a.threshold === 50).length, 1);
+    for (const r of rigs) assert.ok((await r.engine.api.alerts({})).filter((a) => a.capId === cap.id && a.threshold === 50).length <= 1);
   });
 });
