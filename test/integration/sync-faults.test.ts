@@ -66,6 +66,13 @@ for (const kind of ['sqlite', 'postgres'] as const) describe(`sync: duplicated a
     await Promise.all(rigs.map((r, i) => makeCalls(r, 15, i + 1)));
     const sum = (k: 'duplicated' | 'reordered') => proxies.reduce((a, p) => a + p.stats[k], 0);
     await eventually(() => sum('duplicated') >= 3 && proxies[0]!.stats.reordered >= 1 && sum('reordered') >= 2, 'batches duplicated and reordered', 60_000);
+    // c's calls made it through the 50 ms–5 s spread before anything heals
+    const cCalls = async () => {
+      const d = (await request(svc.url, 'GET', '/v1/devices', { token: observer.token })).body.devices.find((x: { name: string }) => x.name === 'c');
+      const tot = (await request(svc.url, 'GET', '/v1/totals', { token: observer.token })).body.devices.find((x: { device: string }) => x.device === d?.id);
+      return tot?.calls ?? 0;
+    };
+    await eventually(async () => (await cCalls()) === 15, 'c\'s calls through the latency spread', 60_000);
     t.diagnostic(`duplicated ${sum('duplicated')}, reordered ${sum('reordered')}, held until timeout ${proxies.reduce((a, p) => a + p.stats.holdTimeouts, 0)}`);
     for (const p of proxies) p.set({});
     const s = await assertConverged(rigs, names, svc.url, observer, 3500 + 45, 90_000);
