@@ -49,6 +49,10 @@ export class LeaseBook {
   /** Failed grant requests in a row (the service unreachable): the wait before asking again doubles, up to a minute. */
   private failures = 0;
   private recovered = false;
+  /** Leases this process gave back (the service has them returned). */
+  private returned = new Set<string>();
+  /** Leases this process will never spend from: open on the service, unknown here when it looked (see housekeep). */
+  private disowned = new Set<string>();
   readonly ttlMs: number | undefined;
 
   constructor(private readonly t: LeaseTransport, private readonly ledger: Ledger, private readonly log: (m: string) => void) {
@@ -173,6 +177,9 @@ export class LeaseBook {
       return;
     }
     this.wanted.delete(capId);
+    // an answer that comes after housekeep found the lease open and gave it back (or that repeats one
+    // held): not spendable, whatever it says
+    if (this.disowned.has(r.lease.id) || this.returned.has(r.lease.id) || this.leases.has(r.lease.id)) return;
     // the TTL counts from when we asked: never later than the service thinks
     this.leases.set(r.lease.id, { id: r.lease.id, cap: capId, amount: usdToNanoExact(r.lease.amount), used: 0n, reserved: 0n, expiresAt: asked + r.lease.ttl_ms });
   }
@@ -184,11 +191,14 @@ export class LeaseBook {
     this.returning.add(l.id);
     try {
       await this.t.request('POST', `/v1/leases/${l.id}/return`, { used: nanoToUsd(l.used) });
+      this.returned.add(l.id);
       this.leases.delete(l.id);
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (code === 'no_such_lease' || code === 'lease_returned') this.leases.delete(l.id);
-      else throw e;
+      if (code === 'no_such_lease' || code === 'lease_returned') {
+        this.returned.add(l.id);
+        this.leases.delete(l.id);
+      } else throw e;
     } finally {
       this.returning.delete(l.id);
     }
@@ -196,26 +206,46 @@ export class LeaseBook {
 
   /**
    * Return what is done with: expired leases with nothing in flight, and leases of caps no longer
-   * enforced. After a restart, also the service's open leases of this device this process never
-   * held, with the spend the ledger records against them.
+   * enforced. Then every lease the service has open for this device that this process does not
+   * hold: after a restart, those an earlier run held (returned with the spend the ledger records
+   * against them); later, those granted to this process whose answer never arrived (a dropped or
+   * duplicated grant request), returned unused: otherwise each would hold its allowance for the
+   * rest of the cap's period. Such a lease is disowned before it is returned, so a grant answer
+   * arriving afterwards is not spent from.
    */
   async housekeep(): Promise<void> {
     const now = performance.now();
     for (const l of [...this.leases.values()]) {
       if (l.reserved === 0n && (!this.live(l, now) || !this.caps.has(l.cap))) await this.returnLease(l).catch(() => {});
     }
-    if (!this.recovered) {
-      const r = await this.t.request<{ leases?: { id: string; cap: string }[] }>('GET', '/v1/leases');
-      for (const x of r.leases ?? []) {
-        if (this.leases.has(x.id)) continue;
-        const used = this.ledger.leaseUsed(x.id);
+    const first = !this.recovered;
+    let open: { id: string; cap: string }[];
+    try {
+      open = (await this.t.request<{ leases?: { id: string; cap: string }[] }>('GET', '/v1/leases')).leases ?? [];
+    } catch (e) {
+      if (first) throw e;
+      return; // looked again at the next pass
+    }
+    for (const x of open) {
+      if (this.leases.has(x.id) || this.returned.has(x.id)) continue;
+      // a grant for this cap is under way: its answer may be this lease (if it is lost, the next pass returns it)
+      if (!first && this.inflight.has(x.cap)) continue;
+      this.disowned.add(x.id);
+      const used = this.ledger.leaseUsed(x.id);
+      try {
         await this.t.request('POST', `/v1/leases/${x.id}/return`, { used: nanoToUsd(used) }).catch((e: { code?: string }) => {
           if (e.code !== 'no_such_lease' && e.code !== 'lease_returned') throw e;
         });
-        this.log(`sync: returned lease ${x.id} of cap ${x.cap} left open by an earlier run (spent ${nanoToUsd(used)} USD)`);
+      } catch (e) {
+        if (first) throw e;
+        continue; // still open: returned at a later pass
       }
-      this.recovered = true;
+      this.returned.add(x.id);
+      this.log(first
+        ? `sync: returned lease ${x.id} of cap ${x.cap} left open by an earlier run (spent ${nanoToUsd(used)} USD)`
+        : `sync: returned lease ${x.id} of cap ${x.cap}, granted to this device but its answer was lost`);
     }
+    this.recovered = true;
   }
 
   /** Stopping: return every lease with nothing in flight (best effort; an unreturned one expires on the service). */
