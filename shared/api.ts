@@ -76,6 +76,8 @@ export interface CallRecord {
   blockedBy: string | null;
   /** Synced calls: the name of the device that made it; null or absent for this device's own calls. */
   device?: string | null;
+  /** The provider's own id of the response (OpenRouter "gen-…"); absent when it sent none. */
+  upstreamId?: string | null;
 }
 
 export type CapScopeType = 'global' | 'provider' | 'project' | 'key' | 'model' | 'workflow';

@@ -591,6 +591,7 @@ export class Engine implements ProxyHost {
     row.ttfbMs = o.ttfbMs;
     row.durationMs = o.durationMs;
     row.error = o.error;
+    row.upstreamId = o.extracted?.upstreamId ?? null;
     try {
       this.price(b, o);
     } catch (e) {

@@ -127,6 +127,8 @@ export interface CallRow {
   device?: string | null;
   /** Ids of the service leases this call spent from (caps across devices), or null. */
   leases?: string[] | null;
+  /** The provider's own id of the response (OpenRouter "gen-…"), or null. */
+  upstreamId?: string | null;
 }
 
 type Row = Record<string, unknown>;
@@ -139,6 +141,8 @@ export function toCallRecord(r: CallRow): CallRecord {
     reserved: nanoToUsd(r.reservedNano), estimated: r.estimated, unpriced: r.unpriced, unpricedReason: r.unpricedReason,
     priceSource: r.priceSource, error: r.error, blockedBy: r.blockedBy,
     ...(r.device !== undefined ? { device: r.device } : {}),
+    // only when known: a call recorded without one keeps the exact content it was first synced with
+    ...(r.upstreamId ? { upstreamId: r.upstreamId } : {}),
   };
 }
 
@@ -156,17 +160,18 @@ function fromDb(r: Row): CallRow {
     estimated: Number(r.estimated) === 1, unpriced: Number(r.unpriced) === 1, unpricedReason: (r.unpriced_reason as string) ?? null,
     priceSource: (r.price_source as string) ?? null, error: (r.error as string) ?? null, blockedBy: (r.blocked_by as string) ?? null,
     prompt: (r.prompt as string) ?? null, device: (r.device as string) ?? null, leases: r.leases ? JSON.parse(r.leases as string) as string[] : null,
+    upstreamId: (r.upstream_id as string) ?? null,
   };
 }
 
 const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_id', 'key_fp', 'key_name', 'status',
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
-  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases'] as const;
+  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases', 'upstream_id'] as const;
 
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
     c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
-    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null];
+    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null, c.upstreamId ?? null];
 }
 
 export interface RollupFilter {

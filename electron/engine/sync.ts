@@ -134,6 +134,7 @@ export function rowFromPulled(c: Record<string, unknown>): CallRow | null {
     items: Array.isArray(c.items) ? c.items as CallRow['items'] : [], costNano: nano(c.cost), reservedNano: nano(c.reserved),
     quoteMaxNano: null, quoteExpectedNano: null, estimated: c.estimated === true, unpriced: c.unpriced === true,
     unpricedReason: str(c.unpricedReason), priceSource: str(c.priceSource), error: str(c.error), blockedBy: str(c.blockedBy), prompt: null,
+    upstreamId: typeof c.upstreamId === 'string' && c.upstreamId.length <= 200 ? c.upstreamId : null,
   };
 }
 

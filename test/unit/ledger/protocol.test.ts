@@ -54,11 +54,12 @@ test('calls the service refuses, each naming its index', () => {
 });
 
 test('batches: protocol checked, at most MAX_BATCH_CALLS calls, any invalid call refuses the whole batch', () => {
-  assert.equal(PROTOCOL, 1);
-  assert.deepEqual(ACCEPTED_PROTOCOLS, [1]);
+  assert.equal(PROTOCOL, 2);
+  assert.deepEqual(ACCEPTED_PROTOCOLS, [1, 2], 'protocol 2 (grants) and the previous one');
   assert.deepEqual(acceptedProtocols(3), [2, 3], 'the current version and the one before');
   assert.equal(checkProtocol(1), 1);
-  for (const bad of [undefined, 0, 2, '1', null]) assert.equal(code(() => checkProtocol(bad)), '400 unsupported_protocol');
+  assert.equal(checkProtocol(2), 2);
+  for (const bad of [undefined, 0, 3, '1', null]) assert.equal(code(() => checkProtocol(bad)), '400 unsupported_protocol');
   assert.equal(validatePush({ protocol: 1, calls: [call(), call()], extra: 'kept' }).calls.length, 2);
   assert.equal(code(() => validatePush({ protocol: 1, calls: Array.from({ length: MAX_BATCH_CALLS + 1 }, () => call()) })), '413 batch_too_large');
   assert.equal(validatePush({ protocol: 1, calls: Array.from({ length: MAX_BATCH_CALLS }, () => call()) }).calls.length, MAX_BATCH_CALLS);
