@@ -28,7 +28,7 @@ import {
   aggregateCalls, aggregateFromJson, aggregateToJson, emptyAggregate, finishStatement, hashInput, mergeAggregate, type Aggregate, isClosed, nextPeriod, parsePeriod, periodOf, renderCsv, renderHtml, renderJson, DEFAULT_GRACE_MS,
   type BillingTerms, type PeriodKind, type Statement, type StatementCall, type StatementPeriod,
 } from '../../shared/statements.ts';
-import { parseExport, reconcile as compare, ReconcileError, type LedgerAmount, type ReconcileProvider, type ReconcileResult } from '../../shared/reconcile.ts';
+import { parseExport, reconcile as compare, reconcileGenerations, ReconcileError, type LedgerAmount, type LedgerGeneration, type ReconcileProvider, type ReconcileResult } from '../../shared/reconcile.ts';
 import { canonicalProvider } from '../../shared/catalog.ts';
 import { priceCall } from '../../shared/pricing.ts';
 import { formatUsd, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
@@ -525,6 +525,7 @@ export class Billing {
     this.e.flushQuietly();
     const first = dateStart(parsed.amounts[0]!.day);
     const last = dateStart(parsed.amounts[parsed.amounts.length - 1]!.day) + DAY_MS;
+    if (parsed.generations) return compareGenerations(this.db, arg.provider, parsed, first, last);
     const rows = this.db.prepare('SELECT bucket, model, SUM(calls) AS calls, SUM(cost_nano) AS cost FROM rollups WHERE provider = ? AND bucket >= ? AND bucket < ? GROUP BY bucket, model')
       .safeIntegers(true).all(arg.provider, first, last) as Row[];
     const amounts: LedgerAmount[] = rows.map((r) => ({
@@ -532,6 +533,27 @@ export class Billing {
     }));
     return compare(arg.provider, parsed, amounts);
   }
+}
+
+/**
+ * The OpenRouter activity export joined per generation id: the metered calls of the export's days,
+ * and any call elsewhere whose response id is in the export (a generation near midnight).
+ */
+function compareGenerations(db: Database.Database, provider: ReconcileProvider, parsed: ReturnType<typeof parseExport>, first: number, last: number): ReconcileResult {
+  const toGen = (r: Row): LedgerGeneration => ({
+    callId: String(r.id), upstreamId: (r.upstream_id as string) ?? null, day: new Date(Number(r.ts)).toISOString().slice(0, 10),
+    model: String(r.model ?? '(unknown)'), costNano: BigInt(r.cost_nano as bigint),
+  });
+  const cols = 'id, ts, model, cost_nano, upstream_id';
+  const calls = (db.prepare(`SELECT ${cols} FROM calls WHERE provider = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')`).safeIntegers(true).all(provider, first, last) as Row[]).map(toGen);
+  const have = new Set(calls.map((c) => c.upstreamId).filter((x): x is string => x !== null));
+  const missing = (parsed.generations ?? []).map((g) => g.id).filter((id) => !have.has(id));
+  for (let i = 0; i < missing.length; i += 500) {
+    const ids = missing.slice(i, i + 500);
+    const more = db.prepare(`SELECT ${cols} FROM calls WHERE upstream_id IN (${ids.map(() => '?').join(', ')}) AND provider = ? AND status NOT IN ('blocked', 'pending')`).safeIntegers(true).all(...ids, provider) as Row[];
+    calls.push(...more.map(toGen));
+  }
+  return reconcileGenerations(provider, parsed, calls);
 }
 
 function grantInfo(b: GrantBalance): CreditGrantInfo {

@@ -849,6 +849,15 @@ Example:
         x.day, x.model, money(x.tollgate), x.provider === null ? 'no price' : money(x.provider), money(x.difference), x.calls,
         x.status === 'unmetered' ? 'billed by the provider but not metered' : x.status,
       ])));
+      if (r.generations) {
+        const g = r.generations.counts;
+        print(`Joined per generation id: ${g.matched} matched · ${g.costDiffers} cost differs · ${g.billedNotMetered} billed but not metered · ${g.meteredNotBilled} metered but not billed`);
+        if (r.generations.unmatched.length) {
+          print(table(['generation', 'call', 'day', 'model', 'Tollgate', 'provider', 'difference', 'status'], r.generations.unmatched.map((x) => [
+            x.generationId ?? '(no id)', x.callId ?? '', x.day, x.model, x.tollgate === null ? '' : money(x.tollgate), x.provider === null ? '' : money(x.provider), money(x.difference), x.status,
+          ])));
+        }
+      }
       print(`Tollgate ${money(r.tollgateTotal)} · provider ${money(r.providerTotal)} · difference ${money(r.difference)}`);
       print(`Billed by the provider but not metered: ${money(r.unmetered)}`);
       print(r.mismatches ? `${r.mismatches} day × model row(s) outside max(1 %, $0.01).` : 'Everything matches within max(1 %, $0.01).');
