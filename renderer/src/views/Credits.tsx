@@ -1,4 +1,4 @@
-import { lazy, Suspense, useState } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import type { ReconcileResult } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, Card, Empty, ErrorNote, Loading, Money, PageHeader, useAsync } from '../components/ui.tsx';
@@ -20,6 +20,19 @@ export function CreditsView() {
   const [error, setError] = useState<ApiCallError | null>(null);
   const [busy, setBusy] = useState(false);
   const [confirm, setConfirm] = useState<string | null>(null);
+
+  // grants and calls from other devices (sync) change the balances: refresh, at most every 2 s
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const off = bridge.subscribe((e) => {
+      if ((e.type === 'caps' || e.type === 'alert') && !timer) timer = setTimeout(() => { timer = null; void credits.reload(); }, 2000);
+    });
+    return () => {
+      off();
+      if (timer) clearTimeout(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [bridge]);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
