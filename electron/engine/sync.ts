@@ -501,7 +501,7 @@ export class SyncClient {
 
   private grantsUnsupported = false;
 
-  /** Push this device's grant events, then pull the other devices'. A service that predates grants (protocol 1) is said once and skipped. */
+  /** Push this device's grant events, then pull the other devices'. A service without the grant endpoints is said once and skipped (calls still sync). */
   private async syncGrants(c: Config, token: string): Promise<void> {
     try {
       await this.pushGrants(c, token);
@@ -509,7 +509,7 @@ export class SyncClient {
       this.grantsUnsupported = false;
     } catch (e) {
       if ((e as SyncError).code !== 'unsupported_protocol' && (e as SyncError).status !== 404) throw e;
-      if (!this.grantsUnsupported) this.host.log(`sync: the ledger service ${c.url} does not know credit grants (protocol ${PROTOCOL}); calls sync, grants stay on this device until the service is upgraded.`);
+      if (!this.grantsUnsupported) this.host.log(`sync: the ledger service ${c.url} does not serve credit grants (${(e as Error).message}); calls sync, grants stay on this device until the service is upgraded.`);
       this.grantsUnsupported = true;
     }
   }

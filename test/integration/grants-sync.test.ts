@@ -101,6 +101,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const total = callCost(A);
       assert.equal(callCost(B), total, 'both devices hold the same calls');
       assert.ok(total > 0n);
+      // each call's upstream response id travels with it (protocol 2's upstreamId)
+      const upstream = (r: Rig) => r.engine.ledger.db.prepare('SELECT id, upstream_id FROM calls ORDER BY id').all() as { id: string; upstream_id: string | null }[];
+      assert.deepEqual(upstream(B), upstream(A));
+      assert.equal(upstream(A).length, 7);
+      assert.ok(upstream(A).every((x) => /^chatcmpl-/.test(x.upstream_id ?? '')), JSON.stringify(upstream(A)));
 
       let a = await credits(A), bb = await credits(B);
       assert.deepEqual(comparable(bb), comparable(a), 'the same grant and the same balance on both devices');
