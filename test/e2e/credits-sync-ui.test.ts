@@ -3,13 +3,14 @@
  * a real `tollgate-ledger serve`, two real engines joined to it, calls through the official openai
  * SDK, a grant added on the laptop with the CLI; the desktop's Credits view (Chromium, open the
  * whole time) shows it after a sync without being reloaded, with the laptop's balance to the cent;
- * removed in the desktop's view, it is gone on the laptop after a sync.
+ * removed in the desktop's view, it is gone on the laptop after a sync. Then OpenRouter's activity
+ * export reconciled in the same view, joined per generation id.
  * Screenshots: test-results/screenshots/credits-sync-<step>.png
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -60,7 +61,7 @@ before(async () => {
   b = { dataDir: tempDir('tollgate-ledger-') };
   svc = await startLedger(b);
   laptop = await startRig(['openai'], { syncIntervalMs: 600_000 });
-  desktop = await startRig(['openai'], { syncIntervalMs: 600_000, uiDir: DIST });
+  desktop = await startRig(['openai', 'openrouter'], { syncIntervalMs: 600_000, uiDir: DIST });
   for (const [rig, name] of [[laptop, 'laptop'], [desktop, 'desktop']] as const) {
     const code = (JSON.parse((await ledgerCli(b, ['enroll', '--json'])).stdout) as { code: string }).code;
     await rig.engine.api.syncJoin({ url: svc.url, code, name });
@@ -118,5 +119,34 @@ test('a grant added on the laptop appears in the desktop\'s open Credits view af
   assert.deepEqual((await laptop.engine.api.credits({})).providers, [], 'removed on the desktop: gone on the laptop');
   const list = await tollgate(laptop, 'credits', 'list');
   assert.match(list.out, /No credits recorded/);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('OpenRouter reconciliation in the view: joined per generation id, the unmatched generations listed', async () => {
+  // the calls of test/fixtures/reconcile/openrouter-generations.csv (see test/integration/reconcile-openrouter.test.ts)
+  const client = new OpenAI({ apiKey: 'sk-or-test', baseURL: `${desktop.url}/openrouter/api/v1`, maxRetries: 0 });
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    desktop.fakes.openrouter!.next({ usage: { prompt_tokens: 1000 + i, completion_tokens: 500 } });
+    if (i === 2) {
+      const s = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'stream' }], stream: true });
+      let id = '';
+      for await (const c of s) id ||= c.id;
+      ids.push(id);
+    } else ids.push((await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `hi ${i}` }] })).id);
+  }
+  const day = new Date().toISOString().slice(0, 10);
+  const csv = readFileSync(join(ROOT, 'test/fixtures/reconcile/openrouter-generations.csv'), 'utf8').replaceAll('2025-11-30', day);
+  await page.getByTestId('reconcile-provider').selectOption('openrouter');
+  await page.getByTestId('reconcile-file').setInputFiles({ name: 'openrouter_activity.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByTestId('reconcile-generations').waitFor();
+  assert.match(await page.getByTestId('reconcile-generations').innerText(), /2 matched · 1 cost differs · 1 billed by the provider but not metered · 1 metered but not billed/);
+  assert.match(await page.getByTestId(`reconcile-gen-${ids[1]}`).innerText(), /cost differs/);
+  assert.match(await page.getByTestId(`reconcile-gen-${ids[3]}`).innerText(), /metered, not billed/);
+  assert.match(await page.getByTestId('reconcile-gen-gen-1750000099-77a1c0ffee5eed0ba5e1').innerText(), /billed, not metered/);
+  assert.match(await page.getByTestId(`reconcile-row-${day}-gpt-4o-mini`).innerText(), /not billed/);
+  await page.getByTestId('reconcile-card').scrollIntoViewIfNeeded();
+  await page.mouse.move(1350, 890);
+  await page.screenshot({ path: join(SHOTS, 'credits-sync-2-openrouter-generations.png'), fullPage: true });
   assert.deepEqual(pageErrors, []);
 });

@@ -302,6 +302,49 @@ function Reconcile() {
               ))}
             </tbody>
           </table>
+          {result.generations ? (
+            <>
+              <p data-testid="reconcile-generations">
+                Joined per generation id: {result.generations.counts.matched} matched · {result.generations.counts.costDiffers} cost differs ·{' '}
+                {result.generations.counts.billedNotMetered} billed by the provider but not metered · {result.generations.counts.meteredNotBilled} metered but not billed
+              </p>
+              {result.generations.unmatched.length ? (
+                <table className="table" data-testid="reconcile-generations-table">
+                  <thead>
+                    <tr>
+                      <th scope="col">Generation</th>
+                      <th scope="col">Day</th>
+                      <th scope="col">Model</th>
+                      <th scope="col" className="num">Tollgate</th>
+                      <th scope="col" className="num">Provider</th>
+                      <th scope="col" className="num">Difference</th>
+                      <th scope="col">Status</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {result.generations.unmatched.map((g) => (
+                      <tr key={`${g.generationId ?? ''}-${g.callId ?? ''}`} className="row-warn" data-testid={`reconcile-gen-${g.generationId ?? g.callId}`}>
+                        <td>
+                          <code>{g.generationId ?? 'no id'}</code>
+                          {g.callId ? <div className="muted">call {g.callId}</div> : null}
+                        </td>
+                        <td>{g.day}</td>
+                        <td>{g.model}</td>
+                        <td className="num">{g.tollgate === null ? <span className="muted">—</span> : <Money usd={g.tollgate} />}</td>
+                        <td className="num">{g.provider === null ? <span className="muted">—</span> : <Money usd={g.provider} />}</td>
+                        <td className="num">
+                          <Money usd={g.difference} signed />
+                        </td>
+                        <td>
+                          <Badge tone="bad">{g.status}</Badge>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              ) : null}
+            </>
+          ) : null}
         </div>
       ) : null}
     </Card>
