@@ -13,8 +13,10 @@ import OpenAI from 'openai';
 import { startRig, tempDir, type Rig } from '../fixtures/engine.ts';
 import { joinDevice, ledgerCli, makeCall, pushCalls, request, startLedger, type Device, type LedgerBackend, type LedgerProcess } from '../fixtures/ledger-service.ts';
 import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
+import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.ts';
 import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import type { CreditsStatus } from '../../shared/api.ts';
+import { grantOutboxCount } from '../../electron/engine/billing.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DAY = 86_400_000;
@@ -257,3 +259,57 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('credit grants through faults', () => {
+  let b: LedgerBackend;
+  let svc: LedgerProcess;
+  let proxy: FaultProxy;
+  let A: Rig, B: Rig;
+  let observer: Device;
+
+  before(async () => {
+    b = { dataDir: tempDir('tollgate-ledger-') };
+    svc = await startLedger(b);
+    proxy = await startFaultProxy(svc.url, {}, 11);
+    A = await startRig(['openai'], { syncIntervalMs: 600_000 });
+    B = await startRig(['openai'], { syncIntervalMs: 600_000 });
+    observer = await joinDevice(b, svc.url, 'default', 'observer');
+    for (const [rig, name, url] of [[A, 'a', proxy.url], [B, 'b', svc.url]] as const) {
+      const code = JSON.parse((await ledgerCli(b, ['enroll', '--json'])).stdout).code as string;
+      await rig.engine.api.syncJoin({ url, code, name });
+    }
+  });
+  after(async () => {
+    await A?.close();
+    await B?.close();
+    await proxy?.close();
+    await svc?.stop();
+  });
+
+  test('dropped requests and responses after commit: each grant and removal stored once, and every device ends up with the same grants', async () => {
+    const add = async (i: number) => (await A.engine.api.addCredit({ provider: 'openai', amount: `${i + 1}`, expires: '2027-11-30', effective: null, priority: 50, promo: false, note: null })).id;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await add(i));
+    assert.equal((await A.engine.api.removeCredit({ id: ids[1]! })).removed, true);
+    proxy.set({ dropRequest: 0.25, dropResponse: 0.4, resetMidBody: 0.1 });
+    // stored by the service (its log) vs. acknowledged to the device (its outbox emptied by a pass):
+    // more stored than acknowledged means a response was lost after the commit, and the batch went again
+    const stored = () => (svc.output().match(/"method":"POST","path":"\/v1\/grants","status":200/g) ?? []).length;
+    let acknowledged = 0;
+    for (let i = 0; i < 80 && stored() <= acknowledged; i++) {
+      if (grantOutboxCount(A.engine.ledger.db) === 0) ids.push(await add(ids.length));
+      await A.engine.api.syncNow({}).catch(() => {});
+      if (grantOutboxCount(A.engine.ledger.db) === 0) acknowledged++;
+    }
+    assert.ok(stored() > acknowledged, `a grants batch was stored but its answer lost (stored ${stored()}, acknowledged ${acknowledged})`);
+    proxy.set({});
+    await A.engine.api.syncNow({});
+    assert.equal(grantOutboxCount(A.engine.ledger.db), 0);
+    const ev = await request(svc.url, 'GET', '/v1/grants?after=0&limit=1000', { token: observer.token });
+    assert.deepEqual((ev.body.events as { kind: string; id: string }[]).map((e) => `${e.kind}:${e.id}`).sort(),
+      [...ids.map((id) => `add:${id}`), `remove:${ids[1]}`].sort(), 'every grant and removal exactly once');
+    await B.engine.api.syncNow({});
+    assert.deepEqual(comparable(await B.engine.api.credits({})), comparable(await A.engine.api.credits({})));
+    assert.equal((await B.engine.api.credits({})).providers[0]!.grants.length, ids.length - 1);
+  });
+});
