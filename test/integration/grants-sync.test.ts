@@ -257,6 +257,28 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const pulled = await request(svc.url, 'GET', '/v1/pull?after=0', { token: d1.token });
       assert.deepEqual(pulled.body.calls.map((c: { seq: number }) => c.seq), [1]);
     });
+
+    test('two service processes on one database: concurrent grant pushes get one gap-free sequence, each grant once', async () => {
+      const second = await startLedger(b);
+      try {
+        const devices = [await joinDevice(b, svc.url, 'busy', 'p'), await joinDevice(b, second.url, 'busy', 'q')];
+        const pushes = Array.from({ length: 24 }, (_, i) => request([svc.url, second.url][i % 2]!, 'POST', '/v1/grants', {
+          token: devices[i % 2]!.token,
+          // every grant pushed twice, by both devices through both processes
+          body: { protocol: 2, events: [{ kind: 'add', grant: grant({ id: `cr_busy${i % 12}` }) }, { kind: 'add', grant: grant({ id: `cr_other${i}` }) }] },
+        }));
+        const replies = await Promise.all(pushes);
+        for (const r of replies) assert.equal(r.status, 200, JSON.stringify(r.body));
+        const events = await pullGrants(devices[0]!);
+        assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 36 }, (_, i) => i + 1), 'gap-free, no seq twice');
+        assert.equal(new Set(events.map((e) => e.id)).size, 36, '12 shared grants once each, 24 others once each');
+        const statuses = replies.flatMap((r) => r.body.results.map((x: { status: string }) => x.status));
+        assert.equal(statuses.filter((x: string) => x === 'stored').length, 36);
+        assert.equal(statuses.filter((x: string) => x === 'duplicate').length, 12);
+      } finally {
+        await second.stop();
+      }
+    });
   });
 }
 
