@@ -424,6 +424,8 @@ export interface SyncStatus {
   device: { id: string; name: string } | null;
   /** This device's finished calls not pushed yet. */
   pending: number;
+  /** This device's credit grants and grant removals not pushed yet. */
+  pendingGrants?: number;
   lastPushAt: number | null;
   lastPullAt: number | null;
   /** The last time the service answered this device. */

@@ -903,7 +903,7 @@ sync.command('status')
       if (o.json) return asJson(st);
       if (!st.joined) return print('Not syncing. Join a ledger service: npx tollgate sync join URL CODE [--name laptop]');
       print(`Account "${st.account}" at ${st.url}, this device "${st.device?.name}" (${st.device?.id})`);
-      print(`  not yet pushed: ${st.pending} call(s)`);
+      print(`  not yet pushed: ${st.pending} call(s)${st.pendingGrants ? `, ${st.pendingGrants} credit grant change(s)` : ''}`);
       print(`  last push: ${ago(st.lastPushAt)}`);
       print(`  last pull: ${ago(st.lastPullAt)}`);
       if (st.conflicts) print(`  conflicts: ${st.conflicts} call(s) the service holds in another version (kept apart, never merged)`);

@@ -21,7 +21,7 @@ import type { CallRow, Ledger } from './ledger.ts';
 import { toCallRecord } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
 import { LeaseBook } from './leases.ts';
-import { applyPulledGrants, grantOutbox, markGrantEvents, resetGrantOutbox, type GrantSyncEvent, type SyncedGrant } from './billing.ts';
+import { applyPulledGrants, grantOutbox, grantOutboxCount, markGrantEvents, resetGrantOutbox, type GrantSyncEvent, type SyncedGrant } from './billing.ts';
 import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import { performance } from 'node:perf_hooks';
 import type { Alert, CallRecord, CallStatus, Cap, SyncDevice, SyncStatus } from '../../shared/api.ts';
@@ -592,7 +592,7 @@ export class SyncClient {
     }));
     return {
       joined: !!c, url: c?.url ?? null, account: c?.account ?? null, device: c ? { id: c.deviceId, name: c.deviceName } : null,
-      pending: this.L.outboxCount(), lastPushAt: n('last_push_at'), lastPullAt: n('last_pull_at'), lastContactAt: n('last_contact_at'),
+      pending: this.L.outboxCount(), pendingGrants: grantOutboxCount(this.L.db), lastPushAt: n('last_push_at'), lastPullAt: n('last_pull_at'), lastContactAt: n('last_contact_at'),
       pulledSeq: n('pull_after') ?? 0, lastError: refreshError ?? g('last_error'), conflicts: n('conflicts') ?? 0, refused: n('refused') ?? 0,
       background: this.active, syncing: this.progress ? { ...this.progress } : null,
       devices, devicesAt: n('devices_at'), silentDevices: devices.filter((d) => d.silent).map((d) => d.name),

@@ -123,6 +123,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const top = await tollgate(A, 'credits', 'add', '--provider', 'openai', '--amount', topAmount, '--expires', '2027-06-30', '--effective', yesterday, '--priority', '10', '--promo', '--note', 'inv-7', '--json');
       assert.equal(top.code, 0, top.err);
       const topId = (JSON.parse(top.out) as { id: string }).id;
+      assert.equal((await A.engine.api.syncStatus({})).pendingGrants, 1, 'the top-up waits in the grants outbox');
+      assert.match((await tollgate(A, 'sync', 'status')).out, /1 credit grant change/);
       await makeCalls(B, 2, 3);
       await syncNow(A);
       await syncNow(B);
@@ -156,6 +158,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.deepEqual((ev.body.events as { kind: string; id: string; device_name: string }[]).map((e) => [e.kind, e.id, e.device_name]),
         [['add', paidId, 'laptop'], ['add', topId, 'laptop'], ['remove', topId, 'desktop']]);
       // nothing left to push; syncing again changes nothing
+      assert.equal((await A.engine.api.syncStatus({})).pendingGrants, 0);
+      assert.equal((await B.engine.api.syncStatus({})).pendingGrants, 0);
       await syncNow(A);
       await syncNow(B);
       const again = await request(svc.url, 'GET', '/v1/grants?after=0&limit=100', { token: observer.token });
