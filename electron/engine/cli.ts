@@ -532,7 +532,7 @@ program.command('export')
       const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
       const from = o.from ? parseDate(o.from, tz) : 0;
       const to = o.to ? parseDate(o.to, tz, true) : Number.MAX_SAFE_INTEGER;
-      const cols = ['id', 'time', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key', 'status', 'http_status', 'cost_usd', 'estimated', 'unpriced', 'unpriced_reason', 'duration_ms', 'ttfb_ms', 'price_source', 'device', 'upstream_id'] as const;
+      const cols = ['id', 'time', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key', 'status', 'http_status', 'cost_usd', 'estimated', 'unpriced', 'unpriced_reason', 'duration_ms', 'ttfb_ms', 'price_source', 'upstream_id', 'device'] as const;
       const out = process.stdout;
       if (o.format === 'csv') out.write(cols.join(',') + '\n');
       for (const row of L.iterateCalls(from, to)) {
@@ -541,7 +541,7 @@ program.command('export')
           if (!out.write(JSON.stringify(r) + '\n')) await new Promise((res) => out.once('drain', res));
           continue;
         }
-        const v = [r.id, new Date(r.ts).toISOString(), r.provider, r.model, r.endpoint, r.project, r.workflow, r.run, r.node, r.keyName ?? r.keyFingerprint, r.status, r.httpStatus, r.cost, r.estimated, r.unpriced, r.unpricedReason, r.durationMs, r.ttfbMs, r.priceSource, r.device ?? '', r.upstreamId ?? ''];
+        const v = [r.id, new Date(r.ts).toISOString(), r.provider, r.model, r.endpoint, r.project, r.workflow, r.run, r.node, r.keyName ?? r.keyFingerprint, r.status, r.httpStatus, r.cost, r.estimated, r.unpriced, r.unpricedReason, r.durationMs, r.ttfbMs, r.priceSource, r.upstreamId ?? '', r.device ?? ''];
         if (!out.write(v.map(csv).join(',') + '\n')) await new Promise((res) => out.once('drain', res));
       }
       if (!c.offline) L.close();
