@@ -111,6 +111,31 @@ function migrations(d: Dialect): string[] {
      UNIQUE (cap_id, period_start, threshold)
    );
    CREATE INDEX cap_alerts_account ON cap_alerts(account_id, id);`,
+  // 4: credit grants (protocol 2). An append-only event log per account: a grant added ("add", its
+  // body) or removed ("remove", a tombstone); never updated or deleted. At most one of each kind per
+  // grant id (idempotent by id); its own gap-free sequence (last_grant_seq), so the calls' is untouched.
+  `ALTER TABLE accounts ADD COLUMN last_grant_seq ${d.int} NOT NULL DEFAULT 0;
+   CREATE TABLE grant_events (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     seq ${d.int} NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('add', 'remove')),
+     grant_id TEXT NOT NULL,
+     device_id TEXT NOT NULL REFERENCES devices(id),
+     content_hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     received_at ${d.int} NOT NULL,
+     PRIMARY KEY (account_id, seq),
+     UNIQUE (account_id, grant_id, kind)
+   );
+   CREATE TABLE grant_conflicts (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     grant_id TEXT NOT NULL,
+     device_id TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     body TEXT NOT NULL,
+     received_at ${d.int} NOT NULL
+   );
+   CREATE INDEX grant_conflicts_account ON grant_conflicts(account_id, grant_id);`,
   ];
 }
 

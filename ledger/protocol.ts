@@ -6,8 +6,15 @@ import { z } from 'zod';
 import type { CallRecord } from '../shared/api.ts';
 import { MoneyError, usdToNanoExact } from '../shared/money.ts';
 
-/** The current protocol version. The service accepts this one and the one before it (when there is one). */
-export const PROTOCOL = 1;
+/**
+ * The current protocol version. The service accepts this one and the one before it (when there is one).
+ * 1: calls (push, pull), devices, totals, caps and leases.
+ * 2: 1 + credit grants (`/v1/grants`: grants and their removal, as tombstones) and the calls'
+ *    `upstreamId` (the provider's response id, e.g. OpenRouter's "gen-…"; kept as sent under 1 too).
+ */
+export const PROTOCOL = 2;
+/** The first protocol version with credit grants. */
+export const GRANTS_PROTOCOL = 2;
 /** A service speaking `current` accepts it and the version before it, so old and new clients share a ledger. */
 export const acceptedProtocols = (current: number): number[] => (current > 1 ? [current - 1, current] : [current]);
 export const ACCEPTED_PROTOCOLS: readonly number[] = acceptedProtocols(PROTOCOL);
@@ -157,6 +164,108 @@ export interface PullResponse {
   /** Pass as `after` for the next page. */
   next: number;
   has_more: boolean;
+}
+
+// ---- credit grants (protocol 2) ----
+
+export const MAX_BATCH_GRANTS = 1000;
+const GRANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const POSITIVE_DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+const ms = z.number().int().nonnegative().max(8.64e15);
+
+/**
+ * A credit grant as pushed (the engine's grant, shared/credits.ts): money as a decimal string, times
+ * as integer UTC ms. Checked fields below; every other field is kept as sent.
+ */
+export const pushedGrantSchema = z.looseObject({
+  id: z.string().regex(GRANT_ID, 'must be a grant id (letters, digits, _ or -, at most 64)'),
+  provider: z.string().min(1).max(200),
+  amount: z.string().regex(POSITIVE_DECIMAL, 'must be a positive decimal string'),
+  effective: ms,
+  expires: ms,
+  priority: z.number().int().min(0).max(100),
+  promo: z.boolean(),
+  note: z.string().max(1000).nullable().optional(),
+  created_at: ms,
+});
+export type PushedGrant = z.infer<typeof pushedGrantSchema>;
+
+/** One entry of a grants push, in order: a grant added, or the tombstone of a grant removed. */
+export type GrantEvent =
+  | { kind: 'add'; id: string; grant: PushedGrant; body: string; hash: string }
+  | { kind: 'remove'; id: string; removed_at: number; body: string; hash: string };
+
+function grantError(index: number, what: string): LedgerError {
+  return new LedgerError(400, 'invalid_grant', `events[${index}] ${what}`, { index });
+}
+
+export function validateGrantEvent(raw: unknown, index: number): GrantEvent {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw grantError(index, 'must be an object {"kind": "add", "grant": …} or {"kind": "remove", "id": …}');
+  const e = raw as Record<string, unknown>;
+  if (e.kind === 'add') {
+    const r = pushedGrantSchema.safeParse(e.grant);
+    if (!r.success) throw grantError(index, `is not a valid grant: ${r.error.issues.map((i) => `grant.${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const g = r.data;
+    let nano: bigint;
+    try {
+      nano = usdToNanoExact(g.amount);
+    } catch (err) {
+      if (!(err instanceof MoneyError)) throw err;
+      throw grantError(index, `grant.amount: ${err.message}`);
+    }
+    if (nano <= 0n || nano >= MAX_NANO) throw grantError(index, 'grant.amount must be more than 0 and in range');
+    if (g.expires <= g.effective) throw grantError(index, 'grant.expires must be after grant.effective');
+    const body = canonicalJson(g);
+    return { kind: 'add', id: g.id, grant: g, body, hash: sha256(body) };
+  }
+  if (e.kind === 'remove') {
+    if (typeof e.id !== 'string' || !GRANT_ID.test(e.id)) throw grantError(index, 'id must be a grant id');
+    const at = e.removed_at;
+    if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) throw grantError(index, 'removed_at must be integer UTC ms');
+    const body = canonicalJson({ id: e.id, removed_at: at });
+    return { kind: 'remove', id: e.id, removed_at: at, body, hash: sha256(body) };
+  }
+  throw grantError(index, `kind must be "add" or "remove", not ${JSON.stringify(e.kind)?.slice(0, 40)}`);
+}
+
+/** A grants push: `{"protocol": 2, "events": […]}`; protocol 1 has no grants. */
+export function validateGrantPush(body: unknown): { protocol: number; events: GrantEvent[] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new LedgerError(400, 'malformed', 'the body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  const protocol = checkGrantsProtocol(b.protocol);
+  if (!Array.isArray(b.events)) throw new LedgerError(400, 'malformed', '"events" must be an array of grant events');
+  if (b.events.length > MAX_BATCH_GRANTS) {
+    throw new LedgerError(413, 'batch_too_large', `a grants batch holds at most ${MAX_BATCH_GRANTS} events, this one has ${b.events.length}`, { max_events: MAX_BATCH_GRANTS });
+  }
+  return { protocol, events: b.events.map(validateGrantEvent) };
+}
+
+/** An accepted protocol that has grants (2 or later). */
+export function checkGrantsProtocol(v: unknown): number {
+  const p = checkProtocol(v);
+  if (p < GRANTS_PROTOCOL) throw new LedgerError(400, 'unsupported_protocol', `credit grants need protocol ${GRANTS_PROTOCOL} or later; this request says ${p}`, { supported: ACCEPTED_PROTOCOLS.filter((x) => x >= GRANTS_PROTOCOL) });
+  return p;
+}
+
+export interface GrantPushResult {
+  kind: 'add' | 'remove';
+  id: string;
+  status: PushStatus;
+  /** The sequence number of the stored event (the original's for a duplicate or conflict). */
+  seq: number;
+}
+
+export interface PulledGrantEvent {
+  seq: number;
+  kind: 'add' | 'remove';
+  id: string;
+  device: string;
+  device_name: string;
+  received_at: number;
+  /** add: the grant as pushed */
+  grant?: PushedGrant;
+  /** remove: when the device removed it (the device's clock; informational) */
+  removed_at?: number;
 }
 
 export interface DeviceInfo {

@@ -10,8 +10,8 @@ import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Db } from './db.ts';
-import { ACCEPTED_PROTOCOLS, DEFAULT_PULL_LIMIT, LedgerError, MAX_BODY_BYTES, MAX_PULL_LIMIT, PROTOCOL, checkProtocol, validatePush } from './protocol.ts';
-import { authenticate, enrol, listDevices, pull, push, totals } from './store.ts';
+import { ACCEPTED_PROTOCOLS, DEFAULT_PULL_LIMIT, LedgerError, MAX_BODY_BYTES, MAX_PULL_LIMIT, PROTOCOL, checkGrantsProtocol, checkProtocol, validateGrantPush, validatePush } from './protocol.ts';
+import { authenticate, enrol, listDevices, pull, pullGrants, push, pushGrants, totals } from './store.ts';
 import { createCap, deleteCap, grantLease, listAlerts, listCaps, openLeases, returnLease } from './leases.ts';
 
 const gunzip = promisify(zlib.gunzip);
@@ -110,6 +110,20 @@ export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
         const after = intParam(url, 'after', 0, Number.MAX_SAFE_INTEGER);
         const limit = intParam(url, 'limit', DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT);
         return [200, await pull(db, auth, after, limit), auth.deviceId];
+      }
+      case 'POST /v1/grants': {
+        const auth = await authenticate(db, bearer(req));
+        const { events } = validateGrantPush(await readBody(req));
+        const out = await pushGrants(db, auth, events);
+        if (out.conflicts) log.warn({ device: auth.deviceId, conflicts: out.results.filter((r) => r.status === 'conflict').map((r) => r.id) }, 'conflicting grant content pushed under known grant ids: kept the original, recorded the other');
+        return [200, out, auth.deviceId];
+      }
+      case 'GET /v1/grants': {
+        const auth = await authenticate(db, bearer(req));
+        checkGrantsProtocol(url.searchParams.has('protocol') ? Number(url.searchParams.get('protocol')) : PROTOCOL);
+        const after = intParam(url, 'after', 0, Number.MAX_SAFE_INTEGER);
+        const limit = intParam(url, 'limit', DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT);
+        return [200, await pullGrants(db, auth, after, limit), auth.deviceId];
       }
       case 'GET /v1/devices': {
         const auth = await authenticate(db, bearer(req));

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { big, num, type Db, type Query } from './db.ts';
 import {
   ENROL_CODE_TTL_MS, LedgerError, MAX_PULL_LIMIT, PROTOCOL, sha256,
-  type DeviceInfo, type PullResponse, type PushResponse, type PushResult, type ValidCall,
+  type DeviceInfo, type GrantEvent, type GrantPushResult, type PulledGrantEvent, type PullResponse, type PushResponse, type PushResult, type ValidCall,
 } from './protocol.ts';
 import { fireAlerts } from './leases.ts';
 
@@ -219,4 +219,64 @@ export async function totals(db: Db, auth: Auth): Promise<{ protocol: number; ca
     last_seq: num(acc?.last_seq),
     devices,
   };
+}
+
+// ---- credit grants (protocol 2) ----
+
+/**
+ * Store a batch of grant events in order, in one transaction under the account's row lock (so the
+ * grant sequence is gap-free across processes). Idempotent forever by (account, grant id, kind):
+ * an add again with the same content is `duplicate`, with other content `conflict` (the original
+ * kept, the other recorded); a removal again (from any device) is `duplicate`. A removal may come
+ * before its grant (the grant then stays removed when it arrives); nothing is ever updated.
+ */
+export async function pushGrants(db: Db, auth: Auth, events: GrantEvent[]): Promise<{ protocol: number; results: GrantPushResult[]; stored: number; duplicates: number; conflicts: number }> {
+  const now = Date.now();
+  return db.tx(async (q) => {
+    const acc = await q.get(`SELECT last_grant_seq FROM accounts WHERE id = ?${q.forUpdate}`, [auth.accountId]);
+    if (!acc) throw new LedgerError(401, 'unauthorized', 'this device has no account');
+    let seq = num(acc.last_grant_seq);
+    const known = new Map<string, { seq: number; hash: string }>();
+    const ids = [...new Set(events.map((e) => e.id))];
+    for (const part of chunks(ids, 500)) {
+      const rows = await q.all(`SELECT grant_id, kind, seq, content_hash FROM grant_events WHERE account_id = ? AND grant_id IN (${part.map(() => '?').join(',')})`, [auth.accountId, ...part]);
+      for (const r of rows) known.set(`${r.kind}:${r.grant_id}`, { seq: num(r.seq), hash: String(r.content_hash) });
+    }
+    const results: GrantPushResult[] = [];
+    for (const e of events) {
+      const prior = known.get(`${e.kind}:${e.id}`);
+      if (prior) {
+        // a removal is a removal whoever sent it and whenever: only an add's content is compared
+        const same = e.kind === 'remove' || prior.hash === e.hash;
+        results.push({ kind: e.kind, id: e.id, status: same ? 'duplicate' : 'conflict', seq: prior.seq });
+        if (!same) await q.run('INSERT INTO grant_conflicts (account_id, grant_id, device_id, content_hash, body, received_at) VALUES (?, ?, ?, ?, ?, ?)', [auth.accountId, e.id, auth.deviceId, e.hash, e.body, now]);
+        continue;
+      }
+      seq += 1;
+      known.set(`${e.kind}:${e.id}`, { seq, hash: e.hash });
+      await q.run('INSERT INTO grant_events (account_id, seq, kind, grant_id, device_id, content_hash, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [auth.accountId, seq, e.kind, e.id, auth.deviceId, e.hash, e.body, now]);
+      results.push({ kind: e.kind, id: e.id, status: 'stored', seq });
+    }
+    if (seq !== num(acc.last_grant_seq)) await q.run('UPDATE accounts SET last_grant_seq = ? WHERE id = ?', [seq, auth.accountId]);
+    const count = (s: string) => results.filter((r) => r.status === s).length;
+    return { protocol: PROTOCOL, results, stored: count('stored'), duplicates: count('duplicate'), conflicts: count('conflict') };
+  });
+}
+
+/** Grant events of the account after `after`, in sequence order, at most `limit` of them. */
+export async function pullGrants(db: Db, auth: Auth, after: number, limit: number): Promise<{ protocol: number; events: PulledGrantEvent[]; next: number; has_more: boolean }> {
+  const n = Math.min(Math.max(1, limit), MAX_PULL_LIMIT);
+  const rows = await db.all(
+    'SELECT g.seq, g.kind, g.grant_id, g.device_id, d.name AS device_name, g.received_at, g.body FROM grant_events g JOIN devices d ON d.id = g.device_id WHERE g.account_id = ? AND g.seq > ? ORDER BY g.seq LIMIT ?',
+    [auth.accountId, after, n + 1],
+  );
+  const events = rows.slice(0, n).map((r): PulledGrantEvent => {
+    const body = JSON.parse(String(r.body)) as Record<string, unknown>;
+    const e: PulledGrantEvent = { seq: num(r.seq), kind: r.kind as 'add' | 'remove', id: String(r.grant_id), device: String(r.device_id), device_name: String(r.device_name), received_at: num(r.received_at) };
+    if (e.kind === 'add') e.grant = body as PulledGrantEvent['grant'];
+    else e.removed_at = Number(body.removed_at);
+    return e;
+  });
+  return { protocol: PROTOCOL, events, next: events.length ? events[events.length - 1]!.seq : after, has_more: rows.length > n };
 }

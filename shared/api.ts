@@ -78,6 +78,8 @@ export interface CallRecord {
   device?: string | null;
   /** A correction: the id of the earlier call it corrects (a batch's estimate, replaced by the actual cost of its results); its cost may be negative. */
   corrects?: string | null;
+  /** The provider's own id of the response (OpenRouter "gen-…"); absent when it sent none. */
+  upstreamId?: string | null;
 }
 
 export type CapScopeType = 'global' | 'provider' | 'project' | 'key' | 'model' | 'workflow';
@@ -424,6 +426,8 @@ export interface SyncStatus {
   device: { id: string; name: string } | null;
   /** This device's finished calls not pushed yet. */
   pending: number;
+  /** This device's credit grants and grant removals not pushed yet. */
+  pendingGrants?: number;
   lastPushAt: number | null;
   lastPullAt: number | null;
   /** The last time the service answered this device. */

@@ -9,6 +9,11 @@
  *                             usage_input_tokens_cache_write_1h, usage_input_tokens_cache_read, usage_output_tokens [, web_search_count]
  *              cost export:   usage_date_utc, model, token_type, cost_usd
  *   openrouter activity export: generation_id, created_at, cost_total, tokens_prompt, tokens_completion [, model_permaslug | model]
+ *              joined per generation: each row's generation_id with the call whose response carried
+ *              that id (the call's upstreamId, OpenRouter's "gen-…"). Each generation is matched, cost
+ *              differs, billed but not metered, or (a metered call with no row) metered but not
+ *              billed; a generation matches when |Tollgate − OpenRouter| <= max(1 % of OpenRouter's
+ *              cost, $0.000001). The view still rolls them up per day × model.
  * Usage exports carry tokens, not dollars: their cost is the provider's token counts priced with
  * Tollgate's catalog (the caller passes the pricing function), and says so.
  *
@@ -57,6 +62,18 @@ export interface ParsedExport {
   pricedByTollgate: boolean;
   amounts: ProviderAmount[];
   rows: number;
+  /** Per generation (the OpenRouter activity export): one entry per row, by generation id. */
+  generations?: ProviderGeneration[];
+}
+
+export interface ProviderGeneration {
+  id: string;
+  day: string;
+  /** normalized; "*" when the export has no model column */
+  model: string;
+  costNano: bigint;
+  tokensPrompt: number;
+  tokensCompletion: number;
 }
 
 /** Lower case, no "vendor/" prefix, no ":variant", no trailing date (-2024-07-18, -20250929), spaces and dots as dashes. */
@@ -145,6 +162,8 @@ export function parseExport(provider: ReconcileProvider, text: string, price: (m
     for (const [k, v] of Object.entries(u)) if (typeof v === 'number' && v) acc[k] = (acc[k] ?? 0) + v;
   };
   let rows = 0;
+  const generations: ProviderGeneration[] = [];
+  const seenGenerations = new Set<string>();
   for (let i = 1; i < records.length; i++) {
     const r = records[i]!;
     const line = i + 1;
@@ -187,8 +206,16 @@ export function parseExport(provider: ReconcileProvider, text: string, price: (m
       }
       case 'openrouter-activity': {
         const model = get(r, 'model_permaslug') ?? get(r, 'model') ?? get(r, 'model_name');
-        const g = bucket(dayOf(get(r, 'created_at')!, 'created_at', line), model === undefined ? '*' : normalizeModel(model));
-        g.costNano! += usd(get(r, 'cost_total'), 'cost_total', line);
+        const day = dayOf(get(r, 'created_at')!, 'created_at', line);
+        const m = model === undefined ? '*' : normalizeModel(model);
+        const cost = usd(get(r, 'cost_total'), 'cost_total', line);
+        const id = (get(r, 'generation_id') ?? '').trim();
+        if (!id) throw new ReconcileError(`line ${line}: generation_id is empty. Nothing was imported.`);
+        if (seenGenerations.has(id)) throw new ReconcileError(`line ${line}: generation_id ${id.slice(0, 60)} appears twice. Nothing was imported.`);
+        seenGenerations.add(id);
+        generations.push({ id, day, model: m, costNano: cost, tokensPrompt: count(get(r, 'tokens_prompt'), 'tokens_prompt', line), tokensCompletion: count(get(r, 'tokens_completion'), 'tokens_completion', line) });
+        const g = bucket(day, m);
+        g.costNano! += cost;
         break;
       }
     }
@@ -197,7 +224,7 @@ export function parseExport(provider: ReconcileProvider, text: string, price: (m
   const amounts = [...groups.values()];
   if (pricedByTollgate) for (const g of amounts) g.costNano = price(g.model, g.usage ?? {});
   amounts.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.model < b.model ? -1 : a.model > b.model ? 1 : 0));
-  return { format, label: EXPORT_COLUMNS[format].label, pricedByTollgate, amounts, rows };
+  return { format, label: EXPORT_COLUMNS[format].label, pricedByTollgate, amounts, rows, ...(format === 'openrouter-activity' ? { generations } : {}) };
 }
 
 export interface LedgerAmount {
@@ -216,6 +243,38 @@ export interface ReconcileRow {
   difference: string;
   calls: number;
   status: 'match' | 'mismatch' | 'unmetered' | 'not billed' | 'unpriced';
+  /** Joined per generation (OpenRouter): how this day × model's generations compare. */
+  generations?: GenerationCounts;
+}
+
+export interface GenerationCounts {
+  matched: number;
+  costDiffers: number;
+  billedNotMetered: number;
+  meteredNotBilled: number;
+}
+
+export type GenerationStatus = 'matched' | 'cost differs' | 'billed, not metered' | 'metered, not billed';
+
+export interface GenerationRow {
+  /** null: a metered call whose response carried no generation id */
+  generationId: string | null;
+  callId: string | null;
+  day: string;
+  model: string;
+  tollgate: string | null;
+  provider: string | null;
+  difference: string;
+  status: GenerationStatus;
+}
+
+/** A metered call, for the join per generation. */
+export interface LedgerGeneration {
+  callId: string;
+  upstreamId: string | null;
+  day: string;
+  model: string;
+  costNano: bigint;
 }
 
 export interface ReconcileResult {
@@ -233,6 +292,98 @@ export interface ReconcileResult {
   unmetered: string;
   mismatches: number;
   daily: { day: string; tollgate: string; provider: string; difference: string }[];
+  /** Joined per generation (OpenRouter): every generation that is not matched, and the counts. */
+  generations?: { counts: GenerationCounts; unmatched: GenerationRow[] };
+}
+
+/** A generation matches when within max(1 % of the provider's cost, $0.000001). */
+export function generationWithin(tollgate: bigint, provider: bigint): boolean {
+  const diff = tollgate > provider ? tollgate - provider : provider - tollgate;
+  const abs = provider < 0n ? -provider : provider;
+  return diff <= 1_000n || diff * 100n <= abs;
+}
+
+/**
+ * Join the OpenRouter activity export with the ledger per generation id: each exported generation
+ * is matched with the call whose response carried its id; calls with no exported generation (on
+ * the export's days) are metered but not billed. The results roll up per day × model (the
+ * provider's day and model for a joined generation, the call's for an unbilled one).
+ */
+export function reconcileGenerations(provider: ReconcileProvider, parsed: ParsedExport, ledger: readonly LedgerGeneration[]): ReconcileResult {
+  const gens = parsed.generations ?? [];
+  const days = new Set(gens.map((g) => g.day));
+  const byUpstream = new Map<string, LedgerGeneration>();
+  for (const l of ledger) if (l.upstreamId) byUpstream.set(l.upstreamId, l);
+  const zero = (): GenerationCounts => ({ matched: 0, costDiffers: 0, billedNotMetered: 0, meteredNotBilled: 0 });
+  const groups = new Map<string, { day: string; model: string; t: bigint; p: bigint; calls: number; counts: GenerationCounts; unmetered: bigint }>();
+  const group = (day: string, model: string) => {
+    const k = `${day}\u0000${model}`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { day, model, t: 0n, p: 0n, calls: 0, counts: zero(), unmetered: 0n }));
+    return g;
+  };
+  const counts = zero();
+  const unmatched: GenerationRow[] = [];
+  const joined = new Set<string>();
+  for (const p of gens) {
+    const l = byUpstream.get(p.id);
+    const model = p.model === '*' && l ? normalizeModel(l.model) : p.model;
+    const g = group(p.day, model);
+    g.p += p.costNano;
+    if (!l) {
+      g.counts.billedNotMetered++;
+      counts.billedNotMetered++;
+      g.unmetered += p.costNano;
+      unmatched.push({ generationId: p.id, callId: null, day: p.day, model, tollgate: null, provider: nanoToUsd(p.costNano), difference: nanoToUsd(-p.costNano), status: 'billed, not metered' });
+      continue;
+    }
+    joined.add(l.callId);
+    g.t += l.costNano;
+    g.calls++;
+    if (generationWithin(l.costNano, p.costNano)) {
+      g.counts.matched++;
+      counts.matched++;
+    } else {
+      g.counts.costDiffers++;
+      counts.costDiffers++;
+      unmatched.push({ generationId: p.id, callId: l.callId, day: p.day, model, tollgate: nanoToUsd(l.costNano), provider: nanoToUsd(p.costNano), difference: nanoToUsd(l.costNano - p.costNano), status: 'cost differs' });
+    }
+  }
+  for (const l of ledger) {
+    if (joined.has(l.callId) || !days.has(l.day) || l.costNano === 0n) continue;
+    const model = normalizeModel(l.model);
+    const g = group(l.day, model);
+    g.t += l.costNano;
+    g.calls++;
+    g.counts.meteredNotBilled++;
+    counts.meteredNotBilled++;
+    unmatched.push({ generationId: l.upstreamId, callId: l.callId, day: l.day, model, tollgate: nanoToUsd(l.costNano), provider: null, difference: nanoToUsd(l.costNano), status: 'metered, not billed' });
+  }
+  const rows: ReconcileRow[] = [];
+  let tTotal = 0n, pTotal = 0n, unmetered = 0n, mismatches = 0;
+  const daily = new Map<string, { t: bigint; p: bigint }>();
+  for (const g of [...groups.values()].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.model < b.model ? -1 : a.model > b.model ? 1 : 0))) {
+    // the worst of its generations names the row: billed but not metered, then metered but not billed, then the day's tolerance
+    const status: ReconcileRow['status'] = g.counts.billedNotMetered ? 'unmetered' : g.counts.meteredNotBilled ? 'not billed' : withinTolerance(g.t, g.p) ? 'match' : 'mismatch';
+    if (status !== 'match') mismatches++;
+    unmetered += g.unmetered;
+    tTotal += g.t;
+    pTotal += g.p;
+    const d = daily.get(g.day) ?? { t: 0n, p: 0n };
+    d.t += g.t;
+    d.p += g.p;
+    daily.set(g.day, d);
+    rows.push({ day: g.day, model: g.model, tollgate: nanoToUsd(g.t), provider: nanoToUsd(g.p), difference: nanoToUsd(g.t - g.p), calls: g.calls, status, generations: g.counts });
+  }
+  const sortedDays = [...days].sort();
+  return {
+    provider, format: parsed.format, label: parsed.label, pricedByTollgate: parsed.pricedByTollgate,
+    from: sortedDays[0] ?? '', to: sortedDays[sortedDays.length - 1] ?? '',
+    rows, tollgateTotal: nanoToUsd(tTotal), providerTotal: nanoToUsd(pTotal), difference: nanoToUsd(tTotal - pTotal),
+    unmetered: nanoToUsd(unmetered), mismatches,
+    daily: [...daily.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([day, v]) => ({ day, tollgate: nanoToUsd(v.t), provider: nanoToUsd(v.p), difference: nanoToUsd(v.t - v.p) })),
+    generations: { counts, unmatched },
+  };
 }
 
 /** Tolerance: max(1 % of the provider's amount, $0.01). */

@@ -17,6 +17,7 @@
  * - A period with calls still in flight is not frozen until they end.
  */
 import crypto from 'node:crypto';
+import type Database from 'better-sqlite3';
 import type { Engine } from './engine.ts';
 import { newCallId } from './ids.ts';
 import {
@@ -27,7 +28,7 @@ import {
   aggregateCalls, aggregateFromJson, aggregateToJson, emptyAggregate, finishStatement, hashInput, mergeAggregate, type Aggregate, isClosed, nextPeriod, parsePeriod, periodOf, renderCsv, renderHtml, renderJson, DEFAULT_GRACE_MS,
   type BillingTerms, type PeriodKind, type Statement, type StatementCall, type StatementPeriod,
 } from '../../shared/statements.ts';
-import { parseExport, reconcile as compare, ReconcileError, type LedgerAmount, type ReconcileProvider, type ReconcileResult } from '../../shared/reconcile.ts';
+import { parseExport, reconcile as compare, reconcileGenerations, ReconcileError, type LedgerAmount, type LedgerGeneration, type ReconcileProvider, type ReconcileResult } from '../../shared/reconcile.ts';
 import { canonicalProvider } from '../../shared/catalog.ts';
 import { priceCall } from '../../shared/pricing.ts';
 import { formatUsd, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
@@ -85,10 +86,7 @@ export class Billing {
   // ---- credits ----
 
   grants(): CreditGrant[] {
-    return (this.db.prepare('SELECT * FROM credit_grants ORDER BY created_at, id').safeIntegers(true).all() as Row[]).map((r) => ({
-      id: String(r.id), provider: String(r.provider), amountNano: BigInt(r.amount_nano as bigint), effective: Number(r.effective_ts), expires: Number(r.expires_ts),
-      priority: Number(r.priority), promo: Number(r.promo) === 1, note: (r.note as string) ?? null, createdAt: Number(r.created_at),
-    }));
+    return liveGrants(this.db);
   }
 
   addGrant(input: CreditInput): CreditGrantInfo {
@@ -100,15 +98,17 @@ export class Billing {
       id: 'cr_' + newCallId().replace(/-/g, '').slice(-12), provider: canonicalProvider(input.provider), amountNano: usdToNanoExact(input.amount),
       effective, expires, priority: input.priority ?? 50, promo: input.promo ?? false, note: input.note ?? null, createdAt: now,
     };
-    this.db.prepare('INSERT INTO credit_grants (id, provider, amount_nano, effective_ts, expires_ts, priority, promo, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    // synced = 0: in the grants outbox (sync.ts pushes it with the next pass)
+    this.db.prepare('INSERT INTO credit_grants (id, provider, amount_nano, effective_ts, expires_ts, priority, promo, note, created_at, device, synced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)')
       .run(g.id, g.provider, g.amountNano, g.effective, g.expires, g.priority, g.promo ? 1 : 0, g.note, g.createdAt);
     this.checkSoon();
     const st = this.status().providers.find((p) => p.provider === g.provider)!;
     return st.grants.find((x) => x.id === g.id)!;
   }
 
+  /** Remove a grant: a tombstone (credit_grant_removals), synced to the other devices; the grant's row stays. */
   removeGrant(id: string): boolean {
-    return this.db.prepare('DELETE FROM credit_grants WHERE id = ?').run(id).changes > 0;
+    return removeGrantRow(this.db, id, this.e.now(), null, 0);
   }
 
   /**
@@ -218,7 +218,7 @@ export class Billing {
   }
 
   private hasGrants(): boolean {
-    return this.db.prepare('SELECT 1 FROM credit_grants LIMIT 1').get() !== undefined;
+    return this.db.prepare('SELECT 1 FROM credit_grants WHERE id NOT IN (SELECT id FROM credit_grant_removals) LIMIT 1').get() !== undefined;
   }
 
   /**
@@ -525,6 +525,7 @@ export class Billing {
     this.e.flushQuietly();
     const first = dateStart(parsed.amounts[0]!.day);
     const last = dateStart(parsed.amounts[parsed.amounts.length - 1]!.day) + DAY_MS;
+    if (parsed.generations) return compareGenerations(this.db, arg.provider, parsed, first, last);
     const rows = this.db.prepare('SELECT bucket, model, SUM(calls) AS calls, SUM(cost_nano) AS cost FROM rollups WHERE provider = ? AND bucket >= ? AND bucket < ? GROUP BY bucket, model')
       .safeIntegers(true).all(arg.provider, first, last) as Row[];
     const amounts: LedgerAmount[] = rows.map((r) => ({
@@ -532,6 +533,27 @@ export class Billing {
     }));
     return compare(arg.provider, parsed, amounts);
   }
+}
+
+/**
+ * The OpenRouter activity export joined per generation id: the metered calls of the export's days,
+ * and any call elsewhere whose response id is in the export (a generation near midnight).
+ */
+function compareGenerations(db: Database.Database, provider: ReconcileProvider, parsed: ReturnType<typeof parseExport>, first: number, last: number): ReconcileResult {
+  const toGen = (r: Row): LedgerGeneration => ({
+    callId: String(r.id), upstreamId: (r.upstream_id as string) ?? null, day: new Date(Number(r.ts)).toISOString().slice(0, 10),
+    model: String(r.model ?? '(unknown)'), costNano: BigInt(r.cost_nano as bigint),
+  });
+  const cols = 'id, ts, model, cost_nano, upstream_id';
+  const calls = (db.prepare(`SELECT ${cols} FROM calls WHERE provider = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')`).safeIntegers(true).all(provider, first, last) as Row[]).map(toGen);
+  const have = new Set(calls.map((c) => c.upstreamId).filter((x): x is string => x !== null));
+  const missing = (parsed.generations ?? []).map((g) => g.id).filter((id) => !have.has(id));
+  for (let i = 0; i < missing.length; i += 500) {
+    const ids = missing.slice(i, i + 500);
+    const more = db.prepare(`SELECT ${cols} FROM calls WHERE upstream_id IN (${ids.map(() => '?').join(', ')}) AND provider = ? AND status NOT IN ('blocked', 'pending')`).safeIntegers(true).all(...ids, provider) as Row[];
+    calls.push(...more.map(toGen));
+  }
+  return reconcileGenerations(provider, parsed, calls);
 }
 
 function grantInfo(b: GrantBalance): CreditGrantInfo {
@@ -560,4 +582,101 @@ export function providerStatus(balance: ProviderBalance, runway: Runway, now: nu
     expiringUnused: runway.expiringUnused.map((x) => ({ grantId: x.grantId, expires: expiryDate(x.expires), amount: nanoToUsd(x.amountNano) })),
     summary, grants: balance.grants.map(grantInfo),
   };
+}
+
+// ---- grant storage and its sync outbox (sync.ts pushes and pulls these; ledger/README.md, protocol 2) ----
+
+/** A grant as the sync protocol carries it: money as a decimal string, times as UTC ms. */
+export interface SyncedGrant {
+  id: string;
+  provider: string;
+  amount: string;
+  effective: number;
+  expires: number;
+  priority: number;
+  promo: boolean;
+  note: string | null;
+  created_at: number;
+}
+
+export type GrantSyncEvent = { kind: 'add'; grant: SyncedGrant } | { kind: 'remove'; id: string; removed_at: number };
+
+/** The grants in force: every grant this ledger knows that has no tombstone. */
+export function liveGrants(db: Database.Database): CreditGrant[] {
+  return (db.prepare('SELECT * FROM credit_grants WHERE id NOT IN (SELECT id FROM credit_grant_removals) ORDER BY created_at, id').safeIntegers(true).all() as Row[]).map((r) => ({
+    id: String(r.id), provider: String(r.provider), amountNano: BigInt(r.amount_nano as bigint), effective: Number(r.effective_ts), expires: Number(r.expires_ts),
+    priority: Number(r.priority), promo: Number(r.promo) === 1, note: (r.note as string) ?? null, createdAt: Number(r.created_at),
+  }));
+}
+
+/** Write a grant's tombstone once; false when the grant is unknown here or already removed. */
+function removeGrantRow(db: Database.Database, id: string, at: number, device: string | null, synced: number): boolean {
+  return db.transaction(() => {
+    if (!db.prepare('SELECT 1 FROM credit_grants WHERE id = ?').get(id)) return false;
+    return db.prepare('INSERT INTO credit_grant_removals (id, removed_at, device, synced) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').run(id, at, device, synced).changes > 0;
+  }).immediate();
+}
+
+/** What this device has not pushed yet, adds (oldest first) before removals: at most `limit` events. */
+export function grantOutbox(db: Database.Database, limit: number): GrantSyncEvent[] {
+  const adds = (db.prepare('SELECT * FROM credit_grants WHERE synced = 0 AND device IS NULL ORDER BY created_at, id LIMIT ?').safeIntegers(true).all(limit) as Row[]).map((r): GrantSyncEvent => ({
+    kind: 'add',
+    grant: {
+      id: String(r.id), provider: String(r.provider), amount: nanoToUsd(BigInt(r.amount_nano as bigint)), effective: Number(r.effective_ts), expires: Number(r.expires_ts),
+      priority: Number(r.priority), promo: Number(r.promo) === 1, note: (r.note as string) ?? null, created_at: Number(r.created_at),
+    },
+  }));
+  if (adds.length >= limit) return adds;
+  const removals = (db.prepare('SELECT id, removed_at FROM credit_grant_removals WHERE synced = 0 AND device IS NULL ORDER BY removed_at, id LIMIT ?').all(limit - adds.length) as Row[])
+    .map((r): GrantSyncEvent => ({ kind: 'remove', id: String(r.id), removed_at: Number(r.removed_at) }));
+  return [...adds, ...removals];
+}
+
+export function grantOutboxCount(db: Database.Database): number {
+  return Number(db.prepare('SELECT (SELECT COUNT(*) FROM credit_grants WHERE synced = 0 AND device IS NULL) + (SELECT COUNT(*) FROM credit_grant_removals WHERE synced = 0 AND device IS NULL)').pluck().get());
+}
+
+/** Mark pushed events: 1 stored or held by the service, 2 the service holds another version (conflict), 3 refused. */
+export function markGrantEvents(db: Database.Database, events: { kind: 'add' | 'remove'; id: string }[], state: 1 | 2 | 3): void {
+  const add = db.prepare('UPDATE credit_grants SET synced = ? WHERE id = ?');
+  const rm = db.prepare('UPDATE credit_grant_removals SET synced = ? WHERE id = ?');
+  db.transaction(() => { for (const e of events) (e.kind === 'add' ? add : rm).run(state, e.id); })();
+}
+
+/** After joining an account: this device's own grants and removals are pushed again (the service is idempotent by id). */
+export function resetGrantOutbox(db: Database.Database): void {
+  db.transaction(() => {
+    db.prepare('UPDATE credit_grants SET synced = 0 WHERE device IS NULL AND synced != 0').run();
+    db.prepare('UPDATE credit_grant_removals SET synced = 0 WHERE device IS NULL AND synced != 0').run();
+  })();
+}
+
+/**
+ * Grant events pulled from the service (other devices'), in the service's order, in one
+ * transaction: a grant is inserted once by id (a grant already here is kept as it is); a removal
+ * writes the tombstone once (before its grant arrives, too). Returns how many changed something.
+ */
+export function applyPulledGrants(db: Database.Database, events: ({ device: string } & GrantSyncEvent)[]): number {
+  const ins = db.prepare(`INSERT INTO credit_grants (id, provider, amount_nano, effective_ts, expires_ts, priority, promo, note, created_at, device, synced)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`);
+  const rm = db.prepare('INSERT INTO credit_grant_removals (id, removed_at, device, synced) VALUES (?, ?, ?, 1) ON CONFLICT (id) DO NOTHING');
+  let changed = 0;
+  db.transaction(() => {
+    for (const e of events) {
+      if (e.kind === 'remove') {
+        changed += rm.run(e.id, e.removed_at, e.device).changes;
+        continue;
+      }
+      const g = e.grant;
+      let nano: bigint;
+      try {
+        nano = usdToNanoExact(g.amount);
+      } catch {
+        continue; // the service checked it; a grant this build cannot read stays out
+      }
+      if (nano <= 0n || !(g.expires > g.effective) || !Number.isInteger(g.priority) || g.priority < 0 || g.priority > 100) continue;
+      changed += ins.run(g.id, g.provider, nano, g.effective, g.expires, g.priority, g.promo ? 1 : 0, g.note ?? null, g.created_at, e.device).changes;
+    }
+  }).immediate();
+  return changed;
 }

@@ -532,7 +532,7 @@ program.command('export')
       const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
       const from = o.from ? parseDate(o.from, tz) : 0;
       const to = o.to ? parseDate(o.to, tz, true) : Number.MAX_SAFE_INTEGER;
-      const cols = ['id', 'time', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key', 'status', 'http_status', 'cost_usd', 'estimated', 'unpriced', 'unpriced_reason', 'duration_ms', 'ttfb_ms', 'price_source', 'device'] as const;
+      const cols = ['id', 'time', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key', 'status', 'http_status', 'cost_usd', 'estimated', 'unpriced', 'unpriced_reason', 'duration_ms', 'ttfb_ms', 'price_source', 'upstream_id', 'device'] as const;
       const out = process.stdout;
       if (o.format === 'csv') out.write(cols.join(',') + '\n');
       for (const row of L.iterateCalls(from, to)) {
@@ -541,7 +541,7 @@ program.command('export')
           if (!out.write(JSON.stringify(r) + '\n')) await new Promise((res) => out.once('drain', res));
           continue;
         }
-        const v = [r.id, new Date(r.ts).toISOString(), r.provider, r.model, r.endpoint, r.project, r.workflow, r.run, r.node, r.keyName ?? r.keyFingerprint, r.status, r.httpStatus, r.cost, r.estimated, r.unpriced, r.unpricedReason, r.durationMs, r.ttfbMs, r.priceSource, r.device ?? ''];
+        const v = [r.id, new Date(r.ts).toISOString(), r.provider, r.model, r.endpoint, r.project, r.workflow, r.run, r.node, r.keyName ?? r.keyFingerprint, r.status, r.httpStatus, r.cost, r.estimated, r.unpriced, r.unpricedReason, r.durationMs, r.ttfbMs, r.priceSource, r.upstreamId ?? '', r.device ?? ''];
         if (!out.write(v.map(csv).join(',') + '\n')) await new Promise((res) => out.once('drain', res));
       }
       if (!c.offline) L.close();
@@ -849,6 +849,15 @@ Example:
         x.day, x.model, money(x.tollgate), x.provider === null ? 'no price' : money(x.provider), money(x.difference), x.calls,
         x.status === 'unmetered' ? 'billed by the provider but not metered' : x.status,
       ])));
+      if (r.generations) {
+        const g = r.generations.counts;
+        print(`Joined per generation id: ${g.matched} matched · ${g.costDiffers} cost differs · ${g.billedNotMetered} billed but not metered · ${g.meteredNotBilled} metered but not billed`);
+        if (r.generations.unmatched.length) {
+          print(table(['generation', 'call', 'day', 'model', 'Tollgate', 'provider', 'difference', 'status'], r.generations.unmatched.map((x) => [
+            x.generationId ?? '(no id)', x.callId ?? '', x.day, x.model, x.tollgate === null ? '' : money(x.tollgate), x.provider === null ? '' : money(x.provider), money(x.difference), x.status,
+          ])));
+        }
+      }
       print(`Tollgate ${money(r.tollgateTotal)} · provider ${money(r.providerTotal)} · difference ${money(r.difference)}`);
       print(`Billed by the provider but not metered: ${money(r.unmetered)}`);
       print(r.mismatches ? `${r.mismatches} day × model row(s) outside max(1 %, $0.01).` : 'Everything matches within max(1 %, $0.01).');
@@ -894,7 +903,7 @@ sync.command('status')
       if (o.json) return asJson(st);
       if (!st.joined) return print('Not syncing. Join a ledger service: npx tollgate sync join URL CODE [--name laptop]');
       print(`Account "${st.account}" at ${st.url}, this device "${st.device?.name}" (${st.device?.id})`);
-      print(`  not yet pushed: ${st.pending} call(s)`);
+      print(`  not yet pushed: ${st.pending} call(s)${st.pendingGrants ? `, ${st.pendingGrants} credit grant change(s)` : ''}`);
       print(`  last push: ${ago(st.lastPushAt)}`);
       print(`  last pull: ${ago(st.lastPullAt)}`);
       if (st.conflicts) print(`  conflicts: ${st.conflicts} call(s) the service holds in another version (kept apart, never merged)`);

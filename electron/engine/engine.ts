@@ -192,6 +192,7 @@ export class Engine implements ProxyHost {
       ledger: this.ledger, secrets: this.secrets, now: () => this.now(), log: (m) => this.log(m),
       // other devices' calls are in the rollups now: caps and the UI see them
       pulled: () => { if (this.server) this.changed(); },
+      grantsChanged: () => { this.billing.checkSoon(); if (this.server) this.changed(); },
       capsChanged: () => this.changed(),
       timeZone: () => this.timeZone,
       alert: (a) => {
@@ -611,6 +612,7 @@ export class Engine implements ProxyHost {
     row.ttfbMs = o.ttfbMs;
     row.durationMs = o.durationMs;
     row.error = o.error;
+    row.upstreamId = o.extracted?.upstreamId ?? null;
     try {
       this.price(b, o);
     } catch (e) {

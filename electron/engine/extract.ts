@@ -274,6 +274,8 @@ export interface Extracted {
   media: { images?: number; width?: number; height?: number; seconds?: number; runSeconds?: number } | null;
   /** Provider-reported cost (OpenRouter `usage.cost`), informational. */
   reportedCost: string | null;
+  /** The provider's own id of the response (OpenRouter `gen-…`, OpenAI `chatcmpl-…`, Anthropic `msg_…`), to join its bill per generation. */
+  upstreamId: string | null;
   parseError: string | null;
   /** Anthropic named a code execution container: its run time is billed apart, per container-hour. */
   codeContainer?: boolean;
@@ -316,7 +318,9 @@ const noop = (): void => {};
 
 /** Endpoints whose JSON response is priced from its top-level `model` and `usage` alone. */
 const TOP_LEVEL_ONLY = new Set<Endpoint>(['chat.completions', 'completions', 'responses', 'embeddings', 'messages']);
-const USAGE_KEYS = new Set(['model', 'usage', 'service_tier', 'container']);
+const USAGE_KEYS = new Set(['id', 'model', 'usage', 'service_tier', 'container']);
+/** An upstream response id worth keeping: short, printable, no spaces. */
+const UPSTREAM_ID = /^[\x21-\x7e]{1,200}$/;
 
 const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_OBJ = 0x7b, CLOSE_OBJ = 0x7d, OPEN_ARR = 0x5b, CLOSE_ARR = 0x5d, COLON = 0x3a, COMMA = 0x2c;
 const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -443,6 +447,7 @@ export class ResponseTap {
   private anthropicStart: J | null = null;
   private model: string | null = null;
   private reportedCost: string | null = null;
+  private upstreamId: string | null = null;
   private parseError: string | null = null;
   private media: Extracted['media'] = null;
   /** Gemini grounding with Google Search: whether the response was grounded, and its search queries. */
@@ -544,7 +549,7 @@ export class ResponseTap {
     if (this.grounded && this.usage) this.usage = { ...this.usage, groundedPrompts: 1, ...(this.groundingQueries ? { groundingQueries: this.groundingQueries } : {}) };
     return {
       model: this.model, usage: this.usage, streamedOutputTokens: this.countedTokens + (this.text ? countTokens(this.text) : 0),
-      media: this.media, reportedCost: this.reportedCost, parseError: this.parseError, batch: this.batch, ...(this.codeContainer ? { codeContainer: true } : {}),
+      media: this.media, reportedCost: this.reportedCost, upstreamId: this.upstreamId, parseError: this.parseError, batch: this.batch, ...(this.codeContainer ? { codeContainer: true } : {}),
     };
   }
 
@@ -658,6 +663,11 @@ export class ResponseTap {
     if (b.id !== null || b.results !== null) this.batch = b;
   }
 
+  /** The first well-formed response id seen (every chunk of a stream repeats it). */
+  private takeId(v: unknown): void {
+    if (this.upstreamId === null && typeof v === 'string' && UPSTREAM_ID.test(v)) this.upstreamId = v;
+  }
+
   /** Streamed text, counted in pieces so that a long stream never builds one huge string. */
   private addText(t: string): void {
     this.text += t;
@@ -701,6 +711,7 @@ export class ResponseTap {
       case 'chat.completions':
       case 'completions': {
         if (typeof d.model === 'string') this.model = d.model;
+        this.takeId(d.id);
         const u = d.usage;
         if (u && typeof u === 'object') this.takeOpenAI(u, d.service_tier);
         for (const c of Array.isArray(d.choices) ? d.choices : []) {
@@ -718,6 +729,7 @@ export class ResponseTap {
         if (type === 'response.reasoning_summary_text.delta' && typeof d.delta === 'string') this.addText(d.delta);
         const r = obj(d.response);
         if (typeof r.model === 'string') this.model = r.model;
+        this.takeId(r.id);
         if ((type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') && r.usage) {
           this.usage = withSearches(withTier(fromOpenAIResponses(r.usage), r.service_tier), countSearchItems(r.output));
         }
@@ -729,6 +741,7 @@ export class ResponseTap {
           const m = obj(d.message);
           if (typeof m.model === 'string') this.model = m.model;
           if (m.container) this.codeContainer = true;
+          this.takeId(m.id);
           this.anthropicStart = obj(m.usage);
           this.usage = fromAnthropic(m.usage);
         } else if (type === 'message_delta') {
@@ -809,6 +822,7 @@ export class ResponseTap {
   private onJson(body: unknown): void {
     const d = obj(body);
     if (typeof d.model === 'string') this.model = d.model;
+    if (TOP_LEVEL_ONLY.has(this.endpoint) && this.endpoint !== 'embeddings') this.takeId(d.id);
     switch (this.endpoint) {
       case 'batches':
       case 'batches.retrieve':

@@ -129,6 +129,8 @@ export interface CallRow {
   leases?: string[] | null;
   /** The id of an earlier call this record corrects (a batch's estimate replaced by its actual cost); only a correction may cost less than $0. */
   corrects?: string | null;
+  /** The provider's own id of the response (OpenRouter "gen-…"), or null. */
+  upstreamId?: string | null;
 }
 
 type Row = Record<string, unknown>;
@@ -142,6 +144,8 @@ export function toCallRecord(r: CallRow): CallRecord {
     priceSource: r.priceSource, error: r.error, blockedBy: r.blockedBy,
     ...(r.device !== undefined ? { device: r.device } : {}),
     ...(r.corrects ? { corrects: r.corrects } : {}),
+    // only when known: a call recorded without one keeps the exact content it was first synced with
+    ...(r.upstreamId ? { upstreamId: r.upstreamId } : {}),
   };
 }
 
@@ -160,17 +164,18 @@ function fromDb(r: Row): CallRow {
     priceSource: (r.price_source as string) ?? null, error: (r.error as string) ?? null, blockedBy: (r.blocked_by as string) ?? null,
     prompt: (r.prompt as string) ?? null, device: (r.device as string) ?? null, leases: r.leases ? JSON.parse(r.leases as string) as string[] : null,
     corrects: (r.corrects as string) ?? null,
+    upstreamId: (r.upstream_id as string) ?? null,
   };
 }
 
 const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_id', 'key_fp', 'key_name', 'status',
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
-  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases', 'corrects'] as const;
+  'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases', 'corrects', 'upstream_id'] as const;
 
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
     c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
-    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null, c.corrects ?? null];
+    c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null, c.corrects ?? null, c.upstreamId ?? null];
 }
 
 export interface RollupFilter {

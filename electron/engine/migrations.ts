@@ -179,9 +179,23 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN leases TEXT;
   ALTER TABLE caps ADD COLUMN all_devices INTEGER NOT NULL DEFAULT 0;
   `,
-  // 6, 7: reserved for other branches' migrations (the lead puts them here when merging; no-ops until then)
+  // 6: reserved for another branch's migration (the lead puts it here when merging; a no-op until then)
   `SELECT 1;`,
-  `SELECT 1;`,
+  // 7: credit grants sync (issue 13): a grant's outbox flag and the device that added it (NULL: this
+  // one); a removal is a tombstone row in credit_grant_removals (never a delete), synced like a grant.
+  // calls.upstream_id: the provider's own id of the response (OpenRouter "gen-…"), for reconciliation.
+  `
+  ALTER TABLE credit_grants ADD COLUMN device TEXT;
+  ALTER TABLE credit_grants ADD COLUMN synced INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE credit_grant_removals (
+    id TEXT PRIMARY KEY,
+    removed_at INTEGER NOT NULL,
+    device TEXT,
+    synced INTEGER NOT NULL DEFAULT 0
+  );
+  ALTER TABLE calls ADD COLUMN upstream_id TEXT;
+  CREATE INDEX calls_upstream_id ON calls(upstream_id) WHERE upstream_id IS NOT NULL;
+  `,
   // 8: batch jobs priced from their results (issue 11). calls.corrects: the id of an earlier call this
   // record corrects (a batch's estimate at submit, replaced by the actual cost from its results): calls
   // are immutable once final (they sync to other devices), so a correction is a new record with a

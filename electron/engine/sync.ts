@@ -21,13 +21,16 @@ import type { CallRow, Ledger } from './ledger.ts';
 import { toCallRecord } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
 import { LeaseBook } from './leases.ts';
+import { applyPulledGrants, grantOutbox, grantOutboxCount, markGrantEvents, resetGrantOutbox, type GrantSyncEvent, type SyncedGrant } from './billing.ts';
 import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
 import { performance } from 'node:perf_hooks';
 import type { Alert, CallRecord, CallStatus, Cap, SyncDevice, SyncStatus } from '../../shared/api.ts';
 
 const gzip = promisify(zlib.gzip);
 
-export const PROTOCOL = 1;
+/** Protocol 2: protocol 1 (calls, caps, leases) and credit grants (ledger/README.md). */
+export const PROTOCOL = 2;
+const GRANT_BATCH = 500;
 export const MAX_BATCH = 1000;
 const PULL_LIMIT = 1000;
 const PUSH_CONCURRENCY = 4;
@@ -75,6 +78,8 @@ export interface SyncHost {
   timeZone?(): string;
   /** An all-devices cap crossed a threshold (the service decides, once per cap and period for the account). */
   alert?(a: Alert): void;
+  /** Credit grants (or their removals) from other devices were added: balances change. */
+  grantsChanged?(count: number): void;
 }
 
 /** A cap as the service keeps it (GET /v1/caps). */
@@ -130,6 +135,7 @@ export function rowFromPulled(c: Record<string, unknown>): CallRow | null {
     quoteMaxNano: null, quoteExpectedNano: null, estimated: c.estimated === true, unpriced: c.unpriced === true,
     unpricedReason: str(c.unpricedReason), priceSource: str(c.priceSource), error: str(c.error), blockedBy: str(c.blockedBy), prompt: null,
     corrects: str(c.corrects),
+    upstreamId: typeof c.upstreamId === 'string' && c.upstreamId.length <= 200 ? c.upstreamId : null,
   };
 }
 
@@ -258,10 +264,11 @@ export class SyncClient {
     this.token = r.token;
     this.L.setSyncState({
       url, insecure: insecure ? '1' : '0', device_id: r.device.id, device_name: r.device.name, account: r.account, token: blob,
-      pull_after: '0', last_push_at: null, last_pull_at: null, last_error: null, devices: null, conflicts: '0', refused: '0', joined_at: String(this.host.now()), alerts_after: null,
+      pull_after: '0', grants_after: '0', last_push_at: null, last_pull_at: null, last_error: null, devices: null, conflicts: '0', refused: '0', joined_at: String(this.host.now()), alerts_after: null,
     });
     // this device's history joins the account (pushing is idempotent: nothing counts twice)
     this.L.resetOutbox();
+    resetGrantOutbox(this.L.db);
     this.failures = 0;
     this.host.log(`sync: joined account "${r.account}" at ${url} as device "${r.device.name}" (${r.device.id}).`);
     if (this.active) this.schedule(0);
@@ -278,7 +285,7 @@ export class SyncClient {
     if (capsGone) this.host.capsChanged?.();
     this.token = null;
     this.L.setSyncState(Object.fromEntries(['url', 'insecure', 'device_id', 'device_name', 'account', 'token', 'pull_after', 'last_push_at', 'last_pull_at',
-      'last_error', 'devices', 'devices_at', 'conflicts', 'refused', 'joined_at', 'last_contact_at', 'alerts_after'].map((k) => [k, null])));
+      'last_error', 'devices', 'devices_at', 'conflicts', 'refused', 'joined_at', 'last_contact_at', 'alerts_after', 'grants_after'].map((k) => [k, null])));
     if (c) this.host.log(`sync: left account "${c.account}" (${c.url}); calls already synced stay in this ledger.`);
     if (this.active) this.schedule(this.intervalMs);
     return this.status(false);
@@ -359,6 +366,7 @@ export class SyncClient {
       const token = await this.tokenFor(c);
       await this.push(c, token, p, onProgress);
       await this.pull(c, token, p, onProgress);
+      await this.syncGrants(c, token);
       if (this.host.now() - this.lastDevicesAt > DEVICES_EVERY_MS || p.pulled > 0) await this.refreshDevices(c, token).catch(() => {});
       if (await this.refreshCaps()) this.host.capsChanged?.();
       if (this.leases.hasCaps) {
@@ -490,6 +498,77 @@ export class SyncClient {
     }
   }
 
+  // ---- credit grants (protocol 2): the grants outbox and the grant events of the other devices ----
+
+  private grantsUnsupported = false;
+
+  /** Push this device's grant events, then pull the other devices'. A service without the grant endpoints is said once and skipped (calls still sync). */
+  private async syncGrants(c: Config, token: string): Promise<void> {
+    try {
+      await this.pushGrants(c, token);
+      await this.pullGrants(c, token);
+      this.grantsUnsupported = false;
+    } catch (e) {
+      if ((e as SyncError).code !== 'unsupported_protocol' && (e as SyncError).status !== 404) throw e;
+      if (!this.grantsUnsupported) this.host.log(`sync: the ledger service ${c.url} does not serve credit grants (${(e as Error).message}); calls sync, grants stay on this device until the service is upgraded.`);
+      this.grantsUnsupported = true;
+    }
+  }
+
+  private async pushGrants(c: Config, token: string): Promise<void> {
+    for (;;) {
+      const events = grantOutbox(this.L.db, GRANT_BATCH);
+      if (!events.length) return;
+      const wire = events.map((e) => (e.kind === 'add' ? { kind: 'add', grant: e.grant } : { kind: 'remove', id: e.id, removed_at: e.removed_at }));
+      const key = (e: GrantSyncEvent) => ({ kind: e.kind, id: e.kind === 'add' ? e.grant.id : e.id });
+      let r: { results?: { kind: 'add' | 'remove'; id: string; status: string }[] };
+      try {
+        r = await this.request(c, token, 'POST', '/v1/grants', { protocol: PROTOCOL, events: wire });
+      } catch (e) {
+        const err = e as SyncError;
+        const m = err.code === 'invalid_grant' ? /events\[(\d+)\]/.exec(err.message) : null;
+        if (!m || !events[Number(m[1])]) throw err;
+        const bad = key(events[Number(m[1])]!);
+        markGrantEvents(this.L.db, [bad], 3);
+        this.host.log(`sync: the ledger service refused credit ${bad.kind === 'add' ? 'grant' : 'removal'} ${bad.id} (${err.message}); it stays on this device only.`);
+        continue;
+      }
+      const results = r.results ?? [];
+      const conflicts = results.filter((x) => x.status === 'conflict');
+      const ok = events.map(key).filter((k) => !conflicts.some((x) => x.kind === k.kind && x.id === k.id));
+      markGrantEvents(this.L.db, ok, 1);
+      if (conflicts.length) {
+        markGrantEvents(this.L.db, conflicts, 2);
+        this.host.log(`sync: CONFLICT: the ledger service already holds a different grant under ${conflicts.map((x) => x.id).join(', ')}; the service kept its original, nothing was merged.`);
+      }
+    }
+  }
+
+  private async pullGrants(c: Config, token: string): Promise<void> {
+    let after = Number(this.L.syncState('grants_after') ?? 0);
+    for (;;) {
+      const r = await this.request<{ events?: { seq: number; kind: string; id: string; device: string; device_name?: string; grant?: SyncedGrant; removed_at?: number }[]; next?: number; has_more?: boolean }>(
+        c, token, 'GET', `/v1/grants?after=${after}&limit=${PULL_LIMIT}&protocol=${PROTOCOL}`);
+      const events: ({ device: string } & GrantSyncEvent)[] = [];
+      for (const x of Array.isArray(r.events) ? r.events : []) {
+        if (!x || x.device === c.deviceId) continue; // this device's own: already here
+        const device = String(x.device_name ?? x.device);
+        if (x.kind === 'add' && x.grant && typeof x.grant === 'object' && typeof x.grant.id === 'string' && typeof x.grant.amount === 'string') {
+          events.push({ kind: 'add', grant: x.grant, device });
+        } else if (x.kind === 'remove' && typeof x.id === 'string') {
+          events.push({ kind: 'remove', id: x.id, removed_at: typeof x.removed_at === 'number' ? x.removed_at : this.host.now(), device });
+        }
+      }
+      const changed = events.length ? applyPulledGrants(this.L.db, events) : 0;
+      const next = typeof r.next === 'number' && r.next >= after ? r.next : after;
+      // the cursor moves only after the page is applied: a crash in between pulls it again (applied once by id)
+      this.L.setSyncState({ grants_after: String(next) });
+      if (changed) this.host.grantsChanged?.(changed);
+      if (!r.has_more || next === after) return;
+      after = next;
+    }
+  }
+
   // ---- status ----
 
   /** This device's sync state; with `refresh`, the device list is fetched from the service first (offline: the last one known). */
@@ -514,7 +593,7 @@ export class SyncClient {
     }));
     return {
       joined: !!c, url: c?.url ?? null, account: c?.account ?? null, device: c ? { id: c.deviceId, name: c.deviceName } : null,
-      pending: this.L.outboxCount(), lastPushAt: n('last_push_at'), lastPullAt: n('last_pull_at'), lastContactAt: n('last_contact_at'),
+      pending: this.L.outboxCount(), pendingGrants: grantOutboxCount(this.L.db), lastPushAt: n('last_push_at'), lastPullAt: n('last_pull_at'), lastContactAt: n('last_contact_at'),
       pulledSeq: n('pull_after') ?? 0, lastError: refreshError ?? g('last_error'), conflicts: n('conflicts') ?? 0, refused: n('refused') ?? 0,
       background: this.active, syncing: this.progress ? { ...this.progress } : null,
       devices, devicesAt: n('devices_at'), silentDevices: devices.filter((d) => d.silent).map((d) => d.name),

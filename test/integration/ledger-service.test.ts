@@ -316,7 +316,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'global', scope_value: 'x', period: 'day', limit: '1' } })).status, 400);
       assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'project', period: 'day', limit: '1' } })).status, 400);
       assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 1, scope: 'global', period: 'day', limit: '1', tz: 'Mars/Olympus' } })).status, 400);
-      assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 2, scope: 'global', period: 'day', limit: '1' } })).body.error.code, 'unsupported_protocol');
+      assert.equal((await request(svc.url, 'POST', '/v1/caps', { token: a.token, body: { protocol: 3, scope: 'global', period: 'day', limit: '1' } })).body.error.code, 'unsupported_protocol');
       assert.equal((await request(svc.url, 'DELETE', `/v1/caps/${cap.id}`, { token: a.token })).status, 200);
       assert.deepEqual((await request(svc.url, 'GET', '/v1/caps', { token: a.token })).body.caps, []);
     });

@@ -82,7 +82,7 @@ test('export streams the ledger as CSV and JSON Lines', async () => {
   const csv = await cli('export', '--format', 'csv');
   assert.equal(csv.code, 0);
   const lines = csv.out.trim().split('\n');
-  assert.equal(lines[0], 'id,time,provider,model,endpoint,project,workflow,run,node,key,status,http_status,cost_usd,estimated,unpriced,unpriced_reason,duration_ms,ttfb_ms,price_source,device');
+  assert.equal(lines[0], 'id,time,provider,model,endpoint,project,workflow,run,node,key,status,http_status,cost_usd,estimated,unpriced,unpriced_reason,duration_ms,ttfb_ms,price_source,upstream_id,device');
   const calls = await rig.engine.api.calls({ limit: 1000 });
   assert.equal(lines.length - 1, calls.length);
   const jsonl = await cli('export', '--format', 'jsonl');

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useState } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import type { ReconcileResult } from '../../../shared/api.ts';
 import { toApiCallError, type ApiCallError } from '../bridge/errors.ts';
 import { Badge, Card, Empty, ErrorNote, Loading, Money, PageHeader, useAsync } from '../components/ui.tsx';
@@ -20,6 +20,19 @@ export function CreditsView() {
   const [error, setError] = useState<ApiCallError | null>(null);
   const [busy, setBusy] = useState(false);
   const [confirm, setConfirm] = useState<string | null>(null);
+
+  // grants and calls from other devices (sync) change the balances: refresh, at most every 2 s
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const off = bridge.subscribe((e) => {
+      if ((e.type === 'caps' || e.type === 'alert') && !timer) timer = setTimeout(() => { timer = null; void credits.reload(); }, 2000);
+    });
+    return () => {
+      off();
+      if (timer) clearTimeout(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [bridge]);
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -289,6 +302,49 @@ function Reconcile() {
               ))}
             </tbody>
           </table>
+          {result.generations ? (
+            <>
+              <p data-testid="reconcile-generations">
+                Joined per generation id: {result.generations.counts.matched} matched · {result.generations.counts.costDiffers} cost differs ·{' '}
+                {result.generations.counts.billedNotMetered} billed by the provider but not metered · {result.generations.counts.meteredNotBilled} metered but not billed
+              </p>
+              {result.generations.unmatched.length ? (
+                <table className="table" data-testid="reconcile-generations-table">
+                  <thead>
+                    <tr>
+                      <th scope="col">Generation</th>
+                      <th scope="col">Day</th>
+                      <th scope="col">Model</th>
+                      <th scope="col" className="num">Tollgate</th>
+                      <th scope="col" className="num">Provider</th>
+                      <th scope="col" className="num">Difference</th>
+                      <th scope="col">Status</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {result.generations.unmatched.map((g) => (
+                      <tr key={`${g.generationId ?? ''}-${g.callId ?? ''}`} className="row-warn" data-testid={`reconcile-gen-${g.generationId ?? g.callId}`}>
+                        <td>
+                          <code>{g.generationId ?? 'no id'}</code>
+                          {g.callId ? <div className="muted">call {g.callId}</div> : null}
+                        </td>
+                        <td>{g.day}</td>
+                        <td>{g.model}</td>
+                        <td className="num">{g.tollgate === null ? <span className="muted">—</span> : <Money usd={g.tollgate} />}</td>
+                        <td className="num">{g.provider === null ? <span className="muted">—</span> : <Money usd={g.provider} />}</td>
+                        <td className="num">
+                          <Money usd={g.difference} signed />
+                        </td>
+                        <td>
+                          <Badge tone="bad">{g.status}</Badge>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              ) : null}
+            </>
+          ) : null}
         </div>
       ) : null}
     </Card>

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { uuidv7 } from 'uuidv7';
 import {
-  ACCEPTED_PROTOCOLS, LedgerError, acceptedProtocols, MAX_BATCH_CALLS, PROTOCOL, canonicalJson, checkProtocol, validateCall, validatePush,
+  ACCEPTED_PROTOCOLS, LedgerError, acceptedProtocols, MAX_BATCH_CALLS, MAX_BATCH_GRANTS, PROTOCOL, canonicalJson, checkGrantsProtocol, checkProtocol, validateCall, validateGrantEvent, validateGrantPush, validatePush,
 } from '../../../ledger/protocol.ts';
 import { isLoopback } from '../../../ledger/server.ts';
 
@@ -54,11 +54,12 @@ test('calls the service refuses, each naming its index', () => {
 });
 
 test('batches: protocol checked, at most MAX_BATCH_CALLS calls, any invalid call refuses the whole batch', () => {
-  assert.equal(PROTOCOL, 1);
-  assert.deepEqual(ACCEPTED_PROTOCOLS, [1]);
+  assert.equal(PROTOCOL, 2);
+  assert.deepEqual(ACCEPTED_PROTOCOLS, [1, 2], 'protocol 2 (grants) and the previous one');
   assert.deepEqual(acceptedProtocols(3), [2, 3], 'the current version and the one before');
   assert.equal(checkProtocol(1), 1);
-  for (const bad of [undefined, 0, 2, '1', null]) assert.equal(code(() => checkProtocol(bad)), '400 unsupported_protocol');
+  assert.equal(checkProtocol(2), 2);
+  for (const bad of [undefined, 0, 3, '1', null]) assert.equal(code(() => checkProtocol(bad)), '400 unsupported_protocol');
   assert.equal(validatePush({ protocol: 1, calls: [call(), call()], extra: 'kept' }).calls.length, 2);
   assert.equal(code(() => validatePush({ protocol: 1, calls: Array.from({ length: MAX_BATCH_CALLS + 1 }, () => call()) })), '413 batch_too_large');
   assert.equal(validatePush({ protocol: 1, calls: Array.from({ length: MAX_BATCH_CALLS }, () => call()) }).calls.length, MAX_BATCH_CALLS);
@@ -70,4 +71,22 @@ test('batches: protocol checked, at most MAX_BATCH_CALLS calls, any invalid call
 test('loopback addresses', () => {
   for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) assert.ok(isLoopback(h), h);
   for (const h of ['0.0.0.0', '::', '192.168.1.2', '10.0.0.1', 'example.com', '127.0.0.1.example.com']) assert.ok(!isLoopback(h), h);
+});
+
+test('grant events (protocol 2): content compared canonically, amounts exact, only protocol 2 and later', () => {
+  const g = { id: 'cr_0123456789ab', provider: 'openai', amount: '12.5', effective: 0, expires: 86_400_000, priority: 50, promo: false, note: null, created_at: 5 };
+  const reordered = Object.fromEntries(Object.entries(g).reverse());
+  const a = validateGrantEvent({ kind: 'add', grant: g }, 0);
+  const b = validateGrantEvent({ kind: 'add', grant: reordered }, 0);
+  assert.equal(a.hash, b.hash, 'the same grant with its keys in another order is the same content');
+  assert.notEqual(validateGrantEvent({ kind: 'add', grant: { ...g, amount: '12.50' } }, 0).hash, a.hash, 'an amount is content as written');
+  assert.equal(code(() => validateGrantEvent({ kind: 'add', grant: { ...g, amount: '0.0000000001' } }, 3)), '400 invalid_grant', 'beyond the nano-dollar');
+  assert.equal(code(() => validateGrantEvent({ kind: 'add', grant: { ...g, amount: '0' } }, 0)), '400 invalid_grant');
+  assert.equal(code(() => validateGrantEvent({ kind: 'add', grant: { ...g, id: 'has space' } }, 0)), '400 invalid_grant');
+  assert.equal(code(() => validateGrantEvent({ kind: 'remove', id: g.id, removed_at: -1 }, 0)), '400 invalid_grant');
+  assert.equal(validateGrantEvent({ kind: 'remove', id: g.id, removed_at: 7 }, 0).kind, 'remove');
+  assert.equal(code(() => checkGrantsProtocol(1)), '400 unsupported_protocol');
+  assert.equal(checkGrantsProtocol(2), 2);
+  assert.equal(code(() => validateGrantPush({ protocol: 2, events: Array.from({ length: MAX_BATCH_GRANTS + 1 }, () => ({ kind: 'add', grant: g })) })), '413 batch_too_large');
+  assert.equal(code(() => validateGrantPush({ protocol: 2, events: [{ kind: 'add', grant: g }, { kind: 'remove', id: g.id }] })), '400 invalid_grant');
 });

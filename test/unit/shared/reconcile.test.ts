@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { detectFormat, normalizeModel, parseExport, reconcile, withinTolerance, type LedgerAmount } from '../../../shared/reconcile.ts';
+import { detectFormat, generationWithin, normalizeModel, parseExport, reconcile, reconcileGenerations, withinTolerance, type LedgerAmount } from '../../../shared/reconcile.ts';
 import { usdToNano } from '../../../shared/money.ts';
 import type { Usage } from '../../../shared/usage.ts';
 
@@ -82,4 +82,30 @@ test('tolerance is max(1 %, $0.01)', () => {
   assert.equal(withinTolerance(usdToNano('101'), usdToNano('100')), true); // 1 %
   assert.equal(withinTolerance(usdToNano('101.01'), usdToNano('100')), false);
   assert.equal(normalizeModel('openai/GPT-4o-mini-2024-07-18'), 'gpt-4o-mini');
+});
+
+test('OpenRouter per generation: joined by id whatever the day, model-less exports take the call\'s model, tolerance per generation', () => {
+  const head = 'generation_id,created_at,cost_total,tokens_prompt,tokens_completion';
+  const o = parseExport('openrouter', [head,
+    'gen-1,2025-11-30 23:59:59.900,0.001000,10,10',
+    'gen-2,2025-11-30 12:00:00.000,0.001000,10,10',
+    'gen-3,2025-11-30 12:00:01.000,0.000010,10,10',
+  ].join('\n'), noPrice);
+  assert.deepEqual(o.generations!.map((g) => [g.id, g.day, g.model, g.costNano]), [
+    ['gen-1', '2025-11-30', '*', usdToNano('0.001')], ['gen-2', '2025-11-30', '*', usdToNano('0.001')], ['gen-3', '2025-11-30', '*', usdToNano('0.00001')],
+  ]);
+  const G = (callId: string, upstreamId: string | null, day: string, cost: string) => ({ callId, upstreamId, day, model: 'openai/gpt-4o-mini', costNano: usdToNano(cost) });
+  const r = reconcileGenerations('openrouter', o, [
+    G('c1', 'gen-1', '2025-12-01', '0.00100001'), // recorded just after midnight by this machine: still joined by id; within 1 %
+    G('c2', 'gen-2', '2025-11-30', '0.0010000'),
+    G('c3', 'gen-3', '2025-11-30', '0.000012'), // 20 % off, $0.000002: cost differs (a day's $0.01 tolerance would hide it)
+    G('c4', null, '2025-11-30', '0.0005'), // no generation id: metered, not billed
+    G('c5', null, '2025-11-29', '0.0005'), // outside the export's days: not compared
+  ]);
+  assert.deepEqual(r.generations!.counts, { matched: 2, costDiffers: 1, billedNotMetered: 0, meteredNotBilled: 1 });
+  assert.deepEqual(r.generations!.unmatched.map((g) => [g.generationId, g.callId, g.status]), [['gen-3', 'c3', 'cost differs'], [null, 'c4', 'metered, not billed']]);
+  assert.deepEqual(r.rows.map((x) => [x.day, x.model, x.calls, x.status]), [['2025-11-30', 'gpt-4o-mini', 4, 'not billed']]);
+  assert.ok(generationWithin(usdToNano('0.00100001'), usdToNano('0.001')));
+  assert.ok(!generationWithin(usdToNano('0.000012'), usdToNano('0.00001')));
+  assert.ok(generationWithin(usdToNano('0.000001'), 0n), 'a micro-dollar either way is rounding');
 });
