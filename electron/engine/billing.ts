@@ -7,7 +7,7 @@
  *   interval between grant boundaries (see balancesAt). A call synced from another device is one
  *   more row (and spend increment) and changes the derivation like any other call; a top-up with an
  *   earlier effective date re-derives everything after it.
- * - Statements are made from statement_lines (the exact sums of every line per project and hour,
+ * - Statements are made from statement_lines (the exact sums of every line per project and UTC day,
  *   kept by the ledger writer in the same transaction as each call, migration 6), never from a
  *   scan of the calls; only the late calls of closed periods are read. Once the period is past
  *   its grace time (48 h) the statement is frozen on first use: its rendered CSV, JSON and HTML are
@@ -69,7 +69,7 @@ function frozenFromDb(r: Row): Frozen {
   };
 }
 
-/** The grain of statement_lines and statement_ids: the rollups' hour. */
+/** The grain of statement_ids (and of the backfill of statement_lines): the rollups' hour. */
 const HOUR_MS = 3_600_000;
 
 const usd = (n: bigint) => formatUsd(n);
@@ -270,7 +270,7 @@ export class Billing {
 
   /**
    * Build a statement in one snapshot: the period's own lines from statement_lines (summed over its
-   * hours), the late calls of earlier closed statements as adjustments (read from the calls). With
+   * days), the late calls of earlier closed statements as adjustments (read from the calls). With
    * `withIds` (closing it), the content hash's entries too: per hour with calls
    * "hour:YYYY-MM-DDTHH:COUNT:SHA-256 of its sorted call ids" (cached per project-hour by count in
    * statement_ids; the rest read from the calls), then each adjustment as "id@original-period".
@@ -283,20 +283,22 @@ export class Billing {
     const fresh: { hour: number; calls: number; sha: string }[] = [];
     const result = this.db.transaction(() => {
       const seq = Number(this.db.prepare('SELECT COALESCE(MAX(rowid), 0) FROM calls').pluck().get());
-      const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status = 'pending'`).pluck().get(project, p.start, p.end));
-      const perHour = new Map<number, number>();
+      // calls in flight are few: read them by the partial index of pending calls, not the period's calls
+      const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls INDEXED BY calls_pending WHERE status = 'pending' AND project = ? AND ts >= ? AND ts < ?`).pluck().get(project, p.start, p.end));
       const lines: StoredLine[] = [];
-      for (const r of this.db.prepare('SELECT hour, provider, model, workflow, node, label, unit, per, unit_price, n, calls, q, cost_nano FROM statement_lines WHERE project = ? AND hour >= ? AND hour < ?')
+      for (const r of this.db.prepare('SELECT provider, model, workflow, node, label, unit, per, unit_price, n, calls, q, cost_nano FROM statement_lines WHERE project = ? AND day >= ? AND day < ?')
         .raw(true).safeIntegers(true).iterate(project, p.start, p.end) as Iterable<unknown[]>) {
-        const calls = Number(r[10]);
-        if (calls) perHour.set(Number(r[0]), (perHour.get(Number(r[0])) ?? 0) + calls);
-        lines.push({ provider: r[1] as string, model: r[2] as string, workflow: r[3] as string, node: r[4] as string, label: r[5] as string, unit: r[6] as string,
-          per: Number(r[7]), unitPrice: r[8] as string, n: Number(r[9]), calls, quantity: r[11] as string, costNano: r[12] as bigint });
+        lines.push({ provider: r[0] as string, model: r[1] as string, workflow: r[2] as string, node: r[3] as string, label: r[4] as string, unit: r[5] as string,
+          per: Number(r[6]), unitPrice: r[7] as string, n: Number(r[8]), calls: Number(r[9]), quantity: r[10] as string, costNano: r[11] as bigint });
       }
       const agg = addStoredLines(emptyAggregate(), lines);
       const own = agg.calls;
       const ids: string[] = [];
       if (withIds) {
+        const perHour = new Map((this.db.prepare('SELECT bucket, SUM(calls) FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY bucket').raw(true)
+          .all(project, p.start, p.end) as [number, number][]).filter((r) => r[1] > 0));
+        const counted = [...perHour.values()].reduce((a, b) => a + b, 0);
+        if (counted !== own) throw new Error(`the statement lines of ${project} for ${p.key} count ${own} calls, the rollups ${counted}`);
         const cached = new Map((this.db.prepare('SELECT hour, calls, ids_sha256 FROM statement_ids WHERE project = ? AND hour >= ? AND hour < ?').raw(true)
           .all(project, p.start, p.end) as [number, number, string][]).map((r) => [r[0], r]));
         const missing = [...perHour].filter(([h, n]) => cached.get(h)?.[1] !== n).map(([h]) => h);

@@ -223,28 +223,28 @@ interface Batch {
 }
 
 /** A statement_lines row's parameters: the key (10), then n, calls, quantity, cost. */
-function lineParams(project: string, hour: number, l: StoredLine, sign: 1 | -1 = 1): unknown[] {
+function lineParams(project: string, day: number, l: StoredLine, sign: 1 | -1 = 1): unknown[] {
   const neg = sign < 0;
-  return [project, hour, l.provider, l.model, l.workflow, l.node, l.label, l.unit, l.per, l.unitPrice,
+  return [project, day, l.provider, l.model, l.workflow, l.node, l.label, l.unit, l.per, l.unitPrice,
     neg ? -l.n : l.n, neg ? -l.calls : l.calls, neg ? (l.quantity.startsWith('-') ? l.quantity.slice(1) : l.quantity === '0' ? '0' : '-' + l.quantity) : l.quantity, neg ? -l.costNano : l.costNano];
 }
 
 /**
- * The statement lines of final calls, per project and hour (calls without a project are on no
+ * The statement lines of final calls, per project and UTC day (calls without a project are on no
  * statement): what statement_lines gains when they are written (sign -1: what it loses).
  */
 export function statementLineParams(rows: Iterable<StatementCall & { project: string | null }>, sign: 1 | -1 = 1): unknown[][] {
-  const byHour = new Map<string, { project: string; hour: number; calls: StatementCall[] }>();
+  const byDay = new Map<string, { project: string; day: number; calls: StatementCall[] }>();
   for (const r of rows) {
     if (!r.project) continue;
-    const hour = Math.floor(r.ts / HOUR) * HOUR;
-    const k = r.project + '\u0000' + hour;
-    let h = byHour.get(k);
-    if (!h) byHour.set(k, (h = { project: r.project, hour, calls: [] }));
-    h.calls.push(r);
+    const day = Math.floor(r.ts / DAY) * DAY;
+    const k = r.project + '\u0000' + day;
+    let d = byDay.get(k);
+    if (!d) byDay.set(k, (d = { project: r.project, day, calls: [] }));
+    d.calls.push(r);
   }
   const out: unknown[][] = [];
-  for (const h of byHour.values()) for (const l of storedLines(aggregateCalls(emptyAggregate(), h.calls))) out.push(lineParams(h.project, h.hour, l, sign));
+  for (const d of byDay.values()) for (const l of storedLines(aggregateCalls(emptyAggregate(), d.calls))) out.push(lineParams(d.project, d.day, l, sign));
   return out;
 }
 
@@ -299,7 +299,7 @@ function toBatch(batch: { kind: 'start' | 'end'; row: CallRow }[]): Batch {
   return { seq: 0, starts, ends, rollups: [...rollups.values()], totals: calls ? [calls, cost, unpriced] : null, days: dayParams(final), lines: statementLineParams(final) };
 }
 
-const LINE_KEY = ['project', 'hour', 'provider', 'model', 'workflow', 'node', 'label', 'unit', 'per', 'unit_price'] as const;
+const LINE_KEY = ['project', 'day', 'provider', 'model', 'workflow', 'node', 'label', 'unit', 'per', 'unit_price'] as const;
 
 export class Ledger {
   readonly db: Database.Database;
@@ -860,7 +860,7 @@ export class Ledger {
       s.putLine.run(...(cur === undefined ? r : [...r.slice(0, 12), addDecimal(cur, r[12] as string), r[13]]));
       if ((r[10] as number) < 0) emptied.add(JSON.stringify([r[0], r[1]]));
     }
-    const del = this.db.prepare('DELETE FROM statement_lines WHERE project = ? AND hour = ? AND n <= 0');
+    const del = this.db.prepare('DELETE FROM statement_lines WHERE project = ? AND day = ? AND n <= 0');
     for (const k of emptied) del.run(...(JSON.parse(k) as [string, number]));
   }
 

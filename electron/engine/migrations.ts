@@ -181,7 +181,7 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 6: aggregates kept by the ledger writer in the same transaction as each call (issue 13), so a
   // statement and the credit balances never scan calls:
-  // - statement_lines: per project × hour × line (provider, model, workflow, node, label, unit,
+  // - statement_lines: per project × UTC day × line (provider, model, workflow, node, label, unit,
   //   per, unit price) the exact sums a statement's lines are made of: n (calls contributing),
   //   calls (counted on a call's first line), q (quantity, an exact decimal), cost_nano.
   // - spend_days: spend per UTC day and provider (credit balances, burn rate), backfilled here
@@ -194,7 +194,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE statement_lines (
     project TEXT NOT NULL,
-    hour INTEGER NOT NULL,
+    day INTEGER NOT NULL,
     provider TEXT NOT NULL,
     model TEXT NOT NULL,
     workflow TEXT NOT NULL,
@@ -207,7 +207,7 @@ export const MIGRATIONS: readonly string[] = [
     calls INTEGER NOT NULL,
     q TEXT NOT NULL,
     cost_nano INTEGER NOT NULL,
-    PRIMARY KEY (project, hour, provider, model, workflow, node, label, unit, per, unit_price)
+    PRIMARY KEY (project, day, provider, model, workflow, node, label, unit, per, unit_price)
   ) WITHOUT ROWID;
   CREATE TABLE spend_days (
     day INTEGER NOT NULL,

@@ -1,6 +1,6 @@
 /**
  * The aggregates the ledger writer keeps with each call (migration 6): statement_lines (per project
- * × hour × line) and spend_days (per UTC day × provider). Whatever path a call took into the ledger
+ * × day × line) and spend_days (per UTC day × provider). Whatever path a call took into the ledger
  * (the writer thread, a pull from another device, a re-price, a crash recovery, a ledger written
  * before migration 6 and backfilled), a statement made from the aggregates equals the statement
  * made from the calls themselves, byte for byte, and the day spend equals the calls' sums.
