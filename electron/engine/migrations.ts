@@ -191,6 +191,8 @@ export const MIGRATIONS: readonly string[] = [
   // - statement_backfill: project-hours whose calls were written before this migration (with the
   //   highest call rowid then); their lines are made once from the calls (billing.ts, lazily or in
   //   the background). Calls still pending now are counted when they end: statement_backfill_skip.
+  // - calls_project_ts_ids replaces calls_project_ts: a project's calls by time, with their status and ids
+  //   (the late calls of a closed period; the ids a closing statement hashes, read from the index alone).
   `
   CREATE TABLE statement_lines (
     project TEXT NOT NULL,
@@ -236,6 +238,8 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO statement_backfill (project, hour, max_rowid)
     SELECT project, bucket, (SELECT COALESCE(MAX(rowid), 0) FROM calls) FROM rollups WHERE project != '' GROUP BY project, bucket;
   CREATE INDEX statement_backfill_hour ON statement_backfill(hour);
+  DROP INDEX calls_project_ts;
+  CREATE INDEX calls_project_ts_ids ON calls(project, ts, status, id);
   CREATE TABLE statement_backfill_skip (id TEXT PRIMARY KEY) WITHOUT ROWID;
   INSERT INTO statement_backfill_skip (id) SELECT id FROM calls WHERE status = 'pending';
   `,
