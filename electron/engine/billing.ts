@@ -10,7 +10,7 @@
  * - Statements are made from statement_lines (the exact sums of every line per project and UTC day,
  *   kept by the ledger writer in the same transaction as each call, migration 6), never from a
  *   scan of the calls; only the late calls of closed periods are read. Once the period is past
- *   its grace time (48 h) the statement is frozen on first use: its rendered CSV, JSON and HTML are
+ *   its grace time (48 h unless set for the project) the statement is frozen on first use: its rendered CSV, JSON and HTML are
  *   stored with a SHA-256 over its call ids and totals, and returned byte for byte from then on.
  *   The freeze records the highest call rowid it saw (`closed_seq`): a call of that period written
  *   later (late sync) has a higher rowid and lands in the next statement still open, as a
@@ -256,6 +256,23 @@ export class Billing {
     return r ? frozenFromDb(r) : null;
   }
 
+  /**
+   * How long the periods of a project stay open after they end, so late syncs land in them: 48 h
+   * unless set for the project (`tollgate statement --grace HOURS`). A statement already closed
+   * stays closed whatever the grace becomes.
+   */
+  graceMs(project: string): number {
+    const saved = this.e.ledger.setting(`statementGrace:${project}`);
+    return saved === null ? DEFAULT_GRACE_MS : Number(saved) * 3_600_000;
+  }
+
+  private setGrace(project: string, hours: number | undefined): void {
+    if (hours === undefined) return;
+    if (!Number.isInteger(hours) || hours < 0 || hours > 2160) throw new BillingError('E_VALIDATION', 'the grace time must be a whole number of hours from 0 to 2160 (90 days)');
+    if (hours * 3_600_000 === DEFAULT_GRACE_MS) this.e.ledger.deleteSetting(`statementGrace:${project}`);
+    else this.e.ledger.setSetting(`statementGrace:${project}`, String(hours));
+  }
+
   private terms(project: string, arg: { markup?: string | null; fee?: string | null }): BillingTerms {
     const saved = this.e.ledger.setting(`statementTerms:${project}`);
     const t: BillingTerms = saved ? JSON.parse(saved) : { markupPct: null, fee: null };
@@ -437,7 +454,7 @@ export class Billing {
     return this.frozen(project, p.key);
   }
 
-  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): StatementResult {
+  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat; graceHours?: number }): StatementResult {
     let p: StatementPeriod;
     try {
       p = parsePeriod(arg.period);
@@ -447,6 +464,7 @@ export class Billing {
     const format = arg.format ?? 'json';
     const now = this.e.now();
     this.e.flushQuietly();
+    this.setGrace(arg.project, arg.graceHours);
     let f = this.frozen(arg.project, p.key);
     if (f && (arg.markup !== undefined || arg.fee !== undefined)) {
       const norm = (v: string | null | undefined) => (v && !/^0(\.0+)?$/.test(v) ? v : null);
@@ -454,7 +472,7 @@ export class Billing {
         throw new BillingError('E_CLOSED', `the statement of ${arg.project} for ${p.key} is closed (hash ${f.hash.slice(0, 12)}…) with markup ${f.markup ?? 0} % and fee $${f.fee ?? 0}: closed statements never change; late calls land in the next open statement`);
       }
     }
-    if (!f && isClosed(p, now)) f = this.freeze(arg.project, p, this.terms(arg.project, arg));
+    if (!f && isClosed(p, now, this.graceMs(arg.project))) f = this.freeze(arg.project, p, this.terms(arg.project, arg));
     if (f) {
       const col = format === 'json' ? 'json' : format === 'csv' ? 'csv' : 'html';
       const r = this.db.prepare(`SELECT json, ${col} AS content FROM statements WHERE project = ? AND period = ?`).get(arg.project, p.key) as Row;
@@ -476,6 +494,7 @@ export class Billing {
     const projects = arg.project ? [arg.project] : (this.db.prepare(`SELECT DISTINCT project FROM rollups WHERE bucket >= ? AND project != '' ORDER BY project`).pluck().all(now - 62 * DAY_MS) as string[]);
     const open: StatementSummary[] = [];
     for (const project of projects) {
+      const grace = this.graceMs(project);
       const kinds = new Set<PeriodKind>(['month', ...(this.db.prepare('SELECT DISTINCT kind FROM statements WHERE project = ?').pluck().all(project) as PeriodKind[])]);
       for (const kind of kinds) {
         const cur = periodOf(kind, now);
@@ -483,7 +502,7 @@ export class Billing {
         for (const p of [prev, cur]) {
           if (this.frozen(project, p.key)) continue;
           const terms = this.terms(project, {});
-          if (isClosed(p, now)) {
+          if (isClosed(p, now, grace)) {
             const has = this.db.prepare('SELECT 1 FROM calls WHERE project = ? AND ts >= ? AND ts < ? LIMIT 1').get(project, p.start, p.end) !== undefined;
             if (has) this.freeze(project, p, terms);
             if (this.frozen(project, p.key)) continue;
@@ -491,14 +510,14 @@ export class Billing {
           const built = this.build(project, p, terms, null);
           if (p === prev && built.statement.calls === 0) continue;
           const s = built.statement;
-          open.push({ project, period: p.key, kind, status: 'open', from: s.from, to: s.to, calls: s.calls, cost: s.cost, total: s.total, hash: null, closedAt: null, closesAt: new Date(p.end + DEFAULT_GRACE_MS).toISOString() });
+          open.push({ project, period: p.key, kind, status: 'open', from: s.from, to: s.to, calls: s.calls, cost: s.cost, total: s.total, hash: null, closedAt: null, closesAt: new Date(p.end + grace).toISOString() });
         }
       }
     }
     const closed = (this.db.prepare(`SELECT * FROM statements ${arg.project ? 'WHERE project = ?' : ''} ORDER BY project, period_start DESC`).safeIntegers(true).all(...(arg.project ? [arg.project] : [])) as Row[]).map(frozenFromDb);
     return [...open, ...closed.map((f): StatementSummary => ({
       project: f.project, period: f.period, kind: f.kind, status: 'closed', from: new Date(f.start).toISOString(), to: new Date(f.end).toISOString(),
-      calls: f.calls, cost: nanoToUsd(f.costNano), total: f.total, hash: f.hash, closedAt: new Date(f.closedAt).toISOString(), closesAt: new Date(f.end + DEFAULT_GRACE_MS).toISOString(),
+      calls: f.calls, cost: nanoToUsd(f.costNano), total: f.total, hash: f.hash, closedAt: new Date(f.closedAt).toISOString(), closesAt: new Date(Math.min(f.closedAt, f.end + this.graceMs(f.project))).toISOString(),
     }))];
   }
 
