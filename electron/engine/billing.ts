@@ -319,13 +319,13 @@ export class Billing {
         const cached = new Map((this.db.prepare('SELECT hour, calls, ids_sha256 FROM statement_ids WHERE project = ? AND hour >= ? AND hour < ?').raw(true)
           .all(project, p.start, p.end) as [number, number, string][]).map((r) => [r[0], r]));
         const missing = [...perHour].filter(([h, n]) => cached.get(h)?.[1] !== n).map(([h]) => h);
-        const read = this.hourIds(project, missing);
+        const read = this.hashHours(project, missing);
         for (const [hour, n] of [...perHour].sort((a, b) => a[0] - b[0])) {
           let sha = cached.get(hour)?.[2];
           if (cached.get(hour)?.[1] !== n) {
-            const hourIds = read.get(hour) ?? [];
-            if (hourIds.length !== n) throw new Error(`the statement lines of ${project} for ${new Date(hour).toISOString().slice(0, 13)}h count ${n} calls, the ledger ${hourIds.length}`);
-            sha = crypto.createHash('sha256').update(hourIds.sort().join('\n')).digest('hex');
+            const h = read.get(hour) ?? { calls: 0, sha: '' };
+            if (h.calls !== n) throw new Error(`the rollups of ${project} for ${new Date(hour).toISOString().slice(0, 13)}h count ${n} calls, the ledger ${h.calls}`);
+            sha = h.sha;
             fresh.push({ hour, calls: n, sha });
           }
           ids.push(`hour:${new Date(hour).toISOString().slice(0, 13)}:${n}:${sha}`);
@@ -357,15 +357,26 @@ export class Billing {
     return result;
   }
 
-  /** The ids of a project's final calls in the given hours, per hour (a range scan when there are many). */
-  private hourIds(project: string, hours: number[]): Map<number, string[]> {
-    const out = new Map<number, string[]>(hours.map((h) => [h, []]));
+  /**
+   * Per hour asked for: how many final calls of the project it has and the SHA-256 of their ids,
+   * sorted (by their bytes, as SQLite's BINARY collation sorts them; the same as a JS sort for the
+   * ASCII ids Tollgate makes) and joined by newlines. SQLite reads the calls(project, ts, status,
+   * id) index, sorts by hour and id and concatenates per hour, so no call becomes a JS object: one
+   * range scan when many hours are asked for, one per hour otherwise.
+   */
+  private hashHours(project: string, hours: number[]): Map<number, { calls: number; sha: string }> {
+    const out = new Map<number, { calls: number; sha: string }>();
     if (!hours.length) return out;
-    const sql = `SELECT ts, id FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')`;
+    const wanted = new Set(hours);
+    // the outer GROUP BY consumes the subquery in its (hour, id) order, so group_concat sees each hour's ids sorted
+    const stmt = this.db.prepare(`SELECT h, COUNT(*), group_concat(id, char(10)) FROM (SELECT ts / ${HOUR_MS} AS h, id FROM calls
+      WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending') ORDER BY 1, 2) GROUP BY h`).raw(true);
     const ranges = hours.length > 24 ? [[Math.min(...hours), Math.max(...hours) + HOUR_MS]] : hours.map((h) => [h, h + HOUR_MS]);
-    const stmt = this.db.prepare(sql).raw(true);
     for (const [a, b] of ranges) {
-      for (const [ts, id] of stmt.iterate(project, a, b) as Iterable<[number, string]>) out.get(Math.floor(ts / HOUR_MS) * HOUR_MS)?.push(id);
+      for (const [h, n, ids] of stmt.iterate(project, a, b) as Iterable<[number, number, string]>) {
+        const hour = h * HOUR_MS;
+        if (wanted.has(hour)) out.set(hour, { calls: n, sha: crypto.createHash('sha256').update(ids).digest('hex') });
+      }
     }
     return out;
   }
@@ -419,8 +430,8 @@ export class Billing {
         if (!this.warmQueue.length) return null;
       }
       const q = this.warmQueue.shift()!;
-      const ids = this.hourIds(q.project, [q.hour]).get(q.hour)!;
-      return { project: q.project, hour: q.hour, calls: ids.length, sha: crypto.createHash('sha256').update(ids.sort().join('\n')).digest('hex') };
+      const h = this.hashHours(q.project, [q.hour]).get(q.hour);
+      return { project: q.project, hour: q.hour, calls: h?.calls ?? 0, sha: h?.sha ?? '' };
     })();
     if (!next) return false;
     if (next.calls) this.cacheIds(next.project, [next]);

@@ -176,7 +176,7 @@ test('closing a statement: its hash is over each hour\'s sorted call ids (cached
     let now = MONTH.end - HOUR;
     const e = new Engine({ dataDir: dir, port: 0, quiet: true, offline: true, now: () => now });
     try {
-      for (let i = 0; i < 200; i++) e.ledger.recordEnd(row(`c${String(i).padStart(4, '0')}`, MONTH.start + ((i * 7919) % 200) * 3.7 * HOUR, { inTok: i }));
+      for (let i = 0; i < 200; i++) e.ledger.recordEnd(row(`c${String(i).padStart(4, '0')}`, MONTH.start + ((i * 7919) % 200) * 0.1 * HOUR + 3 * 24 * HOUR, { inTok: i }));
       e.ledger.flush(true);
       if (warm) while (e.billing.warmStep()) { /* the id hashes of past hours */ }
       assert.equal(Number(e.ledger.db.prepare('SELECT COUNT(*) FROM statement_ids').pluck().get()) > 0, warm);
