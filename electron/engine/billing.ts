@@ -263,7 +263,8 @@ export class Billing {
    */
   graceMs(project: string): number {
     const saved = this.e.ledger.setting(`statementGrace:${project}`);
-    return saved === null ? DEFAULT_GRACE_MS : Number(saved) * 3_600_000;
+    const hours = saved === null ? NaN : Number(saved);
+    return Number.isInteger(hours) && hours >= 0 ? hours * 3_600_000 : DEFAULT_GRACE_MS;
   }
 
   private setGrace(project: string, hours: number | undefined): void {
