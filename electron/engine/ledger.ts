@@ -843,7 +843,7 @@ export class Ledger {
       }
       // the calls leave their unpriced lines and join the priced ones
       this.putLines([...statementLineParams(before, -1), ...statementLineParams(after)]);
-    })();
+    }).immediate(); // it reads (the backfill, a line's quantity) before it writes: take the write lock first
     return { count, costNano };
   }
 
