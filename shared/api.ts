@@ -568,7 +568,8 @@ export interface TollgateApi {
   addCredit(arg: CreditInput): Promise<CreditGrantInfo>;
   removeCredit(arg: { id: string }): Promise<{ removed: boolean }>;
   creditMovements(arg: { provider?: string; days?: number; limit?: number }): Promise<CreditMovement[]>;
-  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): Promise<StatementResult>;
+  /** graceHours: how long the project's periods stay open after they end (default 48), remembered for the project like markup and fee */
+  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat; graceHours?: number }): Promise<StatementResult>;
   statements(arg: { project?: string }): Promise<StatementSummary[]>;
   reconcile(arg: { provider: ReconcileProvider; csv: string }): Promise<ReconcileResult>;
   syncStatus(arg: { refresh?: boolean }): Promise<SyncStatus>;

@@ -442,6 +442,7 @@ export const apiArgSchemas: { [M in ApiMethod]: z.ZodType<ApiArg<M>> } = {
     markup: percentText.nullable().optional(),
     fee: feeText.nullable().optional(),
     format: z.enum(['json', 'csv', 'html'], { error: 'must be json, csv or html' }).optional(),
+    graceHours: z.number().int('must be a whole number of hours').min(0, 'must be 0 to 2160 hours (90 days)').max(2160, 'must be 0 to 2160 hours (90 days)').optional(),
   }),
   statements: optionalObject({ project: nameSchema.optional() }),
   reconcile: z.strictObject({

@@ -155,6 +155,8 @@ export interface Acc {
   qNum: bigint;
   qDen: bigint;
   calls: number;
+  /** how many calls contributed to this line (a line with none is no line) */
+  n: number;
   costNano: bigint;
   /** fast partial sums in exact JS integers (< 2^53), folded into qNum / costNano by settle() */
   qFast?: number;
@@ -217,6 +219,70 @@ export function billedNano(costNano: bigint, markupPct: string | null): bigint {
   return cents * NANO_PER_CENT;
 }
 
+/** The line of unpriced calls without a cost (counted, not billed). */
+export const UNPRICED_NOT_BILLED = 'Unpriced calls (not billed)';
+
+/** The grouping key of a line (its sort key too): kind, original period, provider, model, workflow, node, label, unit, per, unit price. */
+export function groupKey(kind: string, original: string, provider: string, model: string, workflow: string, node: string, label: string, unit: string, per: number, unitPrice: string): string {
+  return `${kind}\u0000${original}\u0000${provider}\u0000${model}\u0000${workflow}\u0000${node}\u0000${label}\u0000${unit}\u0000${per}\u0000${unitPrice}`;
+}
+
+/**
+ * A usage line's partial sums over some calls of one project and hour, as the ledger stores them
+ * (table statement_lines, kept by the ledger writer in the same transaction as the calls).
+ */
+export interface StoredLine {
+  provider: string;
+  model: string;
+  workflow: string;
+  node: string;
+  label: string;
+  unit: string;
+  per: number;
+  unitPrice: string;
+  /** calls that contributed to the line */
+  n: number;
+  /** calls the line counts (a call counts on its first line only) */
+  calls: number;
+  /** exact sum of the quantities, a plain decimal */
+  quantity: string;
+  costNano: bigint;
+}
+
+/** The usage lines of an aggregate, to store (adjustment lines are never stored). */
+export function storedLines(agg: Aggregate): StoredLine[] {
+  const out: StoredLine[] = [];
+  for (const acc of agg.groups.values()) {
+    const l = acc.line;
+    if (l.kind !== 'usage') continue;
+    settle(acc);
+    out.push({ provider: l.provider, model: l.model, workflow: l.workflow, node: l.node, label: l.label, unit: l.unit, per: l.per, unitPrice: l.unitPrice,
+      n: acc.n, calls: acc.calls, quantity: ratioToDecimal({ num: acc.qNum, den: acc.qDen }), costNano: acc.costNano });
+  }
+  return out;
+}
+
+/** Add stored lines (of any hours) into an aggregate; lines without calls are skipped. */
+export function addStoredLines(agg: Aggregate, lines: Iterable<StoredLine>): Aggregate {
+  const groups = agg.groups;
+  for (const s of lines) {
+    if (s.n <= 0) continue;
+    const k = groupKey('usage', '', s.provider, s.model, s.workflow, s.node, s.label, s.unit, s.per, s.unitPrice);
+    let acc = groups.get(k);
+    if (!acc) {
+      acc = { line: { kind: 'usage', originalPeriod: null, provider: s.provider, model: s.model, workflow: s.workflow, node: s.node, label: s.label, unit: s.unit, per: s.per, unitPrice: s.unitPrice }, qNum: 0n, qDen: 1n, calls: 0, n: 0, costNano: 0n };
+      groups.set(k, acc);
+    }
+    addRatio(acc, parseDecimal(s.quantity));
+    acc.calls += s.calls;
+    acc.n += s.n;
+    acc.costNano += s.costNano;
+    agg.calls += s.calls;
+    if (s.label === UNPRICED_NOT_BILLED) agg.unpricedCalls += s.calls;
+  }
+  return agg;
+}
+
 export function emptyAggregate(): Aggregate {
   return { groups: new Map(), calls: 0, unpricedCalls: 0 };
 }
@@ -233,9 +299,10 @@ export function aggregateCalls(agg: Aggregate, calls: Iterable<StatementCall>, k
     const k = prefix + label + '\u0000' + unit + '\u0000' + per + '\u0000' + unitPrice;
     let acc = groups.get(k);
     if (!acc) {
-      acc = { line: { kind, originalPeriod: original, provider: c.provider, model: c.model ?? '(unknown)', workflow: c.workflow ?? '', node: c.node ?? '', label, unit, per, unitPrice }, qNum: 0n, qDen: 1n, calls: 0, costNano: 0n, qFast: 0, cFast: 0 };
+      acc = { line: { kind, originalPeriod: original, provider: c.provider, model: c.model ?? '(unknown)', workflow: c.workflow ?? '', node: c.node ?? '', label, unit, per, unitPrice }, qNum: 0n, qDen: 1n, calls: 0, n: 0, costNano: 0n, qFast: 0, cFast: 0 };
       groups.set(k, acc);
     }
+    acc.n++;
     return acc;
   };
   const addQ = (acc: Acc, quantity: string) => {
@@ -257,7 +324,7 @@ export function aggregateCalls(agg: Aggregate, calls: Iterable<StatementCall>, k
     const prefix = `${kind}\u0000${original ?? ''}\u0000${c.provider}\u0000${c.model ?? '(unknown)'}\u0000${c.workflow ?? ''}\u0000${c.node ?? ''}\u0000`;
     if (c.unpriced && c.costNano === 0n) {
       agg.unpricedCalls++;
-      const acc = group(c, prefix, 'Unpriced calls (not billed)', 'call', 1, '');
+      const acc = group(c, prefix, UNPRICED_NOT_BILLED, 'call', 1, '');
       acc.qFast! += 1;
       acc.calls++;
       continue;
@@ -310,22 +377,10 @@ export function mergeAggregate(into: Aggregate, from: Aggregate): Aggregate {
     }
     addRatio(acc, { num: a.qNum, den: a.qDen });
     acc.calls += a.calls;
+    acc.n += a.n;
     acc.costNano += a.costNano;
   }
   return into;
-}
-
-/** An aggregate as JSON text (bigints as strings), to cache; and back. */
-export function aggregateToJson(a: Aggregate): string {
-  return JSON.stringify({ calls: a.calls, unpricedCalls: a.unpricedCalls, groups: [...a.groups].map(([k, g]) => [k, g.line, g.qNum.toString(), g.qDen.toString(), g.calls, g.costNano.toString()]) });
-}
-
-export function aggregateFromJson(text: string): Aggregate {
-  const o = JSON.parse(text) as { calls: number; unpricedCalls: number; groups: [string, Acc['line'], string, string, number, string][] };
-  return {
-    calls: o.calls, unpricedCalls: o.unpricedCalls,
-    groups: new Map(o.groups.map(([k, line, qn, qd, calls, cost]) => [k, { line, qNum: BigInt(qn), qDen: BigInt(qd), calls, costNano: BigInt(cost) }])),
-  };
 }
 
 export interface BuildInput {

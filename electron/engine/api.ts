@@ -112,7 +112,7 @@ export class EngineApi implements TollgateApi {
     };
   }
 
-  /** Balance and runway per provider for the Overview (derived from cached per-day spend: well under a millisecond warm). */
+  /** Balance and runway per provider for the Overview (derived from spend_days, the spend per day the ledger writer keeps: a few milliseconds, cold or warm). */
   private creditsForOverview(): Pick<Overview, 'credits'> {
     try {
       const st = this.e.billing.status();

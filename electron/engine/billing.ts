@@ -2,12 +2,15 @@
  * Credits, settlement statements and reconciliation over the ledger (the pure math is in
  * shared/credits.ts, shared/statements.ts and shared/reconcile.ts).
  *
- * - Balances are derived, never stored: grants + the hourly rollups (one spend total per interval
- *   between grant boundaries; see balancesAt). A call synced from another device is one more row
- *   (and rollup increment) and changes the derivation like any other call; a top-up with an earlier
- *   effective date re-derives everything after it.
- * - Statements are computed from the calls of a project and period (UTC). Once the period is past
- *   its grace time (48 h) the statement is frozen on first use: its rendered CSV, JSON and HTML are
+ * - Balances are derived, never stored: grants + the spend per UTC day and provider (spend_days,
+ *   kept by the ledger writer with each call; today from the hourly rollups): one spend total per
+ *   interval between grant boundaries (see balancesAt). A call synced from another device is one
+ *   more row (and spend increment) and changes the derivation like any other call; a top-up with an
+ *   earlier effective date re-derives everything after it.
+ * - Statements are made from statement_lines (the exact sums of every line per project and UTC day,
+ *   kept by the ledger writer in the same transaction as each call, migration 6), never from a
+ *   scan of the calls; only the late calls of closed periods are read. Once the period is past
+ *   its grace time (48 h unless set for the project) the statement is frozen on first use: its rendered CSV, JSON and HTML are
  *   stored with a SHA-256 over its call ids and totals, and returned byte for byte from then on.
  *   The freeze records the highest call rowid it saw (`closed_seq`): a call of that period written
  *   later (late sync) has a higher rowid and lands in the next statement still open, as a
@@ -25,14 +28,14 @@ import {
   type CreditGrant, type GrantBalance, type ProviderBalance, type Runway,
 } from '../../shared/credits.ts';
 import {
-  aggregateCalls, aggregateFromJson, aggregateToJson, emptyAggregate, finishStatement, hashInput, mergeAggregate, type Aggregate, isClosed, nextPeriod, parsePeriod, periodOf, renderCsv, renderHtml, renderJson, DEFAULT_GRACE_MS,
-  type BillingTerms, type PeriodKind, type Statement, type StatementCall, type StatementPeriod,
+  addStoredLines, aggregateCalls, emptyAggregate, finishStatement, hashInput, isClosed, nextPeriod, parsePeriod, periodOf, renderCsv, renderHtml, renderJson, DEFAULT_GRACE_MS,
+  type BillingTerms, type PeriodKind, type Statement, type StatementCall, type StatementPeriod, type StoredLine,
 } from '../../shared/statements.ts';
 import { parseExport, reconcile as compare, reconcileGenerations, ReconcileError, type LedgerAmount, type LedgerGeneration, type ReconcileProvider, type ReconcileResult } from '../../shared/reconcile.ts';
 import { canonicalProvider } from '../../shared/catalog.ts';
 import { priceCall } from '../../shared/pricing.ts';
 import { formatUsd, nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
-import type { Alert, CreditGrantInfo, CreditMovement, CreditInput, CreditProviderStatus, CreditsStatus, LineItem, StatementFormat, StatementResult, StatementSummary } from '../../shared/api.ts';
+import type { Alert, CreditGrantInfo, CreditMovement, CreditInput, CreditProviderStatus, CreditsStatus, StatementFormat, StatementResult, StatementSummary } from '../../shared/api.ts';
 
 type Row = Record<string, unknown>;
 
@@ -67,8 +70,8 @@ function frozenFromDb(r: Row): Frozen {
   };
 }
 
-/** The statement cache's grain: the rollups' hour. */
-const SLICE_MS = 3_600_000;
+/** The grain of statement_ids (and of the backfill of statement_lines): the rollups' hour. */
+const HOUR_MS = 3_600_000;
 
 const usd = (n: bigint) => formatUsd(n);
 
@@ -111,27 +114,14 @@ export class Billing {
     return removeGrantRow(this.db, id, this.e.now(), null, 0);
   }
 
-  /**
-   * Spend per provider and UTC day before today, from the rollups, kept in memory. It is valid while
-   * the spend recorded before today is unchanged: the all-time totals minus today's rollups (two
-   * cheap reads) name it, so a late or synced call for a past day is noticed on the next read.
-   */
-  private daily: { key: string; map: Map<string, Map<number, bigint>> } | null = null;
-
+  /** Spend per provider and UTC day with from <= day < today, from spend_days (a few rows per day). */
   private spendBefore(from: number, today: number): Map<string, Map<number, bigint>> {
-    const tot = this.e.ledger.totals();
-    const td = this.db.prepare('SELECT COALESCE(SUM(calls), 0) AS c, COALESCE(SUM(cost_nano), 0) AS k FROM rollups WHERE bucket >= ?').safeIntegers(true).get(today) as Row;
-    const key = `${from}|${today}|${tot.calls - Number(td.c)}|${tot.cost - BigInt(td.k as bigint)}`;
-    if (this.daily?.key === key) return this.daily.map;
     const map = new Map<string, Map<number, bigint>>();
-    for (const r of this.db.prepare(`SELECT provider, (bucket / ${DAY_MS}) * ${DAY_MS} AS day, SUM(cost_nano) AS cost FROM rollups WHERE bucket >= ? AND bucket < ? GROUP BY provider, day`)
-      .safeIntegers(true).all(from, today) as Row[]) {
-      const p = String(r.provider);
-      let m = map.get(p);
-      if (!m) map.set(p, (m = new Map()));
-      m.set(Number(r.day), BigInt(r.cost as bigint));
+    for (const r of this.db.prepare('SELECT provider, day, cost_nano FROM spend_days WHERE day >= ? AND day < ?').raw(true).safeIntegers(true).iterate(from, today) as Iterable<[string, bigint, bigint]>) {
+      let m = map.get(r[0]);
+      if (!m) map.set(r[0], (m = new Map()));
+      m.set(Number(r[1]), r[2]);
     }
-    this.daily = { key, map };
     return map;
   }
 
@@ -148,7 +138,7 @@ export class Billing {
     });
   }
 
-  /** Spend of a provider with a <= ts < b: whole days before today from the cache, the rest from the rollups. */
+  /** Spend of a provider with a <= ts < b: whole days before today from spend_days, the rest from the rollups. */
   private spendFn(grants: readonly CreditGrant[], today: number): (provider: string, a: number, b: number) => bigint {
     const from = Math.min(today - 7 * DAY_MS, ...grants.map((g) => g.effective));
     const past = this.spendBefore(from, today);
@@ -266,6 +256,24 @@ export class Billing {
     return r ? frozenFromDb(r) : null;
   }
 
+  /**
+   * How long the periods of a project stay open after they end, so late syncs land in them: 48 h
+   * unless set for the project (`tollgate statement --grace HOURS`). A statement already closed
+   * stays closed whatever the grace becomes.
+   */
+  graceMs(project: string): number {
+    const saved = this.e.ledger.setting(`statementGrace:${project}`);
+    const hours = saved === null ? NaN : Number(saved);
+    return Number.isInteger(hours) && hours >= 0 ? hours * 3_600_000 : DEFAULT_GRACE_MS;
+  }
+
+  private setGrace(project: string, hours: number | undefined): void {
+    if (hours === undefined) return;
+    if (!Number.isInteger(hours) || hours < 0 || hours > 2160) throw new BillingError('E_VALIDATION', 'the grace time must be a whole number of hours from 0 to 2160 (90 days)');
+    if (hours * 3_600_000 === DEFAULT_GRACE_MS) this.e.ledger.deleteSetting(`statementGrace:${project}`);
+    else this.e.ledger.setSetting(`statementGrace:${project}`, String(hours));
+  }
+
   private terms(project: string, arg: { markup?: string | null; fee?: string | null }): BillingTerms {
     const saved = this.e.ledger.setting(`statementTerms:${project}`);
     const t: BillingTerms = saved ? JSON.parse(saved) : { markupPct: null, fee: null };
@@ -279,42 +287,50 @@ export class Billing {
   }
 
   /**
-   * Read a statement's calls and adjustments in one snapshot and build it. The period's own calls
-   * come per UTC day from the day cache (statement_slices) when the day's rollup count and cost are
-   * those the cache was made from; other days are read from the calls and cached afterwards.
-   * Hash entries: per day with calls "day:DATE:COUNT:SHA-256 of its sorted call ids", then each
-   * adjustment as "id@original-period".
+   * Build a statement in one snapshot: the period's own lines from statement_lines (summed over its
+   * days), the late calls of earlier closed statements as adjustments (read from the calls). With
+   * `withIds` (closing it), the content hash's entries too: per hour with calls
+   * "hour:YYYY-MM-DDTHH:COUNT:SHA-256 of its sorted call ids" (cached per project-hour by count in
+   * statement_ids; the rest read from the calls), then each adjustment as "id@original-period".
    */
-  private build(project: string, p: StatementPeriod, terms: BillingTerms, closedAt: number | null): {
+  private build(project: string, p: StatementPeriod, terms: BillingTerms, closedAt: number | null, withIds = false): {
     statement: Statement; ids: string[]; seq: number; pending: number; own: number; absorbed: Map<string, number>;
   } {
-    const fresh: { day: number; fp: string; data: string; sha: string }[] = [];
+    // hours with calls from before migration 6 get their lines once, from the calls
+    for (const h of this.e.ledger.backfillPending(project, p.start, p.end)) this.e.ledger.backfillHour(h.project, h.hour);
+    const fresh: { hour: number; calls: number; sha: string }[] = [];
     const result = this.db.transaction(() => {
       const seq = Number(this.db.prepare('SELECT COALESCE(MAX(rowid), 0) FROM calls').pluck().get());
-      const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status = 'pending'`).pluck().get(project, p.start, p.end));
-      const fps = new Map((this.db.prepare(`SELECT bucket AS day, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY day`)
-        .safeIntegers(true).all(project, p.start, p.end) as Row[]).map((r) => [Number(r.day), `${r.c}:${r.k}`]));
-      const cachedRows = new Map((this.db.prepare('SELECT slice, fingerprint, data, ids_sha256 FROM statement_slices WHERE project = ? AND slice >= ? AND slice < ?')
-        .all(project, p.start, p.end) as Row[]).map((r) => [Number(r.slice), r]));
-      const agg = emptyAggregate();
+      // calls in flight are few: read them by the partial index of pending calls, not the period's calls
+      const pending = Number(this.db.prepare(`SELECT COUNT(*) FROM calls INDEXED BY calls_pending WHERE status = 'pending' AND project = ? AND ts >= ? AND ts < ?`).pluck().get(project, p.start, p.end));
+      const lines: StoredLine[] = [];
+      for (const r of this.db.prepare('SELECT provider, model, workflow, node, label, unit, per, unit_price, n, calls, q, cost_nano FROM statement_lines WHERE project = ? AND day >= ? AND day < ?')
+        .raw(true).safeIntegers(true).iterate(project, p.start, p.end) as Iterable<unknown[]>) {
+        lines.push({ provider: r[0] as string, model: r[1] as string, workflow: r[2] as string, node: r[3] as string, label: r[4] as string, unit: r[5] as string,
+          per: Number(r[6]), unitPrice: r[7] as string, n: Number(r[8]), calls: Number(r[9]), quantity: r[10] as string, costNano: r[11] as bigint });
+      }
+      const agg = addStoredLines(emptyAggregate(), lines);
+      const own = agg.calls;
       const ids: string[] = [];
-      let own = 0;
-      for (let day = p.start; day < p.end; day += SLICE_MS) {
-        const fp = fps.get(day);
-        if (!fp) continue;
-        const c = cachedRows.get(day);
-        let dayAgg: Aggregate, sha: string;
-        if (c && c.fingerprint === fp) {
-          dayAgg = aggregateFromJson(String(c.data));
-          sha = String(c.ids_sha256);
-        } else {
-          ({ agg: dayAgg, sha } = this.dayAggregate(project, day));
-          fresh.push({ day, fp, data: aggregateToJson(dayAgg), sha });
+      if (withIds) {
+        const perHour = new Map((this.db.prepare('SELECT bucket, SUM(calls) FROM rollups WHERE project = ? AND bucket >= ? AND bucket < ? GROUP BY bucket').raw(true)
+          .all(project, p.start, p.end) as [number, number][]).filter((r) => r[1] > 0));
+        const counted = [...perHour.values()].reduce((a, b) => a + b, 0);
+        if (counted !== own) throw new Error(`the statement lines of ${project} for ${p.key} count ${own} calls, the rollups ${counted}`);
+        const cached = new Map((this.db.prepare('SELECT hour, calls, ids_sha256 FROM statement_ids WHERE project = ? AND hour >= ? AND hour < ?').raw(true)
+          .all(project, p.start, p.end) as [number, number, string][]).map((r) => [r[0], r]));
+        const missing = [...perHour].filter(([h, n]) => cached.get(h)?.[1] !== n).map(([h]) => h);
+        const read = this.hashHours(project, missing);
+        for (const [hour, n] of [...perHour].sort((a, b) => a[0] - b[0])) {
+          let sha = cached.get(hour)?.[2];
+          if (cached.get(hour)?.[1] !== n) {
+            const h = read.get(hour) ?? { calls: 0, sha: '' };
+            if (h.calls !== n) throw new Error(`the rollups of ${project} for ${new Date(hour).toISOString().slice(0, 13)}h count ${n} calls, the ledger ${h.calls}`);
+            sha = h.sha;
+            fresh.push({ hour, calls: n, sha });
+          }
+          ids.push(`hour:${new Date(hour).toISOString().slice(0, 13)}:${n}:${sha}`);
         }
-        if (dayAgg.calls === 0) continue;
-        own += dayAgg.calls;
-        ids.push(`hour:${new Date(day).toISOString().slice(0, 13)}:${dayAgg.calls}:${sha}`);
-        mergeAggregate(agg, dayAgg);
       }
       const absorbed = new Map<string, number>();
       const frozenList = (this.db.prepare('SELECT * FROM statements WHERE project = ? AND kind = ? AND period_end <= ? ORDER BY period_start').safeIntegers(true).all(project, p.kind, p.start) as Row[]).map(frozenFromDb);
@@ -338,30 +354,49 @@ export class Billing {
       const statement = finishStatement({ project, period: p, status: closedAt === null ? 'open' : 'closed', closedAt, terms }, agg);
       return { statement, ids, seq, pending, own, absorbed };
     })();
-    this.cacheDays(project, fresh);
+    this.cacheIds(project, fresh);
     return result;
   }
 
-  private dayAggregate(project: string, day: number): { agg: Aggregate; sha: string } {
-    const dayIds: string[] = [];
-    const agg = aggregateCalls(emptyAggregate(), this.callsOf(project, day, day + SLICE_MS, null).map((x) => x.call), 'usage', null, dayIds);
-    return { agg, sha: crypto.createHash('sha256').update(dayIds.sort().join('\n')).digest('hex') };
+  /**
+   * Per hour asked for: how many final calls of the project it has and the SHA-256 of their ids,
+   * sorted (by their bytes, as SQLite's BINARY collation sorts them; the same as a JS sort for the
+   * ASCII ids Tollgate makes) and joined by newlines. SQLite reads the calls(project, ts, status,
+   * id) index, sorts by hour and id and concatenates per hour, so no call becomes a JS object: one
+   * range scan when many hours are asked for, one per hour otherwise.
+   */
+  private hashHours(project: string, hours: number[]): Map<number, { calls: number; sha: string }> {
+    const out = new Map<number, { calls: number; sha: string }>();
+    if (!hours.length) return out;
+    const wanted = new Set(hours);
+    // the outer GROUP BY consumes the subquery in its (hour, id) order, so group_concat sees each hour's ids sorted
+    const stmt = this.db.prepare(`SELECT h, COUNT(*), group_concat(id, char(10)) FROM (SELECT ts / ${HOUR_MS} AS h, id FROM calls
+      WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending') ORDER BY 1, 2) GROUP BY h`).raw(true);
+    const ranges = hours.length > 24 ? [[Math.min(...hours), Math.max(...hours) + HOUR_MS]] : hours.map((h) => [h, h + HOUR_MS]);
+    for (const [a, b] of ranges) {
+      for (const [h, n, ids] of stmt.iterate(project, a, b) as Iterable<[number, number, string]>) {
+        const hour = h * HOUR_MS;
+        if (wanted.has(hour)) out.set(hour, { calls: n, sha: crypto.createHash('sha256').update(ids).digest('hex') });
+      }
+    }
+    return out;
   }
 
-  private cacheDays(project: string, fresh: { day: number; fp: string; data: string; sha: string }[]): void {
+  private cacheIds(project: string, fresh: { hour: number; calls: number; sha: string }[]): void {
     if (!fresh.length) return;
     try {
-      const put = this.db.prepare('INSERT INTO statement_slices (project, slice, fingerprint, data, ids_sha256) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, data = excluded.data, ids_sha256 = excluded.ids_sha256');
-      this.db.transaction(() => { for (const f of fresh) put.run(project, f.day, f.fp, f.data, f.sha); })();
-    } catch { /* a cache: the next statement reads the calls again */ }
+      const put = this.db.prepare('INSERT INTO statement_ids (project, hour, calls, ids_sha256) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET calls = excluded.calls, ids_sha256 = excluded.ids_sha256');
+      this.db.transaction(() => { for (const f of fresh) put.run(project, f.hour, f.calls, f.sha); })();
+    } catch { /* a cache: the next closing reads the ids again */ }
   }
 
   private warmTimer: NodeJS.Timeout | null = null;
 
   /**
-   * A serving engine keeps the slice cache warm in the background, one project-hour per step (a
-   * step blocks the event loop for one hour's calls of one project), for the 62 days before the
-   * current hour, so a statement over a busy month reads cached hours instead of every call.
+   * A serving engine prepares statements in the background, one project-hour per step (a step
+   * blocks the event loop for one hour's calls of one project): first the statement lines of hours
+   * written before migration 6 (newest first), then the id hashes of the past hours of the last 62
+   * days, so closing a statement over a busy month reads cached hashes instead of every call id.
    */
   startWarming(firstMs = 5000, everyMs = 10 * 60_000): void {
     const step = (delay: number) => {
@@ -379,50 +414,35 @@ export class Billing {
     step(firstMs);
   }
 
-  /** Cache one stale project-hour; false when none is stale. */
+  /** Prepare one project-hour; false when nothing is left to do. */
   warmStep(): boolean {
-    const today = Math.floor(this.e.now() / SLICE_MS) * SLICE_MS; // the current hour is read live
+    const current = Math.floor(this.e.now() / HOUR_MS) * HOUR_MS; // the current hour still changes
     this.e.flushQuietly();
-    const stale = this.db.transaction(() => {
-      // one scan finds every stale project-hour; each step then re-checks one hour (a point read)
+    const todo = this.e.ledger.backfillPending(null, 0, Number.MAX_SAFE_INTEGER, 1)[0];
+    if (todo) return this.e.ledger.backfillHour(todo.project, todo.hour) || true;
+    const next = this.db.transaction(() => {
+      // one scan finds every project-hour whose id hash is stale; each step then hashes one hour
       if (!this.warmQueue.length) {
-        const fps = this.db.prepare(`SELECT project, bucket AS slice, SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, slice`)
-          .safeIntegers(true).all(today - 62 * DAY_MS, today) as Row[];
-        const have = new Map((this.db.prepare('SELECT project, slice, fingerprint FROM statement_slices WHERE slice >= ?').all(today - 62 * DAY_MS) as Row[]).map((r) => [`${r.project}\u0000${r.slice}`, String(r.fingerprint)]));
-        this.warmQueue = fps.filter((r) => have.get(`${r.project}\u0000${Number(r.slice)}`) !== `${r.c}:${r.k}`).map((r) => ({ project: String(r.project), slice: Number(r.slice) }));
+        const counts = this.db.prepare(`SELECT project, bucket, SUM(calls) AS c FROM rollups WHERE bucket >= ? AND bucket < ? AND project != '' GROUP BY project, bucket`)
+          .raw(true).all(current - 62 * DAY_MS, current) as [string, number, number][];
+        const have = new Map((this.db.prepare('SELECT project, hour, calls FROM statement_ids WHERE hour >= ?').raw(true).all(current - 62 * DAY_MS) as [string, number, number][])
+          .map((r) => [`${r[0]}\u0000${r[1]}`, r[2]]));
+        this.warmQueue = counts.filter((r) => have.get(`${r[0]}\u0000${r[1]}`) !== r[2]).map((r) => ({ project: r[0], hour: r[1] }));
         if (!this.warmQueue.length) return null;
       }
-      const next = this.warmQueue.shift()!;
-      const r = this.db.prepare('SELECT SUM(calls) AS c, SUM(cost_nano) AS k FROM rollups WHERE bucket = ? AND project = ?').safeIntegers(true).get(next.slice, next.project) as Row;
-      const fp = `${r.c}:${r.k}`;
-      const { agg, sha } = this.dayAggregate(next.project, next.slice);
-      return { project: next.project, day: next.slice, fp, data: aggregateToJson(agg), sha };
+      const q = this.warmQueue.shift()!;
+      const h = this.hashHours(q.project, [q.hour]).get(q.hour);
+      return { project: q.project, hour: q.hour, calls: h?.calls ?? 0, sha: h?.sha ?? '' };
     })();
-    if (!stale) return false;
-    this.cacheDays(stale.project, [stale]);
+    if (!next) return false;
+    if (next.calls) this.cacheIds(next.project, [next]);
     return true;
   }
 
-  private warmQueue: { project: string; slice: number }[] = [];
+  private warmQueue: { project: string; hour: number }[] = [];
 
-  private callsOf(project: string, from: number, to: number, afterSeq: number | null): { call: StatementCall; rowid: number }[] {
-    const sql = `SELECT rowid, id, ts, provider, model, workflow, node, cost_nano, unpriced, items FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')${afterSeq === null ? '' : ' AND rowid > ?'}`;
-    const stmt = this.db.prepare(sql).raw(true);
-    const args: unknown[] = [project, from, to];
-    if (afterSeq !== null) args.push(afterSeq);
-    const out: { call: StatementCall; rowid: number }[] = [];
-    // costs are read as text and converted exactly (a cost_nano beyond 2^53 stays exact)
-    for (const r of stmt.iterate(...args) as Iterable<unknown[]>) {
-      const items = r[9] as string | null;
-      out.push({
-        rowid: r[0] as number,
-        call: {
-          id: r[1] as string, ts: r[2] as number, provider: r[3] as string, model: r[4] as string | null, workflow: r[5] as string | null, node: r[6] as string | null,
-          costNano: typeof r[7] === 'bigint' ? r[7] : BigInt(r[7] as number), unpriced: r[8] === 1, items: items && items !== '[]' ? (JSON.parse(items) as LineItem[]) : [],
-        },
-      });
-    }
-    return out;
+  private callsOf(project: string, from: number, to: number, afterSeq: number): { call: StatementCall; rowid: number }[] {
+    return this.e.ledger.statementCalls(project, from, to, 'rowid > ?', [afterSeq]);
   }
 
   private finish(s: Statement, ids: string[]): Statement {
@@ -432,7 +452,7 @@ export class Billing {
 
   private freeze(project: string, p: StatementPeriod, terms: BillingTerms): Frozen | null {
     const now = this.e.now();
-    const built = this.build(project, p, terms, now);
+    const built = this.build(project, p, terms, now, true);
     if (built.pending > 0) return null;
     const s = this.finish(built.statement, built.ids);
     const write = this.db.transaction(() => {
@@ -446,7 +466,7 @@ export class Billing {
     return this.frozen(project, p.key);
   }
 
-  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat }): StatementResult {
+  statement(arg: { project: string; period: string; markup?: string | null; fee?: string | null; format?: StatementFormat; graceHours?: number }): StatementResult {
     let p: StatementPeriod;
     try {
       p = parsePeriod(arg.period);
@@ -456,6 +476,7 @@ export class Billing {
     const format = arg.format ?? 'json';
     const now = this.e.now();
     this.e.flushQuietly();
+    this.setGrace(arg.project, arg.graceHours);
     let f = this.frozen(arg.project, p.key);
     if (f && (arg.markup !== undefined || arg.fee !== undefined)) {
       const norm = (v: string | null | undefined) => (v && !/^0(\.0+)?$/.test(v) ? v : null);
@@ -463,7 +484,7 @@ export class Billing {
         throw new BillingError('E_CLOSED', `the statement of ${arg.project} for ${p.key} is closed (hash ${f.hash.slice(0, 12)}…) with markup ${f.markup ?? 0} % and fee $${f.fee ?? 0}: closed statements never change; late calls land in the next open statement`);
       }
     }
-    if (!f && isClosed(p, now)) f = this.freeze(arg.project, p, this.terms(arg.project, arg));
+    if (!f && isClosed(p, now, this.graceMs(arg.project))) f = this.freeze(arg.project, p, this.terms(arg.project, arg));
     if (f) {
       const col = format === 'json' ? 'json' : format === 'csv' ? 'csv' : 'html';
       const r = this.db.prepare(`SELECT json, ${col} AS content FROM statements WHERE project = ? AND period = ?`).get(arg.project, p.key) as Row;
@@ -485,6 +506,7 @@ export class Billing {
     const projects = arg.project ? [arg.project] : (this.db.prepare(`SELECT DISTINCT project FROM rollups WHERE bucket >= ? AND project != '' ORDER BY project`).pluck().all(now - 62 * DAY_MS) as string[]);
     const open: StatementSummary[] = [];
     for (const project of projects) {
+      const grace = this.graceMs(project);
       const kinds = new Set<PeriodKind>(['month', ...(this.db.prepare('SELECT DISTINCT kind FROM statements WHERE project = ?').pluck().all(project) as PeriodKind[])]);
       for (const kind of kinds) {
         const cur = periodOf(kind, now);
@@ -492,22 +514,22 @@ export class Billing {
         for (const p of [prev, cur]) {
           if (this.frozen(project, p.key)) continue;
           const terms = this.terms(project, {});
-          if (isClosed(p, now)) {
-            const has = Number(this.db.prepare('SELECT COUNT(*) FROM calls WHERE project = ? AND ts >= ? AND ts < ?').pluck().get(project, p.start, p.end));
+          if (isClosed(p, now, grace)) {
+            const has = this.db.prepare('SELECT 1 FROM calls WHERE project = ? AND ts >= ? AND ts < ? LIMIT 1').get(project, p.start, p.end) !== undefined;
             if (has) this.freeze(project, p, terms);
             if (this.frozen(project, p.key)) continue;
           }
           const built = this.build(project, p, terms, null);
           if (p === prev && built.statement.calls === 0) continue;
           const s = built.statement;
-          open.push({ project, period: p.key, kind, status: 'open', from: s.from, to: s.to, calls: s.calls, cost: s.cost, total: s.total, hash: null, closedAt: null, closesAt: new Date(p.end + DEFAULT_GRACE_MS).toISOString() });
+          open.push({ project, period: p.key, kind, status: 'open', from: s.from, to: s.to, calls: s.calls, cost: s.cost, total: s.total, hash: null, closedAt: null, closesAt: new Date(p.end + grace).toISOString() });
         }
       }
     }
     const closed = (this.db.prepare(`SELECT * FROM statements ${arg.project ? 'WHERE project = ?' : ''} ORDER BY project, period_start DESC`).safeIntegers(true).all(...(arg.project ? [arg.project] : [])) as Row[]).map(frozenFromDb);
     return [...open, ...closed.map((f): StatementSummary => ({
       project: f.project, period: f.period, kind: f.kind, status: 'closed', from: new Date(f.start).toISOString(), to: new Date(f.end).toISOString(),
-      calls: f.calls, cost: nanoToUsd(f.costNano), total: f.total, hash: f.hash, closedAt: new Date(f.closedAt).toISOString(), closesAt: new Date(f.end + DEFAULT_GRACE_MS).toISOString(),
+      calls: f.calls, cost: nanoToUsd(f.costNano), total: f.total, hash: f.hash, closedAt: new Date(f.closedAt).toISOString(), closesAt: new Date(Math.min(f.closedAt, f.end + this.graceMs(f.project))).toISOString(),
     }))];
   }
 

@@ -769,22 +769,24 @@ program.command('statement')
   .requiredOption('--period <p>', 'a day (2026-11-30), an ISO week (2026-W48) or a month (2026-11), UTC')
   .option('--markup <pct>', 'markup in percent on every line, e.g. 15 (remembered for the project)', decimalFlag('--markup', /^\d{1,4}(\.\d{1,4})?$/, 'a percentage like 15 or 12.5'))
   .option('--fee <usd>', 'a fixed fee per statement in USD, e.g. 5 (remembered for the project)', decimalFlag('--fee', /^\d{1,10}(\.\d{1,2})?$/, 'an amount in USD with at most 2 decimals'))
+  .option('--grace <hours>', 'how long the project\'s periods stay open after they end, in hours (default 48; remembered for the project)', (v: string) => Number(decimalFlag('--grace', /^\d{1,4}$/, 'a whole number of hours, 0 to 2160')(v)))
   .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json', 'html']))
   .option('--out <file>', 'write to this file instead of stdout')
   .option('--json', 'the statement as JSON (same as --format json)')
   .addHelpText('after', `
-A period stays open 48 h after it ends (late syncs land), then closes on first use: it never changes again
+A period stays open 48 h after it ends (late syncs land; --grace sets the time per project), then closes on first use: it never changes again
 (same bytes, same SHA-256); a call that arrives later lands in the next open statement as a prior-period adjustment.
 Each line's billed amount is cost + markup rounded half-even to the cent once; the total is the sum of the lines.
 
 Examples:
   npx tollgate statement --project acme --period 2026-W48 --markup 15
-  npx tollgate statement --project acme --period 2026-11 --fee 5 --format html --out acme-2026-11.html`)
-  .action(async (o: { project: string; period: string; markup?: string; fee?: string; format?: 'csv' | 'json' | 'html'; out?: string; json?: boolean }) => {
+  npx tollgate statement --project acme --period 2026-11 --fee 5 --format html --out acme-2026-11.html
+  npx tollgate statement --project acme --period 2026-11 --grace 120     # acme's periods close 5 days after they end`)
+  .action(async (o: { project: string; period: string; markup?: string; fee?: string; grace?: number; format?: 'csv' | 'json' | 'html'; out?: string; json?: boolean }) => {
     const format = o.json ? 'json' : o.format;
     const c = await connect(dataDir());
     try {
-      const r = await inputErrors(() => c.call('statement', { project: o.project, period: o.period, markup: o.markup, fee: o.fee, format: format ?? 'json' }));
+      const r = await inputErrors(() => c.call('statement', { project: o.project, period: o.period, markup: o.markup, fee: o.fee, graceHours: o.grace, format: format ?? 'json' }));
       if (o.out) {
         try {
           fs.writeFileSync(o.out, r.content);

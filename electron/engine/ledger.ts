@@ -16,7 +16,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { MIGRATIONS } from './migrations.ts';
 import { ensurePrivateDir, makePrivate } from './paths.ts';
-import { nanoToUsd, usdToNanoExact } from '../../shared/money.ts';
+import { nanoToUsd, parseDecimal, ratioToDecimal, usdToNanoExact } from '../../shared/money.ts';
+import { aggregateCalls, emptyAggregate, storedLines, type StatementCall, type StoredLine } from '../../shared/statements.ts';
 import type { Alert, Cap, CallRecord, CallStatus, CallsQuery, LineItem, LocalKey, PriceOverride, RateLock, ReportGroup, RunSummary, UnpricedModel, VolumeTierPlan } from '../../shared/api.ts';
 
 const require = createRequire(import.meta.url);
@@ -25,6 +26,26 @@ export const FLUSH_MS = 25;
 /** How long a call runs before it is journaled as pending (see Ledger.recordStart). */
 export const START_GRACE_MS = 25;
 const RETRY_MS = 500;
+
+/**
+ * Exact sum of two plain decimal strings ("12", "-0.5"), in plain JS for the writer thread (the
+ * engine's own connection uses addDecimal below, which does the same with shared/money.ts).
+ */
+const ADD_DECIMAL_JS = `function addDecimal(a, b) {
+  if (a.indexOf('.') < 0 && b.indexOf('.') < 0) return (BigInt(a) + BigInt(b)).toString();
+  const dec = (s) => { const neg = s.charCodeAt(0) === 45; if (neg) s = s.slice(1); const i = s.indexOf('.'); const f = i < 0 ? '' : s.slice(i + 1); const n = BigInt((i < 0 ? s : s.slice(0, i)) + f); return [neg ? -n : n, f.length]; };
+  const [x, ex] = dec(a), [y, ey] = dec(b), e = Math.max(ex, ey);
+  const n = x * 10n ** BigInt(e - ex) + y * 10n ** BigInt(e - ey), neg = n < 0n;
+  const t = (neg ? -n : n).toString().padStart(e + 1, '0');
+  const frac = t.slice(t.length - e).replace(/0+$/, '');
+  return (neg ? '-' : '') + t.slice(0, t.length - e) + (frac ? '.' + frac : '');
+}`;
+
+export function addDecimal(a: string, b: string): string {
+  const x = parseDecimal(a), y = parseDecimal(b);
+  const den = x.den > y.den ? x.den : y.den; // powers of ten: one divides the other
+  return ratioToDecimal({ num: x.num * (den / x.den) + y.num * (den / y.den), den });
+}
 
 /**
  * The writer thread: its own connection to the ledger. The engine's event loop hands it each
@@ -42,13 +63,21 @@ db.pragma('synchronous = NORMAL');
 db.pragma('wal_autocheckpoint = 0');
 const state = new Int32Array(workerData.shared); // [0] committed batch, [1] 1 while failing
 const sql = workerData.sql;
-const st = { upsertCall: db.prepare(sql.upsertCall), insertStart: db.prepare(sql.insertStart), rollup: db.prepare(sql.rollup), totals: db.prepare(sql.totals) };
+const st = { upsertCall: db.prepare(sql.upsertCall), insertStart: db.prepare(sql.insertStart), rollup: db.prepare(sql.rollup), totals: db.prepare(sql.totals),
+  day: db.prepare(sql.day), getLine: db.prepare(sql.getLine).pluck(), putLine: db.prepare(sql.putLine) };
+${ADD_DECIMAL_JS}
 const write = db.transaction((batches) => {
   for (const b of batches) {
     for (const r of b.starts) st.insertStart.run(r);
     for (const r of b.ends) st.upsertCall.run(r);
     for (const r of b.rollups) st.rollup.run(r);
     if (b.totals) st.totals.run(b.totals);
+    for (const r of b.days) st.day.run(r);
+    // a line's quantity is an exact decimal: summed here (a new array: a failed batch is retried as it came)
+    for (const r of b.lines) {
+      const cur = st.getLine.get(r.slice(0, 10));
+      st.putLine.run(cur === undefined ? r : [...r.slice(0, 12), addDecimal(cur, r[12]), r[13]]);
+    }
   }
 });
 let backlog = [], retry = null, checkpoint = null;
@@ -84,6 +113,7 @@ parentPort.on('message', (m) => {
 /** How long a read waits for the writer thread to commit what was queued before it. */
 const WRITER_WAIT_MS = 10_000;
 const HOUR = 3_600_000;
+const DAY = 86_400_000;
 
 export class LedgerError extends Error {
   constructor(readonly code: 'E_LEDGER_NEWER' | 'E_LEDGER_WRITE' | 'E_LEDGER_OPEN', message: string) {
@@ -195,6 +225,53 @@ interface Batch {
   ends: unknown[][];
   rollups: unknown[][];
   totals: unknown[] | null;
+  /** spend_days increments: day, provider, calls, cost, unpriced */
+  days: unknown[][];
+  /** statement_lines increments (see lineParams) */
+  lines: unknown[][];
+}
+
+/** A statement_lines row's parameters: the key (10), then n, calls, quantity, cost. */
+function lineParams(project: string, day: number, l: StoredLine, sign: 1 | -1 = 1): unknown[] {
+  const neg = sign < 0;
+  return [project, day, l.provider, l.model, l.workflow, l.node, l.label, l.unit, l.per, l.unitPrice,
+    neg ? -l.n : l.n, neg ? -l.calls : l.calls, neg ? (l.quantity.startsWith('-') ? l.quantity.slice(1) : l.quantity === '0' ? '0' : '-' + l.quantity) : l.quantity, neg ? -l.costNano : l.costNano];
+}
+
+/**
+ * The statement lines of final calls, per project and UTC day (calls without a project are on no
+ * statement): what statement_lines gains when they are written (sign -1: what it loses).
+ */
+export function statementLineParams(rows: Iterable<StatementCall & { project: string | null }>, sign: 1 | -1 = 1): unknown[][] {
+  const byDay = new Map<string, { project: string; day: number; calls: StatementCall[] }>();
+  for (const r of rows) {
+    if (!r.project) continue;
+    const day = Math.floor(r.ts / DAY) * DAY;
+    const k = r.project + '\u0000' + day;
+    let d = byDay.get(k);
+    if (!d) byDay.set(k, (d = { project: r.project, day, calls: [] }));
+    d.calls.push(r);
+  }
+  const out: unknown[][] = [];
+  for (const d of byDay.values()) for (const l of storedLines(aggregateCalls(emptyAggregate(), d.calls))) out.push(lineParams(d.project, d.day, l, sign));
+  return out;
+}
+
+/** spend_days increments of final calls: per UTC day and provider. */
+function dayParams(rows: Iterable<{ ts: number; provider: string; costNano: bigint; unpriced: boolean; corrects?: string | null }>): unknown[][] {
+  const m = new Map<string, unknown[]>();
+  for (const r of rows) {
+    const day = Math.floor(r.ts / DAY) * DAY;
+    const k = day + '\u0000' + r.provider;
+    const d = m.get(k);
+    const n = r.corrects ? 0 : 1; // a correction adds its signed cost, not a call
+    if (d) {
+      (d[2] as number) += n;
+      d[3] = (d[3] as bigint) + r.costNano;
+      (d[4] as number) += r.unpriced ? 1 : 0;
+    } else m.set(k, [day, r.provider, n, r.costNano, r.unpriced ? 1 : 0]);
+  }
+  return [...m.values()];
 }
 
 function toBatch(batch: { kind: 'start' | 'end'; row: CallRow }[]): Batch {
@@ -204,6 +281,7 @@ function toBatch(batch: { kind: 'start' | 'end'; row: CallRow }[]): Batch {
   // Rollup increments are summed per key first: calls sharing hour and dimensions in one batch
   // cost one upsert. Same transaction as the call rows, so the two never disagree.
   const rollups = new Map<string, unknown[]>();
+  const final: CallRow[] = [];
   let calls = 0, cost = 0n, unpriced = 0;
   for (const b of batch) {
     const r = b.row;
@@ -223,12 +301,16 @@ function toBatch(batch: { kind: 'start' | 'end'; row: CallRow }[]): Batch {
       agg[7] = (agg[7] as bigint) + r.costNano;
       (agg[8] as number) += up;
     } else rollups.set(key, [bucket, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', n, r.costNano, up]);
+    final.push(r);
     calls += n;
     cost += r.costNano;
     unpriced += up;
   }
-  return { seq: 0, starts, ends, rollups: [...rollups.values()], totals: calls || cost !== 0n ? [calls, cost, unpriced] : null };
+  // the statement lines and the spend per day of the same calls, same transaction (migration 6)
+  return { seq: 0, starts, ends, rollups: [...rollups.values()], totals: calls || cost !== 0n ? [calls, cost, unpriced] : null, days: dayParams(final), lines: statementLineParams(final) };
 }
+
+const LINE_KEY = ['project', 'day', 'provider', 'model', 'workflow', 'node', 'label', 'unit', 'per', 'unit_price'] as const;
 
 export class Ledger {
   readonly db: Database.Database;
@@ -276,6 +358,12 @@ export class Ledger {
       rollup: this.db.prepare(`INSERT INTO rollups (bucket, provider, model, project, key_fp, workflow, calls, cost_nano, unpriced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
       totals: this.db.prepare('UPDATE totals SET calls = calls + ?, cost_nano = cost_nano + ?, unpriced = unpriced + ? WHERE id = 1'),
+      day: this.db.prepare(`INSERT INTO spend_days (day, provider, calls, cost_nano, unpriced) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, cost_nano = cost_nano + excluded.cost_nano, unpriced = unpriced + excluded.unpriced`),
+      getLine: this.db.prepare(`SELECT q FROM statement_lines WHERE ${LINE_KEY.map((c) => `${c} = ?`).join(' AND ')}`).pluck(),
+      // q arrives summed already (see putLines): a quantity is an exact decimal, added in JS
+      putLine: this.db.prepare(`INSERT INTO statement_lines (${LINE_KEY.join(', ')}, n, calls, q, cost_nano) VALUES (${LINE_KEY.map(() => '?').join(', ')}, ?, ?, ?, ?)
+        ON CONFLICT DO UPDATE SET n = n + excluded.n, calls = calls + excluded.calls, q = excluded.q, cost_nano = cost_nano + excluded.cost_nano`),
     };
     this.useWriterThread = !!this.stmts && (opts.writerThread ?? true);
   }
@@ -485,6 +573,8 @@ export class Ledger {
         for (const r of b.ends) s.upsertCall.run(r);
         for (const r of b.rollups) s.rollup.run(r);
         if (b.totals) s.totals.run(b.totals);
+        for (const r of b.days) s.day.run(r);
+        this.putLines(b.lines);
       })();
       this.failed = null;
     } catch (e) {
@@ -500,6 +590,7 @@ export class Ledger {
     const rows = this.db.prepare(`SELECT * FROM calls WHERE status = 'pending'`).safeIntegers(true).all() as Row[];
     if (rows.length === 0) return 0;
     const s = this.stmts!;
+    const final: CallRow[] = [];
     this.db.transaction(() => {
       for (const raw of rows) {
         const r = fromDb(raw);
@@ -513,7 +604,10 @@ export class Ledger {
         s.upsertCall.run(...toDb(r));
         s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, r.unpriced ? 1 : 0);
         s.totals.run(1, r.costNano, r.unpriced ? 1 : 0);
+        final.push(r);
       }
+      for (const d of dayParams(final)) s.day.run(d);
+      this.putLines(statementLineParams(final));
     })();
     return rows.length;
   }
@@ -741,19 +835,88 @@ export class Ledger {
     const upd = this.db.prepare('UPDATE calls SET cost_nano = ?, items = ?, unpriced = 0, unpriced_reason = NULL, price_source = ?, estimated = ? WHERE id = ? AND unpriced = 1');
     const roll = this.db.prepare('UPDATE rollups SET cost_nano = cost_nano + ?, unpriced = unpriced - 1 WHERE bucket = ? AND provider = ? AND model = ? AND project = ? AND key_fp = ? AND workflow = ?');
     const tot = this.db.prepare('UPDATE totals SET cost_nano = cost_nano + ?, unpriced = unpriced - 1 WHERE id = 1');
+    const day = this.db.prepare('UPDATE spend_days SET cost_nano = cost_nano + ?, unpriced = unpriced - 1 WHERE day = ? AND provider = ?');
     let count = 0;
     let costNano = 0n;
     this.db.transaction(() => {
+      const before: CallRow[] = [], after: CallRow[] = [];
       for (const p of priced) {
         const r = p.row;
+        // an hour whose statement lines are still to be made from the calls gets them now, from the calls as they were
+        if (r.project) this.backfillHour(r.project, Math.floor(r.ts / HOUR) * HOUR);
         if (upd.run(p.costNano, JSON.stringify(p.items), p.priceSource, p.estimated ? 1 : 0, r.id).changes === 0) continue;
         roll.run(p.costNano, Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '');
         tot.run(p.costNano);
+        day.run(p.costNano, Math.floor(r.ts / DAY) * DAY, r.provider);
+        before.push(r);
+        after.push({ ...r, costNano: p.costNano, items: p.items, unpriced: false });
         count++;
         costNano += p.costNano;
       }
-    })();
+      // the calls leave their unpriced lines and join the priced ones
+      this.putLines([...statementLineParams(before, -1), ...statementLineParams(after)]);
+    }).immediate(); // it reads (the backfill, a line's quantity) before it writes: take the write lock first
     return { count, costNano };
+  }
+
+  /**
+   * Add statement_lines increments (this connection; the writer thread does the same): a line's
+   * quantity is an exact decimal, summed here; a line no call contributes to any more is removed.
+   */
+  private putLines(rows: unknown[][]): void {
+    if (!rows.length) return;
+    const s = this.stmts!;
+    const emptied = new Set<string>();
+    for (const r of rows) {
+      const cur = s.getLine.get(...r.slice(0, 10)) as string | undefined;
+      s.putLine.run(...(cur === undefined ? r : [...r.slice(0, 12), addDecimal(cur, r[12] as string), r[13]]));
+      if ((r[10] as number) < 0) emptied.add(JSON.stringify([r[0], r[1]]));
+    }
+    const del = this.db.prepare('DELETE FROM statement_lines WHERE project = ? AND day = ? AND n <= 0');
+    for (const k of emptied) del.run(...(JSON.parse(k) as [string, number]));
+  }
+
+  /**
+   * A project's calls in [from, to) as a statement reads them (final calls only), with their rowids;
+   * `where` adds conditions on the calls table (e.g. 'rowid > ?') with their `args`.
+   */
+  statementCalls(project: string, from: number, to: number, where = '', args: unknown[] = []): { call: StatementCall; rowid: number }[] {
+    const sql = `SELECT rowid, id, ts, provider, model, workflow, node, cost_nano, unpriced, items FROM calls WHERE project = ? AND ts >= ? AND ts < ? AND status NOT IN ('blocked', 'pending')${where ? ' AND ' + where : ''}`;
+    const out: { call: StatementCall; rowid: number }[] = [];
+    for (const r of this.db.prepare(sql).raw(true).safeIntegers(true).iterate(project, from, to, ...args) as Iterable<unknown[]>) {
+      const items = r[9] as string | null;
+      out.push({
+        rowid: Number(r[0]),
+        call: {
+          id: r[1] as string, ts: Number(r[2]), provider: r[3] as string, model: r[4] as string | null, workflow: r[5] as string | null, node: r[6] as string | null,
+          costNano: r[7] as bigint, unpriced: Number(r[8]) === 1, items: items && items !== '[]' ? (JSON.parse(items) as LineItem[]) : [],
+        },
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Statement lines for the calls written before migration 6 (listed per project and hour in
+   * statement_backfill, with the highest rowid then), made once from the calls; false when the
+   * hour had nothing to do. Runs inside the caller's transaction or its own.
+   */
+  backfillHour(project: string, hour: number): boolean {
+    const todo = this.db.prepare('SELECT max_rowid FROM statement_backfill WHERE project = ? AND hour = ?').pluck().get(project, hour) as number | undefined;
+    if (todo === undefined) return false;
+    this.db.transaction(() => {
+      // calls still pending at the migration are counted when they end, by the writer: skipped here
+      const calls = this.statementCalls(project, hour, hour + HOUR, 'rowid <= ? AND id NOT IN (SELECT id FROM statement_backfill_skip)', [todo]).map((x) => ({ ...x.call, project }));
+      this.putLines(statementLineParams(calls));
+      this.db.prepare('DELETE FROM statement_backfill WHERE project = ? AND hour = ?').run(project, hour);
+    }).immediate();
+    return true;
+  }
+
+  /** Hours of `project` in [from, to) (every project's with null) whose statement lines are still to be made; up to `limit`. */
+  backfillPending(project: string | null, from: number, to: number, limit = 1_000_000): { project: string; hour: number }[] {
+    return (this.db.prepare('SELECT project, hour FROM statement_backfill WHERE (? IS NULL OR project = ?) AND hour >= ? AND hour < ? ORDER BY hour DESC LIMIT ?')
+      .all(project, project, from, to, limit) as Row[]).map((r) => ({ project: String(r.project), hour: Number(r.hour) }));
   }
 
   putOverride(o: PriceOverride): void {
@@ -849,6 +1012,7 @@ export class Ledger {
     const s = this.stmts!;
     let n = 0;
     this.db.transaction(() => {
+      const final: CallRow[] = [];
       for (const p of rows) {
         const r = p.row;
         if (ins.run(...toDb(r), p.device, p.deviceId, 1).changes === 0) continue;
@@ -858,7 +1022,10 @@ export class Ledger {
         const c = r.corrects ? 0 : 1; // a correction adds its signed cost, not a call
         s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', c, r.costNano, up);
         s.totals.run(c, r.costNano, up);
+        final.push(r);
       }
+      for (const d of dayParams(final)) s.day.run(d);
+      this.putLines(statementLineParams(final));
     })();
     return n;
   }

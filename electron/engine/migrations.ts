@@ -179,8 +179,70 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN leases TEXT;
   ALTER TABLE caps ADD COLUMN all_devices INTEGER NOT NULL DEFAULT 0;
   `,
-  // 6: reserved for another branch's migration (the lead puts it here when merging; a no-op until then)
-  `SELECT 1;`,
+  // 6: aggregates kept by the ledger writer in the same transaction as each call (issue 13), so a
+  // statement and the credit balances never scan calls:
+  // - statement_lines: per project × UTC day × line (provider, model, workflow, node, label, unit,
+  //   per, unit price) the exact sums a statement's lines are made of: n (calls contributing),
+  //   calls (counted on a call's first line), q (quantity, an exact decimal), cost_nano.
+  // - spend_days: spend per UTC day and provider (credit balances, burn rate), backfilled here
+  //   from the rollups.
+  // - statement_ids: the SHA-256 of each project-hour's sorted call ids, by call count (a closed
+  //   statement's hash), cached; replaces statement_slices (its lines now come from statement_lines).
+  // - statement_backfill: project-hours whose calls were written before this migration (with the
+  //   highest call rowid then); their lines are made once from the calls (billing.ts, lazily or in
+  //   the background). Calls still pending now are counted when they end: statement_backfill_skip.
+  // - calls_project_ts_ids replaces calls_project_ts: a project's calls by time, with their status and ids
+  //   (the late calls of a closed period; the ids a closing statement hashes, read from the index alone).
+  `
+  CREATE TABLE statement_lines (
+    project TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    node TEXT NOT NULL,
+    label TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    per NUMERIC NOT NULL,
+    unit_price TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    q TEXT NOT NULL,
+    cost_nano INTEGER NOT NULL,
+    PRIMARY KEY (project, day, provider, model, workflow, node, label, unit, per, unit_price)
+  ) WITHOUT ROWID;
+  CREATE TABLE spend_days (
+    day INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    cost_nano INTEGER NOT NULL,
+    unpriced INTEGER NOT NULL,
+    PRIMARY KEY (day, provider)
+  ) WITHOUT ROWID;
+  INSERT INTO spend_days (day, provider, calls, cost_nano, unpriced)
+    SELECT (bucket / 86400000) * 86400000, provider, SUM(calls), SUM(cost_nano), SUM(unpriced) FROM rollups GROUP BY 1, 2;
+  DROP TABLE statement_slices;
+  CREATE TABLE statement_ids (
+    project TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    ids_sha256 TEXT NOT NULL,
+    PRIMARY KEY (project, hour)
+  ) WITHOUT ROWID;
+  CREATE TABLE statement_backfill (
+    project TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    max_rowid INTEGER NOT NULL,
+    PRIMARY KEY (project, hour)
+  ) WITHOUT ROWID;
+  INSERT INTO statement_backfill (project, hour, max_rowid)
+    SELECT project, bucket, (SELECT COALESCE(MAX(rowid), 0) FROM calls) FROM rollups WHERE project != '' GROUP BY project, bucket;
+  CREATE INDEX statement_backfill_hour ON statement_backfill(hour);
+  DROP INDEX calls_project_ts;
+  CREATE INDEX calls_project_ts_ids ON calls(project, ts, status, id);
+  CREATE TABLE statement_backfill_skip (id TEXT PRIMARY KEY) WITHOUT ROWID;
+  INSERT INTO statement_backfill_skip (id) SELECT id FROM calls WHERE status = 'pending';
+  `,
   // 7: credit grants sync (issue 13): a grant's outbox flag and the device that added it (NULL: this
   // one); a removal is a tombstone row in credit_grant_removals (never a delete), synced like a grant.
   // calls.upstream_id: the provider's own id of the response (OpenRouter "gen-…"), for reconciliation.

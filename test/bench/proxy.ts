@@ -230,6 +230,8 @@ export function makeBigLedger(calls: number): { dir: string; described: string }
     }
     // rollups written directly must keep the all-time totals in step, as the ledger's flush does
     big.db.exec('UPDATE totals SET calls = (SELECT SUM(calls) FROM rollups), cost_nano = (SELECT SUM(cost_nano) FROM rollups), unpriced = 0 WHERE id = 1');
+    // and the spend per day and provider (credit balances), as the ledger's flush does
+    big.db.exec(`INSERT INTO spend_days (day, provider, calls, cost_nano, unpriced) SELECT (bucket / 86400000) * 86400000, provider, SUM(calls), SUM(cost_nano), 0 FROM rollups GROUP BY 1, 2`);
   })();
   big.close();
   return { dir, described: `${(hours * combos * perRow / 1e6).toFixed(1)} M calls in rollups` };

@@ -173,6 +173,35 @@ test('statement: open with running totals; closes after the grace time with a ha
   clock = null;
 });
 
+test('statement --grace: a project\'s periods stay open for its own grace time, remembered; bad values exit 2', async () => {
+  await chat('initech');
+  rig.engine.flushQuietly();
+  const ts = rig.engine.ledger.calls({ project: 'initech', limit: 1 })[0]!.ts;
+  const day = periodOf('day', ts);
+  for (const bad of ['-1', '1.5', '2161', 'soon']) {
+    const r = await tollgate('statement', '--project', 'initech', '--period', day.key, '--grace', bad);
+    assert.equal(r.code, 2, `--grace ${bad}: ${r.err}`);
+    assert.match(r.err, /grace/);
+  }
+  const set = await tollgate('statement', '--project', 'initech', '--period', day.key, '--grace', '72', '--json');
+  assert.equal(set.code, 0, set.err);
+  assert.equal((JSON.parse(set.out) as Statement).status, 'open');
+  const month = periodOf('month', ts);
+  const listed = (JSON.parse((await tollgate('statements', 'list', '--project', 'initech', '--json')).out) as StatementSummary[]).find((r) => r.period === month.key);
+  assert.equal(listed?.closesAt, new Date(month.end + 72 * 3_600_000).toISOString());
+  // 49 h after the day: past the default 48 h, still open for initech (remembered, no flag needed)
+  clock = day.end + 49 * 3_600_000;
+  assert.equal((JSON.parse((await tollgate('statement', '--project', 'initech', '--period', day.key, '--json')).out) as Statement).status, 'open');
+  clock = day.end + 72 * 3_600_000;
+  const closed = JSON.parse((await tollgate('statement', '--project', 'initech', '--period', day.key, '--json')).out) as Statement;
+  assert.equal(closed.status, 'closed');
+  assert.equal(closed.calls, 1);
+  // back to the default for the project
+  assert.equal((await tollgate('statement', '--project', 'initech', '--period', periodOf('day', day.end).key, '--grace', '48')).code, 0);
+  assert.equal(rig.engine.ledger.setting('statementGrace:initech'), null);
+  clock = null;
+});
+
 test('reconcile: an OpenAI cost export with a mismatched day and lines billed but not metered', async () => {
   await chat('acme', 2);
   rig.engine.flushQuietly();

@@ -1,8 +1,8 @@
 /**
  * Property: over a real ledger (calls written by the ledger's own writer, as local and synced calls
  * are), statements sum exactly to the ledger for their period, whatever order the calls arrived
- * in, with the per-hour cache warm, cold or invalidated by calls arriving later; balances from the
- * day cache equal the per-call derivation.
+ * in, before and after later arrivals and the background work (id hashes); balances from the
+ * per-day spend (spend_days) equal the per-call derivation.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,15 +66,15 @@ test('property: statements (open, cached, after late arrivals) equal the ledger 
       };
       write(first);
       await check(); // cold
-      await check(); // from the hour cache
-      write(later); // late and out-of-order arrivals invalidate their hours
+      await check(); // again
+      write(later); // late and out-of-order arrivals
       await check();
       write(later.map((c) => ({ ...c, t: (c.t + 7 * HOUR) % (31 * 24 * HOUR) })));
       let steps = 0;
       while (e.billing.warmStep()) steps++; // the serving engine's background warming
       assert.ok(steps < 1000);
       await check();
-      // balances from the day cache = the per-call derivation
+      // balances from the per-day spend = the per-call derivation
       const grants: CreditGrant[] = [
         { id: 'g1', provider: 'openai', amountNano: usdToNano('0.01'), effective: MONTH.start, expires: MONTH.start + 10 * 24 * HOUR, priority: 50, promo: true, note: null, createdAt: 0 },
         { id: 'g2', provider: 'openai', amountNano: usdToNano('0.02'), effective: MONTH.start + 5 * 24 * HOUR, expires: MONTH.end + 100 * 24 * HOUR, priority: 40, promo: false, note: null, createdAt: 0 },
@@ -89,7 +89,7 @@ test('property: statements (open, cached, after late arrivals) equal the ledger 
       for (const g of st.providers[0]!.grants) {
         assert.equal(usdToNano(g.drawn), ms.filter((m) => m.grantId === g.id).reduce((x, m) => x + m.amountNano, 0n), g.id);
       }
-      // a call synced later for a past day changes the balance at once (the day cache notices)
+      // a call synced later for a past day changes the balance at once
       write([{ t: 2 * 24 * HOUR, project: 'acme', model: 'gpt-4o', inTok: 40_000, outTok: 5_000, unpriced: false }]);
       const after = (await e.api.credits({})).providers[0]!;
       const all = (e.ledger.db.prepare("SELECT id, ts, provider, cost_nano FROM calls").safeIntegers(true).all() as { id: string; ts: bigint; provider: string; cost_nano: bigint }[])
