@@ -296,7 +296,7 @@ function Reconcile() {
                     <Money usd={r.difference} signed />
                   </td>
                   <td>
-                    <Badge tone={r.status === 'match' ? 'good' : 'bad'}>{r.status === 'unmetered' ? 'billed by the provider but not metered' : r.status}</Badge>
+                    <Badge tone={r.status === 'match' ? 'good' : 'bad'}>{r.status === 'unmetered' ? 'billed by the provider but not metered' : r.status === 'not billed' ? 'metered but not billed' : r.status}</Badge>
                   </td>
                 </tr>
               ))}
