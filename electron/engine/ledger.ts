@@ -163,6 +163,11 @@ const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'w
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
   'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases'] as const;
 
+/** The columns of a pushed call, in the order outboxRaw() returns them (sync.ts pushJson reads them by position). */
+export const OUTBOX_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_fp', 'key_name', 'status',
+  'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'estimated', 'unpriced', 'unpriced_reason',
+  'price_source', 'error', 'blocked_by', 'leases'] as const;
+
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
     c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
@@ -801,6 +806,15 @@ export class Ledger {
   outbox(afterId: string, limit: number): CallRow[] {
     return (this.db.prepare(`SELECT * FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending' AND id > ? ORDER BY id LIMIT ?`)
       .safeIntegers(true).all(afterId, limit) as Row[]).map(fromDb);
+  }
+
+  /**
+   * The same page as outbox(), as raw rows of OUTBOX_COLUMNS (money as exact decimal text of nano-USD):
+   * what the pusher serializes, without building a CallRow per call.
+   */
+  outboxRaw(afterId: string, limit: number): unknown[][] {
+    return this.db.prepare(`SELECT ${OUTBOX_COLUMNS.map((c) => (c === 'cost_nano' || c === 'reserved_nano' ? `CAST(${c} AS TEXT)` : c)).join(', ')} FROM calls
+      WHERE synced = 0 AND device IS NULL AND status != 'pending' AND id > ? ORDER BY id LIMIT ?`).raw(true).all(afterId, limit) as unknown[][];
   }
 
   outboxCount(): number {
