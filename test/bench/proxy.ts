@@ -32,10 +32,10 @@ function bareProxy(upstream: URL): Promise<{ url: string; close: () => Promise<v
   })));
 }
 
-interface Client { ask<T>(msg: Record<string, unknown>): Promise<T>; upstream: string; close(): Promise<void> }
+export interface Client { ask<T>(msg: Record<string, unknown>): Promise<T>; upstream: string; close(): Promise<void> }
 
 /** Start the client process (fake upstream + load generator). */
-async function startClient(): Promise<Client> {
+export async function startClient(): Promise<Client> {
   const child = fork(path.join(import.meta.dirname, 'client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   pinCores(child.pid!);
   const waiting = new Map<number, (v: unknown) => void>();
@@ -55,7 +55,7 @@ function pinCores(clientPid: number): void {
   if (process.platform !== 'linux' || os.availableParallelism() < 2) return;
   spawnSync('taskset', ['-a', '-cp', '1', String(clientPid)], { stdio: 'ignore' });
 }
-function hasWrk(): boolean {
+export function hasWrk(): boolean {
   return !spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error;
 }
 
@@ -65,7 +65,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"`;
 
 /** wrk, 50 connections, on the client's core; CPU of this process is counted per request. */
-async function wrkLoad(url: string, ms: number, cpu: Record<'bare' | 'engine', { us: number; n: number }>, isEngine: boolean): Promise<LoadResult> {
+export async function wrkLoad(url: string, ms: number, cpu: Record<'bare' | 'engine', { us: number; n: number }>, isEngine: boolean): Promise<LoadResult> {
   const script = path.join(os.tmpdir(), 'tollgate-bench-post.lua');
   fs.writeFileSync(script, WRK_SCRIPT);
   const pin = process.platform === 'linux' && os.availableParallelism() >= 2 ? ['taskset', '-c', '1'] : [];
@@ -87,7 +87,7 @@ async function wrkLoad(url: string, ms: number, cpu: Record<'bare' | 'engine', {
   return { rps: num(/Requests\/sec:\s+([\d.]+)/), p50: msOf(/50%\s+([\d.]+)(us|ms|s)/), p99: msOf(/99%\s+([\d.]+)(us|ms|s)/), n };
 }
 
-type LoadResult = { rps: number; p50: number; p99: number; n: number };
+export type LoadResult = { rps: number; p50: number; p99: number; n: number };
 
 function row(i: number, ts: number): CallRow {
   return {
