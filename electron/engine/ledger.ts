@@ -842,15 +842,29 @@ export class Ledger {
     const s = this.stmts!;
     let n = 0;
     this.db.transaction(() => {
+      // rollup increments summed per bucket and dimensions, the totals once: the same sums, fewer writes
+      const rollups = new Map<string, unknown[]>();
+      let calls = 0, cost = 0n, unpriced = 0;
       for (const p of rows) {
         const r = p.row;
         if (ins.run(...toDb(r), p.device, p.deviceId, 1).changes === 0) continue;
         n++;
         if (r.status === 'blocked' || r.status === 'pending') continue;
         const up = r.unpriced ? 1 : 0;
-        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, up);
-        s.totals.run(1, r.costNano, up);
+        const dims = [Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? ''];
+        const key = JSON.stringify(dims);
+        const acc = rollups.get(key);
+        if (acc) {
+          (acc[6] as number) += 1;
+          acc[7] = (acc[7] as bigint) + r.costNano;
+          (acc[8] as number) += up;
+        } else rollups.set(key, [...dims, 1, r.costNano, up]);
+        calls++;
+        cost += r.costNano;
+        unpriced += up;
       }
+      for (const v of rollups.values()) s.rollup.run(...v);
+      if (calls) s.totals.run(calls, cost, unpriced);
     })();
     return n;
   }

@@ -29,7 +29,7 @@ const gzip = promisify(zlib.gzip);
 export const PROTOCOL = 1;
 export const MAX_BATCH = 1000;
 const PULL_LIMIT = 1000;
-const PUSH_CONCURRENCY = 4;
+const PUSH_CONCURRENCY = 8;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -514,10 +514,17 @@ export class SyncClient {
   }
 
   private async pull(c: Config, token: string, p: SyncProgress, onProgress?: (p: SyncProgress) => void): Promise<void> {
+    type Page = { calls?: { seq: number; device: string; device_name?: string; call: Record<string, unknown> }[]; next?: number; has_more?: boolean };
+    const page = (after: number) => this.request<Page>(c, token, 'GET', `/v1/pull?after=${after}&limit=${PULL_LIMIT}&others=1&protocol=${PROTOCOL}`);
     let after = Number(this.L.syncState('pull_after') ?? 0);
-    for (;;) {
-      const r = await this.request<{ calls?: { seq: number; device: string; device_name?: string; call: Record<string, unknown> }[]; next?: number; has_more?: boolean }>(
-        c, token, 'GET', `/v1/pull?after=${after}&limit=${PULL_LIMIT}&others=1&protocol=${PROTOCOL}`);
+    let pending: Promise<Page> | null = page(after);
+    while (pending) {
+      const r: Page = await pending;
+      const next = typeof r.next === 'number' && r.next >= after ? r.next : after;
+      const more = r.has_more === true && next !== after;
+      // the next page is fetched while this one is written (its answer is awaited only after that)
+      pending = more ? page(next) : null;
+      pending?.catch(() => {});
       const calls = Array.isArray(r.calls) ? r.calls : [];
       const rows: { row: CallRow; device: string; deviceId: string }[] = [];
       for (const x of calls) {
@@ -527,14 +534,11 @@ export class SyncClient {
       }
       const added = rows.length ? this.L.insertPulled(rows) : 0;
       p.pulled += added;
-      const next = typeof r.next === 'number' && r.next >= after ? r.next : after;
       // the cursor moves only after the page is in the ledger: a crash in between re-pulls it (ignored by id)
       this.L.setSyncState({ pull_after: String(next), last_pull_at: String(this.host.now()), last_contact_at: String(this.host.now()) });
       if (added) this.host.pulled?.(added);
       onProgress?.(p);
-      if (!r.has_more || next === after) return;
       after = next;
-      await new Promise((res) => setImmediate(res));
     }
   }
 

@@ -110,11 +110,7 @@ export async function benchProxyWithSync(opts: { seconds?: number } = {}): Promi
   const backend: LedgerBackend = { dataDir: tempDir('tollgate-bench-psync-') };
   const svc = await startLedger(backend);
   const client = await startClient();
-  const prevInterval = process.env.TOLLGATE_SYNC_INTERVAL_MS;
-  process.env.TOLLGATE_SYNC_INTERVAL_MS = '250';
-  const engine = await startEngine({ dataDir: tempDir('tollgate-bench-psync-engine-'), port: 0, quiet: true, upstreams: { openai: client.upstream } });
-  if (prevInterval === undefined) delete process.env.TOLLGATE_SYNC_INTERVAL_MS;
-  else process.env.TOLLGATE_SYNC_INTERVAL_MS = prevInterval;
+  const engine = await startEngine({ dataDir: tempDir('tollgate-bench-psync-engine-'), port: 0, quiet: true, upstreams: { openai: client.upstream }, syncIntervalMs: 250 });
   try {
     await engine.sync.join(svc.url, await code(backend), 'bench-proxy');
     const useWrk = hasWrk();

@@ -159,3 +159,25 @@ test('pull with others=1 leaves the asking device\'s calls out and still moves t
     await db.close();
   }
 });
+
+test('pulled calls add the same rollups and totals whether a page is written at once or call by call', () => {
+  const pulled = [
+    row({ ts: 1_700_000_000_000 }), row({ ts: 1_700_000_100_000, costNano: 7n }), row({ ts: 1_700_000_200_000, unpriced: true, costNano: 0n }),
+    row({ ts: 1_700_000_000_000, project: 'beta' }), row({ ts: 1_700_009_000_000 }), row({ status: 'blocked', costNano: 0n }),
+  ].map((r) => ({ row: r, device: 'desktop', deviceId: 'd-2' }));
+  const read = (L: Ledger) => ({
+    totals: L.totals(),
+    rollups: L.db.prepare('SELECT bucket, provider, model, project, key_fp, workflow, calls, cost_nano, unpriced FROM rollups ORDER BY bucket, project').safeIntegers(true).all(),
+  });
+  const onePage = new Ledger(dir('tollgate-pulled-page-'), { writerThread: false });
+  const oneByOne = new Ledger(dir('tollgate-pulled-each-'), { writerThread: false });
+  try {
+    assert.equal(onePage.insertPulled([...pulled, pulled[0]!]), pulled.length, 'a call already here counts once');
+    for (const p of pulled) oneByOne.insertPulled([p]);
+    assert.deepEqual(read(onePage), read(oneByOne));
+    assert.equal(read(onePage).totals.calls, 5);
+  } finally {
+    onePage.close();
+    oneByOne.close();
+  }
+});
