@@ -104,9 +104,17 @@ export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
         return [200, { protocol: PROTOCOL, ...out }, out.device.id];
       }
       case 'POST /v1/push': {
-        const auth = await authenticate(db, bearer(req));
-        const { calls } = validatePush(await readBody(req));
-        const out = await push(db, auth, calls);
+        // group commit may wait a moment for this batch while its body is read and checked
+        const queued = db.expect();
+        let pushed: ReturnType<typeof push>, auth: Awaited<ReturnType<typeof authenticate>>;
+        try {
+          auth = await authenticate(db, bearer(req));
+          const { calls } = validatePush(await readBody(req));
+          pushed = push(db, auth, calls);
+        } finally {
+          queued();
+        }
+        const out = await pushed;
         if (out.conflicts) log.warn({ device: auth.deviceId, conflicts: out.results.filter((r) => r.status === 'conflict').map((r) => r.id) }, 'conflicting content pushed under known call ids: kept the original, recorded the other');
         return [200, out, auth.deviceId];
       }
