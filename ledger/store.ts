@@ -136,8 +136,11 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
 
     const known = new Map<string, { seq: number; hash: string }>();
     const wanted = [...new Set(calls.flatMap((c) => (c.call.corrects ? [c.call.id, c.call.corrects] : [c.call.id])))];
-    for (const ids of chunks(wanted, 500)) {
-      const rows = await q.all(`SELECT id, seq, content_hash FROM calls WHERE account_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [auth.accountId, ...ids]);
+    // PostgreSQL: one array parameter (one short statement to parse and plan); SQLite: lists of placeholders
+    const lookups = db.kind === 'postgres'
+      ? [q.all('SELECT id, seq, content_hash FROM calls WHERE account_id = ? AND id = ANY(?::text[])', [auth.accountId, wanted])]
+      : chunks(wanted, 500).map((ids) => q.all(`SELECT id, seq, content_hash FROM calls WHERE account_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [auth.accountId, ...ids]));
+    for (const rows of await Promise.all(lookups)) {
       for (const r of rows) known.set(String(r.id), { seq: num(r.seq), hash: String(r.content_hash) });
     }
 
@@ -172,7 +175,7 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
       const k = c.call;
       inserts.push([auth.accountId, id, seq, auth.deviceId, c.hash, c.body, k.ts, c.costNano, k.corrects ?? null, now, k.provider, k.model ?? null, k.project ?? null, k.workflow ?? null, k.keyFingerprint ?? null]);
       for (const lease of new Set(k.leases ?? [])) spentFromLeases.set(lease, (spentFromLeases.get(lease) ?? 0n) + c.costNano);
-      if (inserts.length === 100) await flush();
+      if (inserts.length === 500) await flush();
     }
     await flush();
     // what a lease's device has pushed moves from the lease's hold into the cap's spend, in this same transaction
