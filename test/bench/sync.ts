@@ -101,64 +101,57 @@ export async function benchSync(n = 1_000_000): Promise<BenchResult[]> {
 }
 
 /**
- * The proxy's saturated throughput (50 connections, 2 KB responses, wrk when installed) with the
- * engine's background sync running against a local service vs the same engine with sync stopped:
- * back-to-back 1 s pairs in alternating order, the median ratio. While it runs, the sync loop (every
- * 250 ms) pushes the calls the load makes, catching up on those made while it was stopped.
+ * The proxy's saturated throughput (50 connections, 2 KB responses, wrk when installed) of an
+ * engine whose background sync runs against a local service (every 250 ms, pushing the calls the
+ * load makes as it goes) vs an identical engine that has not joined: back-to-back 1 s pairs in
+ * alternating order, the median ratio. The synced engine's sync is never stopped, so it measures
+ * the steady state (what it pushes is what it serves), not catch-up after a pause.
  */
 export async function benchProxyWithSync(opts: { seconds?: number } = {}): Promise<BenchResult[]> {
   const backend: LedgerBackend = { dataDir: tempDir('tollgate-bench-psync-') };
   const svc = await startLedger(backend);
   const client = await startClient();
-  const engine = await startEngine({ dataDir: tempDir('tollgate-bench-psync-engine-'), port: 0, quiet: true, upstreams: { openai: client.upstream }, syncIntervalMs: 250 });
+  const start = () => startEngine({ dataDir: tempDir('tollgate-bench-psync-engine-'), port: 0, quiet: true, upstreams: { openai: client.upstream }, syncIntervalMs: 250 });
+  const synced = await start();
+  const plain = await start();
   try {
-    await engine.sync.join(svc.url, await code(backend), 'bench-proxy');
+    await synced.sync.join(svc.url, await code(backend), 'bench-proxy');
     const useWrk = hasWrk();
     const cpu = { bare: { us: 0, n: 0 }, engine: { us: 0, n: 0 } };
-    const saturate = (ms: number): Promise<LoadResult> => (useWrk ? wrkLoad(engine.url, ms, cpu, true) : client.ask<LoadResult>({ cmd: 'load', url: engine.url, concurrency: 50, ms }));
-    let pushed = 0, madeWith = 0;
-    const withSync = async (ms: number): Promise<LoadResult> => {
-      engine.sync.start();
-      const before = engine.ledger.outboxCount();
-      const r = await saturate(ms);
-      engine.ledger.flush();
-      pushed += before + r.n - engine.ledger.outboxCount();
-      madeWith += r.n;
-      return r;
-    };
-    const withoutSync = async (ms: number): Promise<LoadResult> => {
-      await engine.sync.stop();
-      return saturate(ms);
-    };
-    await withoutSync(1500);
-    await withSync(1500);
-    pushed = 0; madeWith = 0;
+    const saturate = (e: Engine, ms: number): Promise<LoadResult> => (useWrk ? wrkLoad(e.url, ms, cpu, true) : client.ask<LoadResult>({ cmd: 'load', url: e.url, concurrency: 50, ms }));
+    await saturate(plain, 1500);
+    await saturate(synced, 1500);
+    let made = 0;
+    const before = (await synced.sync.status(false)).pending;
     const PAIRS = Math.max(6, Math.round(((opts.seconds ?? 6) * 1000) / 300));
     const ratios: number[] = [];
     let rpsWith = 0, rpsWithout = 0;
     for (let r = 0; r < PAIRS; r++) {
       let w: LoadResult, wo: LoadResult;
       if (r % 2) {
-        w = await withSync(1000);
-        wo = await withoutSync(1000);
+        w = await saturate(synced, 1000);
+        wo = await saturate(plain, 1000);
       } else {
-        wo = await withoutSync(1000);
-        w = await withSync(1000);
+        wo = await saturate(plain, 1000);
+        w = await saturate(synced, 1000);
       }
+      made += w.n;
       ratios.push(w.rps / wo.rps);
       rpsWith += w.rps / PAIRS;
       rpsWithout += wo.rps / PAIRS;
     }
     ratios.sort((p, q) => p - q);
     const ratio = ratios[Math.floor(ratios.length / 2)]!;
-    const synced = (await engine.sync.syncNow()).pushed;
+    synced.ledger.flush();
+    const left = (await synced.sync.status(false)).pending;
     return [{
-      name: `proxy throughput with sync running vs stopped (50 conns${useWrk ? ', wrk' : ''})`, value: ratio, unit: '×', target: '≥ 0.95', ok: ratio >= 0.95,
+      name: `proxy throughput with sync running vs not joined (50 conns${useWrk ? ', wrk' : ''})`, value: ratio, unit: '×', target: '≥ 0.95', ok: ratio >= 0.95,
       note: `median of ${PAIRS} back-to-back 1 s pairs, ${ratios[0]!.toFixed(2)}–${ratios.at(-1)!.toFixed(2)}; ${rpsWith.toFixed(0)} vs ${rpsWithout.toFixed(0)} req/s; `
-        + `${pushed.toLocaleString('en-US')} calls pushed in the background while ${madeWith.toLocaleString('en-US')} were made, ${synced.toLocaleString('en-US')} left at the end; local service on the same machine`,
+        + `${(before + made - left).toLocaleString('en-US')} calls pushed in the background while ${made.toLocaleString('en-US')} were made; the service on the same machine`,
     }];
   } finally {
-    await engine.stop();
+    await synced.stop();
+    await plain.stop();
     await client.close();
     await svc.stop();
   }
