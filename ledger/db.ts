@@ -29,6 +29,11 @@ export interface Db extends Query {
   readonly where: string;
   /** One transaction that serializes writers: SQLite BEGIN IMMEDIATE; PostgreSQL row locks taken with `forUpdate`. */
   tx<T>(fn: (q: Query) => Promise<T>): Promise<T>;
+  /**
+   * A transaction is on its way (a push whose body is still being read): group commit may wait a
+   * moment for it. Call the returned function once it has called tx(), or will not.
+   */
+  expect(): () => void;
   close(): Promise<void>;
 }
 
@@ -39,7 +44,6 @@ class SqliteDb implements Db {
   readonly kind = 'sqlite' as const;
   readonly forUpdate = '';
   private readonly db: Database.Database;
-  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(readonly where: string) {
     this.db = new Database(where);
@@ -49,39 +53,116 @@ class SqliteDb implements Db {
     this.db.defaultSafeIntegers(true);
   }
 
+  /** Prepared statements by SQL text (the service runs a small, fixed set of statements). */
+  private readonly stmts = new Map<string, Database.Statement>();
+  private prepare(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      if (this.stmts.size >= 500) this.stmts.clear();
+      this.stmts.set(sql, st);
+    }
+    return st;
+  }
+
   async all(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return this.db.prepare(sql).all(...params) as Row[];
+    return this.prepare(sql).all(...params) as Row[];
   }
   async get(sql: string, params: unknown[] = []): Promise<Row | undefined> {
-    return this.db.prepare(sql).get(...params) as Row | undefined;
+    return this.prepare(sql).get(...params) as Row | undefined;
   }
   async run(sql: string, params: unknown[] = []): Promise<number> {
-    return this.db.prepare(sql).run(...params).changes;
+    return this.prepare(sql).run(...params).changes;
   }
   async exec(sql: string): Promise<void> {
     this.db.exec(sql);
   }
 
-  /** One connection: transactions queue behind each other in this process, BEGIN IMMEDIATE orders them across processes. */
+  /**
+   * One connection: transactions queue behind each other in this process, BEGIN IMMEDIATE orders
+   * them across processes. Group commit: the transactions queued by the time the connection is free
+   * run inside one BEGIN IMMEDIATE … COMMIT, each in its own SAVEPOINT, so each is still all in or
+   * all out on its own (a failing one is rolled back to its savepoint and fails alone), while the
+   * group shares one COMMIT (one fsync) and none of them is answered before that COMMIT.
+   */
   tx<T>(fn: (q: Query) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const out = await fn(this);
-        this.db.exec('COMMIT');
-        return out;
-      } catch (e) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
-        throw e;
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn: fn as (q: Query) => Promise<unknown>, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.draining) {
+        this.draining = new Promise<void>((done) => setImmediate(() => void this.drain().finally(() => { this.draining = null; done(); })));
       }
-    };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => {});
-    return p;
+    });
   }
 
+  private queue: { fn: (q: Query) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private expected = 0;
+
+  expect(): () => void {
+    this.expected++;
+    let done = false;
+    return () => {
+      if (!done) this.expected--;
+      done = true;
+    };
+  }
+  private draining: Promise<void> | null = null;
+
+  private async drain(): Promise<void> {
+    while (this.queue.length) {
+      // transactions on their way (bodies being read) join this group if they come within a few ms:
+      // one fsync for all of them instead of one each
+      for (const until = performance.now() + SqliteDb.GROUP_WAIT_MS; this.expected > 0 && this.queue.length < SqliteDb.MAX_GROUP && performance.now() < until;) {
+        await new Promise((r) => setImmediate(r));
+      }
+      const group = this.queue.splice(0, SqliteDb.MAX_GROUP);
+      const done: { ok: boolean; value: unknown; g: (typeof group)[number] }[] = [];
+      let open = false;
+      for (const g of group) {
+        try {
+          if (!open) {
+            this.db.exec('BEGIN IMMEDIATE');
+            open = true;
+          }
+        } catch (e) {
+          done.push({ ok: false, value: e, g });
+          continue;
+        }
+        this.db.exec('SAVEPOINT tx');
+        try {
+          const value = await g.fn(this);
+          this.db.exec('RELEASE tx');
+          done.push({ ok: true, value, g });
+        } catch (e) {
+          if (this.db.inTransaction) {
+            this.db.exec('ROLLBACK TO tx');
+            this.db.exec('RELEASE tx');
+          } else {
+            // SQLite rolled the whole transaction back (e.g. disk full): the group's earlier work is gone too
+            open = false;
+            for (const d of done) if (d.ok) Object.assign(d, { ok: false, value: e });
+          }
+          done.push({ ok: false, value: e, g });
+        }
+      }
+      if (open) {
+        try {
+          this.db.exec('COMMIT');
+        } catch (e) {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK');
+          for (const d of done) if (d.ok) Object.assign(d, { ok: false, value: e });
+        }
+      }
+      for (const d of done) (d.ok ? d.g.resolve : d.g.reject)(d.value);
+      // let requests that arrived meanwhile join the next group
+      if (this.queue.length) await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  static readonly MAX_GROUP = 16;
+  static readonly GROUP_WAIT_MS = 5;
+
   async close(): Promise<void> {
-    await this.chain;
+    while (this.draining) await this.draining;
     this.db.close();
   }
 }
@@ -110,6 +191,10 @@ class PgQuery implements Query {
 
 class PgDb extends PgQuery implements Db {
   readonly kind = 'postgres' as const;
+  /** Each transaction commits on its own connection of the pool: nothing to group. */
+  expect(): () => void {
+    return () => {};
+  }
   constructor(private readonly pool: pg.Pool, readonly where: string) {
     super(pool);
   }

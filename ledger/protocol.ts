@@ -1,7 +1,7 @@
 /**
  * The sync protocol's types and rules (documented in ledger/README.md). Pure: no I/O.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { CallRecord } from '../shared/api.ts';
 import { MoneyError, usdToNanoExact } from '../shared/money.ts';
@@ -98,16 +98,81 @@ export function canonicalJson(v: unknown): string {
   return s + '}';
 }
 
-export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+/**
+ * The same bytes as canonicalJson, cheaply: when every object of `v` already has its keys in sorted
+ * order (the engine sends them so), the native JSON.stringify writes exactly the canonical form;
+ * any other value goes through canonicalJson.
+ */
+export function canonicalJsonFast(v: unknown): string {
+  return isCanonicalOrder(v) ? JSON.stringify(v) : canonicalJson(v);
+}
+
+/** True when JSON.stringify(v) equals canonicalJson(v): plain JSON data, every object's keys in ascending order, no undefined. */
+function isCanonicalOrder(v: unknown): boolean {
+  if (v === null) return true;
+  switch (typeof v) {
+    case 'string': case 'boolean': return true;
+    case 'number': return Number.isFinite(v);
+    case 'object': break;
+    default: return false;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isCanonicalOrder(v[i])) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype || typeof (v as { toJSON?: unknown }).toJSON === 'function') return false;
+  let prev: string | null = null;
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) return false;
+    if (prev !== null && !(prev < k)) return false;
+    prev = k;
+    if (!isCanonicalOrder((v as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+const hashOnce = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+export const sha256 = hashOnce
+  ? (s: string): string => hashOnce('sha256', s, 'hex')
+  : (s: string): string => crypto.createHash('sha256').update(s).digest('hex');
+
+const isTextOrNull = (v: unknown, max: number): boolean => v === undefined || v === null || (typeof v === 'string' && v.length <= max);
+
+/**
+ * A fast check of the fixed shape, strictly narrower than pushedCallSchema: a call it accepts is one
+ * the schema accepts, unchanged (the schema's output has the same content). Anything else, and
+ * every error message, goes through the schema.
+ */
+function plainValidCall(raw: unknown): raw is PushedCall {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || Object.getPrototypeOf(raw) !== Object.prototype || Object.hasOwn(raw, '__proto__')) return false;
+  const c = raw as Record<string, unknown>;
+  const { id, ts, status, cost, provider, corrects, leases } = c;
+  if (typeof id !== 'string' || !UUID_V7.test(id)) return false;
+  if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return false;
+  if (typeof status !== 'string' || status.length === 0 || status === 'pending') return false;
+  if (typeof cost !== 'string' || !DECIMAL.test(cost)) return false;
+  if (typeof provider !== 'string' || provider.length === 0 || provider.length > 200) return false;
+  if (!isTextOrNull(c.model, 1000) || !isTextOrNull(c.project, 1000) || !isTextOrNull(c.workflow, 1000) || !isTextOrNull(c.keyFingerprint, 1000)) return false;
+  if (corrects !== undefined && corrects !== null && (typeof corrects !== 'string' || !UUID_V7.test(corrects))) return false;
+  if (leases !== undefined) {
+    if (!Array.isArray(leases) || leases.length > 32) return false;
+    for (const l of leases) if (typeof l !== 'string' || !UUID.test(l)) return false;
+  }
+  return true;
+}
 
 /** Validate one pushed call; throws a LedgerError naming the call's index and what is wrong. */
 export function validateCall(raw: unknown, index: number): ValidCall {
-  const r = pushedCallSchema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(call)'}: ${i.message}`);
-    throw new LedgerError(400, 'invalid_call', `calls[${index}] is not a valid finished call: ${issues.join('; ')}`, { index });
+  let call: PushedCall;
+  if (plainValidCall(raw)) call = raw;
+  else {
+    const r = pushedCallSchema.safeParse(raw);
+    if (!r.success) {
+      const issues = r.error.issues.map((i) => `${i.path.join('.') || '(call)'}: ${i.message}`);
+      throw new LedgerError(400, 'invalid_call', `calls[${index}] is not a valid finished call: ${issues.join('; ')}`, { index });
+    }
+    call = r.data as PushedCall;
   }
-  const call = r.data as PushedCall;
   let costNano: bigint;
   try {
     costNano = usdToNanoExact(call.cost);
@@ -118,7 +183,7 @@ export function validateCall(raw: unknown, index: number): ValidCall {
   if (costNano >= MAX_NANO || costNano <= -MAX_NANO) throw new LedgerError(400, 'invalid_call', `calls[${index}].cost is out of range`, { index });
   if (costNano < 0n && !call.corrects) throw new LedgerError(400, 'invalid_call', `calls[${index}].cost is negative; only a correction (with "corrects") may be`, { index });
   if (call.corrects === call.id) throw new LedgerError(400, 'invalid_call', `calls[${index}] cannot correct itself`, { index });
-  const body = canonicalJson(call);
+  const body = canonicalJsonFast(call);
   return { call, body, hash: sha256(body), costNano };
 }
 

@@ -16,6 +16,11 @@ import { createCap, deleteCap, grantLease, listAlerts, listCaps, openLeases, ret
 
 const gunzip = promisify(zlib.gunzip);
 
+/** An answer already serialized (a pull page). */
+class RawJson {
+  constructor(readonly json: string) {}
+}
+
 export interface ServeOptions {
   port: number;
   host: string;
@@ -99,9 +104,17 @@ export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
         return [200, { protocol: PROTOCOL, ...out }, out.device.id];
       }
       case 'POST /v1/push': {
-        const auth = await authenticate(db, bearer(req));
-        const { calls } = validatePush(await readBody(req));
-        const out = await push(db, auth, calls);
+        // group commit may wait a moment for this batch while its body is read and checked
+        const queued = db.expect();
+        let pushed: ReturnType<typeof push>, auth: Awaited<ReturnType<typeof authenticate>>;
+        try {
+          auth = await authenticate(db, bearer(req));
+          const { calls } = validatePush(await readBody(req));
+          pushed = push(db, auth, calls);
+        } finally {
+          queued();
+        }
+        const out = await pushed;
         if (out.conflicts) log.warn({ device: auth.deviceId, conflicts: out.results.filter((r) => r.status === 'conflict').map((r) => r.id) }, 'conflicting content pushed under known call ids: kept the original, recorded the other');
         return [200, out, auth.deviceId];
       }
@@ -109,7 +122,8 @@ export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
         const auth = await authenticate(db, bearer(req));
         const after = intParam(url, 'after', 0, Number.MAX_SAFE_INTEGER);
         const limit = intParam(url, 'limit', DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT);
-        return [200, await pull(db, auth, after, limit), auth.deviceId];
+        const others = url.searchParams.get('others') === '1';
+        return [200, new RawJson(await pull(db, auth, after, limit, others)), auth.deviceId];
       }
       case 'POST /v1/grants': {
         const auth = await authenticate(db, bearer(req));
@@ -181,7 +195,7 @@ export async function serve(db: Db, opts: ServeOptions): Promise<LedgerServer> {
     );
     function send(status: number, body: unknown, device?: string): void {
       if (res.headersSent || res.destroyed) return;
-      const json = JSON.stringify(body);
+      const json = body instanceof RawJson ? body.json : JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
       res.end(json);
       log.info({ method: req.method, path: url.pathname, status, ms: Date.now() - started, device }, 'request');

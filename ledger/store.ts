@@ -136,8 +136,11 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
 
     const known = new Map<string, { seq: number; hash: string }>();
     const wanted = [...new Set(calls.flatMap((c) => (c.call.corrects ? [c.call.id, c.call.corrects] : [c.call.id])))];
-    for (const ids of chunks(wanted, 500)) {
-      const rows = await q.all(`SELECT id, seq, content_hash FROM calls WHERE account_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [auth.accountId, ...ids]);
+    // PostgreSQL: one array parameter (one short statement to parse and plan); SQLite: lists of placeholders
+    const lookups = db.kind === 'postgres'
+      ? [q.all('SELECT id, seq, content_hash FROM calls WHERE account_id = ? AND id = ANY(?::text[])', [auth.accountId, wanted])]
+      : chunks(wanted, 500).map((ids) => q.all(`SELECT id, seq, content_hash FROM calls WHERE account_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [auth.accountId, ...ids]));
+    for (const rows of await Promise.all(lookups)) {
       for (const r of rows) known.set(String(r.id), { seq: num(r.seq), hash: String(r.content_hash) });
     }
 
@@ -172,7 +175,7 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
       const k = c.call;
       inserts.push([auth.accountId, id, seq, auth.deviceId, c.hash, c.body, k.ts, c.costNano, k.corrects ?? null, now, k.provider, k.model ?? null, k.project ?? null, k.workflow ?? null, k.keyFingerprint ?? null]);
       for (const lease of new Set(k.leases ?? [])) spentFromLeases.set(lease, (spentFromLeases.get(lease) ?? 0n) + c.costNano);
-      if (inserts.length === 100) await flush();
+      if (inserts.length === 500) await flush();
     }
     await flush();
     // what a lease's device has pushed moves from the lease's hold into the cap's spend, in this same transaction
@@ -192,19 +195,34 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
   });
 }
 
-/** Calls of the account after `after`, in sequence order, at most `limit` of them. */
-export async function pull(db: Db, auth: Auth, after: number, limit: number): Promise<PullResponse> {
+/**
+ * Calls of the account after `after`, in sequence order, at most `limit` of them: the JSON text of a
+ * PullResponse. Each call is its stored canonical JSON, written into the answer as it is (it was
+ * made by JSON.stringify on the way in), so a page is not parsed and serialized again.
+ */
+export async function pull(db: Db, auth: Auth, after: number, limit: number, othersOnly = false): Promise<string> {
   const n = Math.min(Math.max(1, limit), MAX_PULL_LIMIT);
+  // othersOnly: the device's own calls are scanned (they move `next`) but not sent
   const rows = await db.all(
-    'SELECT c.seq, c.device_id, d.name AS device_name, c.received_at, c.body FROM calls c JOIN devices d ON d.id = c.device_id WHERE c.account_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?',
-    [auth.accountId, after, n + 1],
+    `SELECT c.seq, c.device_id, d.name AS device_name, c.received_at, ${othersOnly ? 'CASE WHEN c.device_id = ? THEN NULL ELSE c.body END' : 'c.body'} AS body FROM calls c JOIN devices d ON d.id = c.device_id WHERE c.account_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`,
+    othersOnly ? [auth.deviceId, auth.accountId, after, n + 1] : [auth.accountId, after, n + 1],
   );
-  const page = rows.slice(0, n);
-  const calls = page.map((r) => ({
-    seq: num(r.seq), device: String(r.device_id), device_name: String(r.device_name), received_at: num(r.received_at),
-    call: JSON.parse(String(r.body)),
-  }));
-  return { protocol: PROTOCOL, calls, next: calls.length ? calls[calls.length - 1]!.seq : after, has_more: rows.length > n };
+  const count = Math.min(rows.length, n);
+  const names = new Map<unknown, string>();
+  const parts: string[] = [];
+  let next = after;
+  for (let i = 0; i < count; i++) {
+    const r = rows[i]!;
+    next = num(r.seq);
+    if (r.body === null) continue;
+    let dev = names.get(r.device_id);
+    if (dev === undefined) {
+      dev = `"device":${JSON.stringify(String(r.device_id))},"device_name":${JSON.stringify(String(r.device_name))}`;
+      names.set(r.device_id, dev);
+    }
+    parts.push(`{"seq":${next},${dev},"received_at":${num(r.received_at)},"call":${String(r.body)}}`);
+  }
+  return `{"protocol":${PROTOCOL},"calls":[${parts.join(',')}],"next":${next},"has_more":${rows.length > n}}`;
 }
 
 /** The account's totals as the service sees them: calls and exact spend, per device. */

@@ -202,6 +202,11 @@ const CALL_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'w
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'quote_max_nano', 'quote_expected_nano',
   'estimated', 'unpriced', 'unpriced_reason', 'price_source', 'error', 'blocked_by', 'prompt', 'leases', 'corrects', 'upstream_id'] as const;
 
+/** The columns of a pushed call, in the order outboxRaw() returns them (sync.ts pushJson reads them by position). */
+export const OUTBOX_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'project', 'workflow', 'run', 'node', 'key_fp', 'key_name', 'status',
+  'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'estimated', 'unpriced', 'unpriced_reason',
+  'price_source', 'error', 'blocked_by', 'leases', 'corrects', 'upstream_id'] as const;
+
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
     c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
@@ -987,6 +992,15 @@ export class Ledger {
       .safeIntegers(true).all(afterId, limit) as Row[]).map(fromDb);
   }
 
+  /**
+   * The same page as outbox(), as raw rows of OUTBOX_COLUMNS (money as exact decimal text of nano-USD):
+   * what the pusher serializes, without building a CallRow per call.
+   */
+  outboxRaw(afterId: string, limit: number): unknown[][] {
+    return this.db.prepare(`SELECT ${OUTBOX_COLUMNS.map((c) => (c === 'cost_nano' || c === 'reserved_nano' ? `CAST(${c} AS TEXT)` : c)).join(', ')} FROM calls
+      WHERE synced = 0 AND device IS NULL AND status != 'pending' AND id > ? ORDER BY id LIMIT ?`).raw(true).all(afterId, limit) as unknown[][];
+  }
+
   outboxCount(): number {
     return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending'`).get() as Row).n);
   }
@@ -1013,6 +1027,9 @@ export class Ledger {
     let n = 0;
     this.db.transaction(() => {
       const final: CallRow[] = [];
+      // rollup increments summed per bucket and dimensions, the totals once: the same sums, fewer writes
+      const rollups = new Map<string, unknown[]>();
+      let calls = 0, cost = 0n, unpriced = 0;
       for (const p of rows) {
         const r = p.row;
         if (ins.run(...toDb(r), p.device, p.deviceId, 1).changes === 0) continue;
@@ -1020,10 +1037,21 @@ export class Ledger {
         if (r.status === 'blocked' || r.status === 'pending') continue;
         const up = r.unpriced ? 1 : 0;
         const c = r.corrects ? 0 : 1; // a correction adds its signed cost, not a call
-        s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', c, r.costNano, up);
-        s.totals.run(c, r.costNano, up);
+        const dims = [Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? ''];
+        const key = JSON.stringify(dims);
+        const acc = rollups.get(key);
+        if (acc) {
+          (acc[6] as number) += c;
+          acc[7] = (acc[7] as bigint) + r.costNano;
+          (acc[8] as number) += up;
+        } else rollups.set(key, [...dims, c, r.costNano, up]);
+        calls += c;
+        cost += r.costNano;
+        unpriced += up;
         final.push(r);
       }
+      for (const v of rollups.values()) s.rollup.run(...v);
+      if (calls || cost !== 0n) s.totals.run(calls, cost, unpriced);
       for (const d of dayParams(final)) s.day.run(d);
       this.putLines(statementLineParams(final));
     })();

@@ -18,7 +18,6 @@
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import type { CallRow, Ledger } from './ledger.ts';
-import { toCallRecord } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
 import { LeaseBook } from './leases.ts';
 import { applyPulledGrants, grantOutbox, grantOutboxCount, markGrantEvents, resetGrantOutbox, type GrantSyncEvent, type SyncedGrant } from './billing.ts';
@@ -33,13 +32,18 @@ export const PROTOCOL = 2;
 const GRANT_BATCH = 500;
 export const MAX_BATCH = 1000;
 const PULL_LIMIT = 1000;
-const PUSH_CONCURRENCY = 4;
+const PUSH_CONCURRENCY = 8;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 /** A device not heard from for this long: its spend may be missing from the totals. */
 export const SILENT_MS = 24 * 3_600_000;
 const DEVICES_EVERY_MS = 60_000;
+
+/** A request body already serialized. */
+class JsonText {
+  constructor(readonly text: string) {}
+}
 
 export class SyncError extends Error {
   constructor(readonly code: string, message: string, readonly status = 0) {
@@ -50,6 +54,14 @@ export class SyncError extends Error {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i;
 
 /** A service URL the engine may talk to: https anywhere, plain http only on loopback unless `insecure`. */
+const isLoopbackUrl = (url: string): boolean => {
+  try {
+    return LOOPBACK.test(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+};
+
 export function checkServiceUrl(raw: string, insecure: boolean): string {
   let u: URL;
   try {
@@ -102,12 +114,77 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The push body for one call: the engine's CallRecord, without the local-only `device` field. */
+/** `v` with every object's keys in ascending order (the same value when they already are). */
+function sortedKeys<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const x = sortedKeys(v[i]);
+      if (x !== v[i]) (out ??= v.slice())[i] = x;
+    }
+    return (out ?? v) as T;
+  }
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  let sorted = true;
+  for (let i = 1; i < keys.length; i++) if (!(keys[i - 1]! < keys[i]!)) { sorted = false; break; }
+  let out: Record<string, unknown> | null = null;
+  if (!sorted) {
+    out = {};
+    for (const k of keys.sort()) out[k] = sortedKeys(o[k]);
+    return out as T;
+  }
+  for (const k of keys) {
+    const x = sortedKeys(o[k]);
+    if (x !== o[k]) (out ??= { ...o })[k] = x;
+  }
+  return (out ?? v) as T;
+}
+
+/**
+ * The push body for one call: the engine's CallRecord (toCallRecord) without the local-only `device`
+ * field, plus its `leases`. Keys are written in ascending order at every depth: the service's
+ * canonical form of the call, which it then does not have to rebuild (the content is the same in any order).
+ */
 export function pushRecord(row: CallRow): CallRecord & { leases?: string[] } {
-  const r: CallRecord & { leases?: string[] } = toCallRecord(row);
-  delete r.device;
+  const r = {
+    blockedBy: row.blockedBy, ...(row.corrects ? { corrects: row.corrects } : {}), cost: nanoToUsd(row.costNano), durationMs: row.durationMs, endpoint: row.endpoint, error: row.error, estimated: row.estimated,
+    httpStatus: row.httpStatus, id: row.id, items: sortedKeys(row.items), keyFingerprint: row.keyFingerprint, keyName: row.keyName,
+  } as CallRecord & { leases?: string[] };
   if (row.leases?.length) r.leases = row.leases;
+  r.model = row.model; r.node = row.node; r.priceSource = row.priceSource; r.project = row.project; r.provider = row.provider;
+  r.reserved = nanoToUsd(row.reservedNano); r.run = row.run; r.status = row.status; r.stream = row.stream; r.ts = row.ts; r.ttfbMs = row.ttfbMs;
+  r.unpriced = row.unpriced; r.unpricedReason = row.unpricedReason;
+  // only when known: a call recorded without one keeps the exact content it was first synced with
+  if (row.upstreamId) r.upstreamId = row.upstreamId;
+  r.usage = sortedKeys(row.usage); r.workflow = row.workflow;
   return r;
+}
+
+const js = (v: unknown): string => (v === null || v === undefined ? 'null' : JSON.stringify(v));
+const flag = (v: unknown): string => (Number(v) === 1 ? 'true' : 'false');
+/** Stored JSON text (written by JSON.stringify) in canonical key order: as it is when it already is. */
+function canonicalText(text: unknown, empty: string): string {
+  if (!text) return empty;
+  const v = JSON.parse(text as string) as unknown;
+  const sorted = sortedKeys(v);
+  return sorted === v ? (text as string) : JSON.stringify(sorted);
+}
+
+/**
+ * JSON.stringify(pushRecord(row)) for a raw outbox row (Ledger.outboxRaw, OUTBOX_COLUMNS order),
+ * written directly: the pusher's hot path, with no CallRow or record object per call.
+ */
+export function pushJson(r: unknown[]): string {
+  const leases = r[26] ? JSON.parse(r[26] as string) as string[] : null;
+  // a correction's `corrects` and the provider's response id go only where present (as toCallRecord does)
+  return `{"blockedBy":${js(r[25])},${r[27] ? `"corrects":${js(r[27])},` : ''}"cost":"${nanoToUsd(BigInt(r[18] as string))}","durationMs":${js(r[14])},"endpoint":${js(r[4])},"error":${js(r[24])},`
+    + `"estimated":${flag(r[20])},"httpStatus":${js(r[12])},"id":${js(r[0])},"items":${canonicalText(r[17], '[]')},"keyFingerprint":${js(r[9])},`
+    + `"keyName":${js(r[10])},${leases?.length ? `"leases":${JSON.stringify(leases)},` : ''}"model":${js(r[3])},"node":${js(r[8])},"priceSource":${js(r[23])},`
+    + `"project":${js(r[5])},"provider":${js(r[2])},"reserved":"${nanoToUsd(BigInt(r[19] as string))}","run":${js(r[7])},"status":${js(r[11])},`
+    + `"stream":${flag(r[13])},"ts":${js(r[1])},"ttfbMs":${js(r[15])},"unpriced":${flag(r[21])},"unpricedReason":${js(r[22])},`
+    + `${r[28] ? `"upstreamId":${js(r[28])},` : ''}"usage":${canonicalText(r[16], '{}')},"workflow":${js(r[6])}}`;
 }
 
 const STATUSES = new Set<CallStatus>(['ok', 'error', 'blocked', 'interrupted', 'aborted']);
@@ -227,9 +304,14 @@ export class SyncClient {
     if (token) headers.authorization = `Bearer ${token}`;
     let data: Buffer | undefined;
     if (body !== undefined) {
-      data = await gzip(JSON.stringify(body), { level: 1 });
+      const json = body instanceof JsonText ? body.text : JSON.stringify(body);
       headers['content-type'] = 'application/json';
-      headers['content-encoding'] = 'gzip';
+      // gzip pays on a network; to a service on this machine it only costs CPU on both ends
+      if (json.length < 1024 || isLoopbackUrl(c.url)) data = Buffer.from(json);
+      else {
+        data = await gzip(json, { level: 1 });
+        headers['content-encoding'] = 'gzip';
+      }
     }
     let res: Response;
     try {
@@ -391,9 +473,9 @@ export class SyncClient {
       let cursor = '', failure: unknown = null, again = false;
       const worker = async () => {
         while (!failure && !again) {
-          const rows = this.L.outbox(cursor, batch);
+          const rows = this.L.outboxRaw(cursor, batch);
           if (!rows.length) return;
-          cursor = rows[rows.length - 1]!.id;
+          cursor = rows[rows.length - 1]![0] as string;
           try {
             await this.pushBatch(c, token, rows);
             p.pushed += rows.length;
@@ -413,10 +495,11 @@ export class SyncClient {
     }
   }
 
-  private async pushBatch(c: Config, token: string, rows: CallRow[]): Promise<void> {
+  private async pushBatch(c: Config, token: string, raw: unknown[][]): Promise<void> {
     let r: { results?: { id: string; status: string }[] };
+    const rows = raw.map((x) => ({ id: x[0] as string }));
     try {
-      r = await this.request(c, token, 'POST', '/v1/push', { protocol: PROTOCOL, calls: rows.map(pushRecord) });
+      r = await this.request(c, token, 'POST', '/v1/push', new JsonText(`{"protocol":${PROTOCOL},"calls":[${raw.map(pushJson).join(',')}]}`));
     } catch (e) {
       const err = e as SyncError;
       const m = err.code === 'invalid_call' ? /calls\[(\d+)\]/.exec(err.message) : null;
@@ -444,10 +527,17 @@ export class SyncClient {
   }
 
   private async pull(c: Config, token: string, p: SyncProgress, onProgress?: (p: SyncProgress) => void): Promise<void> {
+    type Page = { calls?: { seq: number; device: string; device_name?: string; call: Record<string, unknown> }[]; next?: number; has_more?: boolean };
+    const page = (after: number) => this.request<Page>(c, token, 'GET', `/v1/pull?after=${after}&limit=${PULL_LIMIT}&others=1&protocol=${PROTOCOL}`);
     let after = Number(this.L.syncState('pull_after') ?? 0);
-    for (;;) {
-      const r = await this.request<{ calls?: { seq: number; device: string; device_name?: string; call: Record<string, unknown> }[]; next?: number; has_more?: boolean }>(
-        c, token, 'GET', `/v1/pull?after=${after}&limit=${PULL_LIMIT}&protocol=${PROTOCOL}`);
+    let pending: Promise<Page> | null = page(after);
+    while (pending) {
+      const r: Page = await pending;
+      const next = typeof r.next === 'number' && r.next >= after ? r.next : after;
+      const more = r.has_more === true && next !== after;
+      // the next page is fetched while this one is written (its answer is awaited only after that)
+      pending = more ? page(next) : null;
+      pending?.catch(() => {});
       const calls = Array.isArray(r.calls) ? r.calls : [];
       const rows: { row: CallRow; device: string; deviceId: string }[] = [];
       for (const x of calls) {
@@ -457,14 +547,11 @@ export class SyncClient {
       }
       const added = rows.length ? this.L.insertPulled(rows) : 0;
       p.pulled += added;
-      const next = typeof r.next === 'number' && r.next >= after ? r.next : after;
       // the cursor moves only after the page is in the ledger: a crash in between re-pulls it (ignored by id)
       this.L.setSyncState({ pull_after: String(next), last_pull_at: String(this.host.now()), last_contact_at: String(this.host.now()) });
       if (added) this.host.pulled?.(added);
       onProgress?.(p);
-      if (!r.has_more || next === after) return;
       after = next;
-      await new Promise((res) => setImmediate(res));
     }
   }
 

@@ -1,16 +1,23 @@
 /**
- * Sync bench (issue 12): push N calls from one device's ledger into a local `tollgate-ledger serve`
- * on SQLite, then pull them on another device, through the engine's own sync client (sync.ts).
- * Target for 1,000,000 calls: ≤ 30 s each way.
+ * Sync benches (issue 12), through the engine's own sync client (sync.ts) and a real
+ * `tollgate-ledger serve` process:
+ * - push N calls from one device's ledger into a local service on SQLite, then pull them on another
+ *   device (target for 1,000,000 calls: ≤ 30 s each way);
+ * - the same push into a service on PostgreSQL (a throwaway cluster, test/fixtures/pg.ts): reported;
+ * - the proxy's saturated throughput with sync running in the background vs with it stopped, on the
+ *   same engine, in back-to-back pairs (target: within 5 %), with proxy.ts's client process and wrk.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Engine } from '../../electron/engine/engine.ts';
+import { Engine, startEngine } from '../../electron/engine/engine.ts';
 import { Ledger, type CallRow } from '../../electron/engine/ledger.ts';
 import { newCallId } from '../../electron/engine/ids.ts';
-import { ledgerCli, startLedger } from '../fixtures/ledger-service.ts';
+import { ledgerCli, startLedger, type LedgerBackend } from '../fixtures/ledger-service.ts';
+import { postgresAvailable, startPostgres } from '../fixtures/pg.ts';
+import { tempDir } from '../fixtures/engine.ts';
+import { hasWrk, startClient, wrkLoad, type LoadResult } from './proxy.ts';
 import type { BenchResult } from './pricing.ts';
 
 function seed(dir: string, n: number): void {
@@ -30,34 +37,122 @@ function seed(dir: string, n: number): void {
   L.close();
 }
 
+const code = async (backend: LedgerBackend) => (JSON.parse((await ledgerCli(backend, ['enroll', '--json'])).stdout) as { code: string }).code;
+const rate = (n: number, s: number) => `${Math.round(n / s).toLocaleString('en-US')} calls/s`;
+
+/** Join `dir`'s engine to the service and push its whole outbox: seconds, calls pushed. */
+async function timePush(dir: string, url: string, backend: LedgerBackend, name: string): Promise<{ s: number; pushed: number }> {
+  const e = new Engine({ dataDir: dir, quiet: true, offline: true });
+  try {
+    await e.sync.join(url, await code(backend), name); // joining puts the device's whole history in the outbox
+    const t0 = performance.now();
+    const r = await e.sync.syncNow();
+    return { s: (performance.now() - t0) / 1000, pushed: r.pushed };
+  } finally {
+    e.closeQuietly();
+  }
+}
+
 export async function benchSync(n = 1_000_000): Promise<BenchResult[]> {
   const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
-  const backend = { dataDir: tmp('tollgate-bench-ledger-') };
+  const backend: LedgerBackend = { dataDir: tmp('tollgate-bench-ledger-') };
   const a = tmp('tollgate-bench-a-'), b = tmp('tollgate-bench-b-');
-  process.stderr.write(`sync bench: writing ${n.toLocaleString('en-US')} calls into a device's ledger…\n`);
+  const N = n.toLocaleString('en-US');
+  process.stderr.write(`sync bench: writing ${N} calls into a device's ledger…\n`);
   seed(a, n);
   const svc = await startLedger(backend);
-  const code = async () => (JSON.parse((await ledgerCli(backend, ['enroll', '--json'])).stdout) as { code: string }).code;
   const out: BenchResult[] = [];
   try {
-    const ea = new Engine({ dataDir: a, quiet: true, offline: true });
-    await ea.sync.join(svc.url, await code(), 'bench-a');
-    let t0 = performance.now();
-    const pushed = await ea.sync.syncNow();
-    const push = (performance.now() - t0) / 1000;
-    ea.closeQuietly();
-    out.push({ name: `sync: push ${n.toLocaleString('en-US')} calls to a local service (SQLite)`, value: push, unit: 's', target: '≤ 30 s for 1,000,000', ok: pushed.pushed === n && push * (1_000_000 / n) <= 30, note: `${Math.round(n / push).toLocaleString('en-US')} calls/s` });
+    const push = await timePush(a, svc.url, backend, 'bench-a');
+    out.push({ name: `sync: push ${N} calls to a local service (SQLite)`, value: push.s, unit: 's', target: '≤ 30 s for 1,000,000', ok: push.pushed === n && push.s * (1_000_000 / n) <= 30, note: rate(n, push.s) });
     const eb = new Engine({ dataDir: b, quiet: true, offline: true });
-    await eb.sync.join(svc.url, await code(), 'bench-b');
-    t0 = performance.now();
+    await eb.sync.join(svc.url, await code(backend), 'bench-b');
+    const t0 = performance.now();
     const pulled = await eb.sync.syncNow();
     const pull = (performance.now() - t0) / 1000;
     const total = eb.ledger.totals();
     eb.closeQuietly();
-    out.push({ name: `sync: pull ${n.toLocaleString('en-US')} calls on another device`, value: pull, unit: 's', target: '≤ 30 s for 1,000,000', ok: pulled.pulled === n && total.calls === n && pull * (1_000_000 / n) <= 30, note: `${Math.round(n / pull).toLocaleString('en-US')} calls/s` });
+    out.push({ name: `sync: pull ${N} calls on another device`, value: pull, unit: 's', target: '≤ 30 s for 1,000,000', ok: pulled.pulled === n && total.calls === n && pull * (1_000_000 / n) <= 30, note: rate(n, pull) });
   } finally {
     await svc.stop();
-    for (const d of [a, b, backend.dataDir]) fs.rmSync(d, { recursive: true, force: true });
+    fs.rmSync(b, { recursive: true, force: true });
+    fs.rmSync(backend.dataDir, { recursive: true, force: true });
+  }
+  try {
+    if (!postgresAvailable()) {
+      out.push({ name: `sync: push ${N} calls to a local service (PostgreSQL)`, value: NaN, unit: 's', note: 'not run: no PostgreSQL (install Debian\'s postgresql or set DATABASE_URL)' });
+    } else {
+      const pg = await startPostgres();
+      const pgBackend: LedgerBackend = { dataDir: tmp('tollgate-bench-pg-'), databaseUrl: pg.url };
+      const pgSvc = await startLedger(pgBackend);
+      try {
+        const push = await timePush(a, pgSvc.url, pgBackend, 'bench-a-pg');
+        out.push({ name: `sync: push ${N} calls to a local service (PostgreSQL)`, value: push.s, unit: 's', target: 'reported', ok: push.pushed === n ? undefined : false, note: rate(n, push.s) });
+      } finally {
+        await pgSvc.stop();
+        await pg.close();
+        fs.rmSync(pgBackend.dataDir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    fs.rmSync(a, { recursive: true, force: true });
   }
   return out;
+}
+
+/**
+ * The proxy's saturated throughput (50 connections, 2 KB responses, wrk when installed) of an
+ * engine whose background sync runs against a local service (every 250 ms, pushing the calls the
+ * load makes as it goes) vs an identical engine that has not joined: back-to-back 1 s pairs in
+ * alternating order, the median ratio. The synced engine's sync is never stopped, so it measures
+ * the steady state (what it pushes is what it serves), not catch-up after a pause.
+ */
+export async function benchProxyWithSync(opts: { seconds?: number } = {}): Promise<BenchResult[]> {
+  const backend: LedgerBackend = { dataDir: tempDir('tollgate-bench-psync-') };
+  const svc = await startLedger(backend);
+  const client = await startClient();
+  const start = () => startEngine({ dataDir: tempDir('tollgate-bench-psync-engine-'), port: 0, quiet: true, upstreams: { openai: client.upstream }, syncIntervalMs: 250 });
+  const synced = await start();
+  const plain = await start();
+  try {
+    await synced.sync.join(svc.url, await code(backend), 'bench-proxy');
+    const useWrk = hasWrk();
+    const cpu = { bare: { us: 0, n: 0 }, engine: { us: 0, n: 0 } };
+    const saturate = (e: Engine, ms: number): Promise<LoadResult> => (useWrk ? wrkLoad(e.url, ms, cpu, true) : client.ask<LoadResult>({ cmd: 'load', url: e.url, concurrency: 50, ms }));
+    await saturate(plain, 1500);
+    await saturate(synced, 1500);
+    let made = 0;
+    const before = (await synced.sync.status(false)).pending;
+    const PAIRS = Math.max(6, Math.round(((opts.seconds ?? 6) * 1000) / 300));
+    const ratios: number[] = [];
+    let rpsWith = 0, rpsWithout = 0;
+    for (let r = 0; r < PAIRS; r++) {
+      let w: LoadResult, wo: LoadResult;
+      if (r % 2) {
+        w = await saturate(synced, 1000);
+        wo = await saturate(plain, 1000);
+      } else {
+        wo = await saturate(plain, 1000);
+        w = await saturate(synced, 1000);
+      }
+      made += w.n;
+      ratios.push(w.rps / wo.rps);
+      rpsWith += w.rps / PAIRS;
+      rpsWithout += wo.rps / PAIRS;
+    }
+    ratios.sort((p, q) => p - q);
+    const ratio = ratios[Math.floor(ratios.length / 2)]!;
+    synced.ledger.flush();
+    const left = (await synced.sync.status(false)).pending;
+    return [{
+      name: `proxy throughput with sync running vs not joined (50 conns${useWrk ? ', wrk' : ''})`, value: ratio, unit: '×', target: '≥ 0.95', ok: ratio >= 0.95,
+      note: `median of ${PAIRS} back-to-back 1 s pairs, ${ratios[0]!.toFixed(2)}–${ratios.at(-1)!.toFixed(2)}; ${rpsWith.toFixed(0)} vs ${rpsWithout.toFixed(0)} req/s; `
+        + `${(before + made - left).toLocaleString('en-US')} calls pushed in the background while ${made.toLocaleString('en-US')} were made; the service on the same machine`,
+    }];
+  } finally {
+    await synced.stop();
+    await plain.stop();
+    await client.close();
+    await svc.stop();
+  }
 }
