@@ -12,89 +12,16 @@ import { execFile as execFileCb, spawn, type ChildProcess } from 'node:child_pro
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
-import { joinDevice, ledgerCli, request, startLedger, pullAll, type Device, type LedgerBackend, type LedgerProcess } from '../fixtures/ledger-service.ts';
+import { joinDevice, ledgerCli, request, startLedger, type Device, type LedgerBackend, type LedgerProcess } from '../fixtures/ledger-service.ts';
 import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
 import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.ts';
 import { tempDir } from '../fixtures/engine.ts';
 import { checkServiceUrl } from '../../electron/engine/sync.ts';
-import { Ledger, type CallRow } from '../../electron/engine/ledger.ts';
-import { newCallId } from '../../electron/engine/ids.ts';
+import { Ledger } from '../../electron/engine/ledger.ts';
 import { usdToNanoExact } from '../../shared/money.ts';
+import { assertConverged, enrolCode, local, makeCalls, service, syntheticRows } from '../fixtures/sync-check.ts';
 
 const execFileP = promisify(execFileCb);
-
-async function enrolCode(b: LedgerBackend): Promise<string> {
-  const r = await ledgerCli(b, ['enroll', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { code: string }).code;
-}
-
-async function makeCalls(rig: Rig, n: number, seed: number): Promise<void> {
-  const client = new OpenAI({ apiKey: `sk-device-${seed}`, baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
-  for (let i = 0; i < n; i++) {
-    // distinct token counts: costs differ per call, so a lost or doubled call changes the sums
-    rig.fakes.openai!.next({ usage: { prompt_tokens: 1000 + seed * 100 + i, completion_tokens: 7 + i } });
-    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `call ${i}` }] });
-  }
-}
-
-interface Local { ids: string[]; byDevice: Map<string, { calls: number; cost: bigint }>; cost: bigint; totals: { calls: number; cost: bigint } }
-
-function local(rig: Rig, selfName: string): Local {
-  const L = rig.engine.ledger;
-  L.flush();
-  const rows = L.db.prepare(`SELECT id, device, cost_nano FROM calls WHERE status != 'pending' ORDER BY id`).safeIntegers(true).all() as { id: string; device: string | null; cost_nano: bigint }[];
-  const byDevice = new Map<string, { calls: number; cost: bigint }>();
-  let cost = 0n;
-  for (const r of rows) {
-    const k = r.device ?? selfName;
-    const d = byDevice.get(k) ?? { calls: 0, cost: 0n };
-    d.calls++;
-    d.cost += BigInt(r.cost_nano);
-    byDevice.set(k, d);
-    cost += BigInt(r.cost_nano);
-  }
-  const t = L.totals();
-  return { ids: rows.map((r) => r.id), byDevice, cost, totals: { calls: t.calls, cost: t.cost } };
-}
-
-interface Service { calls: number; cost: bigint; ids: string[]; byDevice: Map<string, { calls: number; cost: bigint }> }
-
-async function service(url: string, observer: Device): Promise<Service> {
-  const t = await request(url, 'GET', '/v1/totals', { token: observer.token });
-  assert.equal(t.status, 200);
-  const dev = await request(url, 'GET', '/v1/devices', { token: observer.token });
-  const names = new Map<string, string>((dev.body.devices as { id: string; name: string }[]).map((d) => [d.id, d.name]));
-  const byDevice = new Map<string, { calls: number; cost: bigint }>();
-  for (const d of t.body.devices as { device: string; calls: number; cost_nano: string }[]) byDevice.set(names.get(d.device) ?? d.device, { calls: d.calls, cost: BigInt(d.cost_nano) });
-  const pulled = await pullAll(url, observer.token);
-  return { calls: t.body.calls, cost: BigInt(t.body.cost_nano), ids: pulled.map((p) => p.call.id as string).sort(), byDevice };
-}
-
-/** Every device holds every call once; local sums, rollup totals and the service agree to the nano. */
-async function assertConverged(rigs: Rig[], names: string[], url: string, observer: Device, expected: number): Promise<void> {
-  await eventually(async () => {
-    for (const r of rigs) if (local(r, '').ids.length !== expected) return false;
-    return (await service(url, observer)).calls === expected;
-  }, `${expected} calls on every device and on the service`, 60_000);
-  // let any pass still running finish (it can only find nothing new)
-  for (const r of rigs) await r.engine.sync.syncNow().catch(() => {});
-  const s = await service(url, observer);
-  assert.equal(s.calls, expected);
-  assert.equal(new Set(s.ids).size, expected, 'the service stores each call once');
-  for (let i = 0; i < rigs.length; i++) {
-    const l = local(rigs[i]!, names[i]!);
-    assert.deepEqual(l.ids, s.ids, `${names[i]} holds exactly the service's calls`);
-    assert.equal(l.cost, s.cost, `${names[i]}: account total to the nano`);
-    assert.deepEqual(l.totals, { calls: expected, cost: s.cost }, `${names[i]}: rollup totals include every device's calls once`);
-    for (const n of names) assert.deepEqual(l.byDevice.get(n), s.byDevice.get(n), `${names[i]}: ${n}'s calls and cost`);
-    const rep = await rigs[i]!.engine.api.report({ by: 'device', period: 'all' });
-    assert.deepEqual(rep.groups.map((g) => g.key).sort(), [...names].sort());
-    assert.equal(rep.calls, expected);
-    const st = await rigs[i]!.engine.api.syncStatus({});
-    assert.equal(st.pending, 0, `${names[i]} has nothing left to push`);
-  }
-}
 
 for (const kind of ['sqlite', 'postgres'] as const) {
   describe(`sync: three engines and one service on ${kind}`, () => {
@@ -275,19 +202,6 @@ describe('sync from the CLI (bin/tollgate.js), with and without a running engine
     assert.equal(JSON.parse(r.stdout).joined, false);
   });
 });
-
-function syntheticRows(n: number, from: number, span: number, seed: number): CallRow[] {
-  const rows: CallRow[] = [];
-  for (let i = 0; i < n; i++) {
-    rows.push({
-      id: newCallId(), ts: from + Math.floor((span * i) / n), provider: 'openai', model: 'gpt-4o-mini', endpoint: 'chat.completions', project: i % 3 ? 'acme' : null,
-      workflow: null, run: null, node: null, keyId: null, keyFingerprint: 'fp_test', keyName: null, status: 'ok', httpStatus: 200, stream: false, durationMs: 100, ttfbMs: 50,
-      usage: { inputTokens: 1000 + i, outputTokens: 10 + seed }, items: [], costNano: BigInt(150_000 + i * 7 + seed), reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null,
-      estimated: false, unpriced: false, unpricedReason: null, priceSource: 'test', error: null, blockedBy: null, prompt: null,
-    });
-  }
-  return rows;
-}
 
 const serveLogs: string[] = [];
 function spawnServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
