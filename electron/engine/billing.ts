@@ -572,7 +572,8 @@ function compareGenerations(db: Database.Database, provider: ReconcileProvider, 
   const missing = (parsed.generations ?? []).map((g) => g.id).filter((id) => !have.has(id));
   for (let i = 0; i < missing.length; i += 500) {
     const ids = missing.slice(i, i + 500);
-    const more = db.prepare(`SELECT ${cols} FROM calls WHERE upstream_id IN (${ids.map(() => '?').join(', ')}) AND provider = ? AND status NOT IN ('blocked', 'pending')`).safeIntegers(true).all(...ids, provider) as Row[];
+    // provider as a literal: the partial index calls_upstream_id holds OpenRouter's calls only
+    const more = db.prepare(`SELECT ${cols} FROM calls WHERE upstream_id IN (${ids.map(() => '?').join(', ')}) AND provider = 'openrouter' AND status NOT IN ('blocked', 'pending')`).safeIntegers(true).all(...ids) as Row[];
     calls.push(...more.map(toGen));
   }
   return reconcileGenerations(provider, parsed, calls);

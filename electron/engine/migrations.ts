@@ -193,6 +193,7 @@ export const MIGRATIONS: readonly string[] = [
   //   the background). Calls still pending now are counted when they end: statement_backfill_skip.
   // - calls_project_ts_ids replaces calls_project_ts: a project's calls by time, with their status and ids
   //   (the late calls of a closed period; the ids a closing statement hashes, read from the index alone).
+  //   Partial: calls without a project (statements are per project) cost the writer no index entry.
   `
   CREATE TABLE statement_lines (
     project TEXT NOT NULL,
@@ -239,13 +240,14 @@ export const MIGRATIONS: readonly string[] = [
     SELECT project, bucket, (SELECT COALESCE(MAX(rowid), 0) FROM calls) FROM rollups WHERE project != '' GROUP BY project, bucket;
   CREATE INDEX statement_backfill_hour ON statement_backfill(hour);
   DROP INDEX calls_project_ts;
-  CREATE INDEX calls_project_ts_ids ON calls(project, ts, status, id);
+  CREATE INDEX calls_project_ts_ids ON calls(project, ts, status, id) WHERE project IS NOT NULL;
   CREATE TABLE statement_backfill_skip (id TEXT PRIMARY KEY) WITHOUT ROWID;
   INSERT INTO statement_backfill_skip (id) SELECT id FROM calls WHERE status = 'pending';
   `,
   // 7: credit grants sync (issue 13): a grant's outbox flag and the device that added it (NULL: this
   // one); a removal is a tombstone row in credit_grant_removals (never a delete), synced like a grant.
-  // calls.upstream_id: the provider's own id of the response (OpenRouter "gen-…"), for reconciliation.
+  // calls.upstream_id: the provider's own id of the response (OpenRouter "gen-…"), for reconciliation;
+  // indexed for OpenRouter's calls only (the per-generation join), so other calls cost the writer nothing more.
   `
   ALTER TABLE credit_grants ADD COLUMN device TEXT;
   ALTER TABLE credit_grants ADD COLUMN synced INTEGER NOT NULL DEFAULT 0;
@@ -256,7 +258,7 @@ export const MIGRATIONS: readonly string[] = [
     synced INTEGER NOT NULL DEFAULT 0
   );
   ALTER TABLE calls ADD COLUMN upstream_id TEXT;
-  CREATE INDEX calls_upstream_id ON calls(upstream_id) WHERE upstream_id IS NOT NULL;
+  CREATE INDEX calls_upstream_id ON calls(upstream_id) WHERE upstream_id IS NOT NULL AND provider = 'openrouter';
   `,
   // 8: batch jobs priced from their results (issue 11). calls.corrects: the id of an earlier call this
   // record corrects (a batch's estimate at submit, replaced by the actual cost from its results): calls
