@@ -818,13 +818,17 @@ export class Ledger {
    */
   unpricedCalls(provider: string, model: string): { calls: CallRow[]; skipped: { synced: number; closed: number } } {
     this.flush(true);
+    // pushed: a conflict or refusal, or not in the outbox of a device that keeps one (migration 9)
+    // (one scan of the outbox, joined to the calls by id: re-pricing is rare, the outbox has no call_id index)
+    const waiting = this.syncState('outbox') === null ? null : new Set(this.db.prepare(`SELECT o.call_id FROM outbox o JOIN calls c ON c.id = o.call_id
+      WHERE c.unpriced = 1 AND c.provider = ? AND c.model = ?`).pluck().all(provider, model) as string[]);
     const rows = this.db.prepare(`SELECT c.*, EXISTS (SELECT 1 FROM statements s WHERE s.project = c.project AND c.ts >= s.period_start AND c.ts < s.period_end) AS in_closed
       FROM calls c WHERE c.unpriced = 1 AND c.provider = ? AND c.model = ? AND c.status IN ('ok', 'error', 'aborted') AND c.device IS NULL ORDER BY c.ts, c.id`)
       .safeIntegers(true).all(provider, model) as Row[];
     const calls: CallRow[] = [];
     const skipped = { synced: 0, closed: 0 };
     for (const r of rows) {
-      if (Number(r.synced ?? 0) !== 0) skipped.synced++;
+      if (Number(r.synced ?? 0) !== 0 || (waiting && !waiting.has(String(r.id)))) skipped.synced++;
       else if (Number(r.in_closed) !== 0) skipped.closed++;
       else calls.push(fromDb(r));
     }
@@ -984,36 +988,59 @@ export class Ledger {
     return Number(r.n);
   }
 
-  // ---- sync (see sync.ts): the outbox is the calls table itself (migration 4) ----
+  // ---- sync (see sync.ts): the outbox table (migration 9), filled by triggers on calls ----
 
-  /** Final local calls not pushed yet, oldest first, after `afterId` (a keyset page). */
-  outbox(afterId: string, limit: number): CallRow[] {
-    return (this.db.prepare(`SELECT * FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending' AND id > ? ORDER BY id LIMIT ?`)
-      .safeIntegers(true).all(afterId, limit) as Row[]).map(fromDb);
+  /** Final local calls not pushed yet, in the order they became final, after outbox seq `afterSeq`. */
+  outbox(afterSeq: number, limit: number): CallRow[] {
+    return (this.db.prepare(`SELECT c.* FROM outbox o JOIN calls c ON c.id = o.call_id WHERE o.seq > ? ORDER BY o.seq LIMIT ?`)
+      .safeIntegers(true).all(afterSeq, limit) as Row[]).map(fromDb);
   }
 
   /**
-   * The same page as outbox(), as raw rows of OUTBOX_COLUMNS (money as exact decimal text of nano-USD):
-   * what the pusher serializes, without building a CallRow per call.
+   * The same page as outbox(), as raw rows of OUTBOX_COLUMNS (money as exact decimal text of nano-USD)
+   * followed by the outbox seq: what the pusher serializes, without building a CallRow per call.
    */
-  outboxRaw(afterId: string, limit: number): unknown[][] {
-    return this.db.prepare(`SELECT ${OUTBOX_COLUMNS.map((c) => (c === 'cost_nano' || c === 'reserved_nano' ? `CAST(${c} AS TEXT)` : c)).join(', ')} FROM calls
-      WHERE synced = 0 AND device IS NULL AND status != 'pending' AND id > ? ORDER BY id LIMIT ?`).raw(true).all(afterId, limit) as unknown[][];
+  outboxRaw(afterSeq: number, limit: number): unknown[][] {
+    this.outboxRawStmt ??= this.db.prepare(`SELECT ${OUTBOX_COLUMNS.map((c) => (c === 'cost_nano' || c === 'reserved_nano' ? `CAST(c.${c} AS TEXT)` : `c.${c}`)).join(', ')}, o.seq
+      FROM outbox o JOIN calls c ON c.id = o.call_id WHERE o.seq > ? ORDER BY o.seq LIMIT ?`).raw(true);
+    return this.outboxRawStmt.all(afterSeq, limit) as unknown[][];
   }
+  private outboxRawStmt: Database.Statement | null = null;
 
   outboxCount(): number {
-    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending'`).get() as Row).n);
+    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as Row).n);
   }
 
-  /** Mark pushed calls (1), conflicts (2) or refused calls (3): they leave the outbox. */
-  markSynced(ids: readonly string[], state: 1 | 2 | 3 = 1): void {
-    const st = this.db.prepare('UPDATE calls SET synced = ? WHERE id = ? AND device IS NULL');
-    this.db.transaction(() => { for (const id of ids) st.run(state, id); })();
+  /** A pushed page leaves the outbox: the seqs from `first` to `last` (a page is a contiguous range). */
+  outboxDone(first: number, last: number): void {
+    this.db.prepare('DELETE FROM outbox WHERE seq >= ? AND seq <= ?').run(first, last);
   }
 
-  /** Every local call goes back into the outbox (joining an account: its history is pushed; duplicates are harmless). */
+  /** Conflicts (2) or refused calls (3): marked on the call, and out of the outbox. */
+  markSynced(ids: readonly string[], state: 2 | 3): void {
+    const mark = this.db.prepare('UPDATE calls SET synced = ? WHERE id = ? AND device IS NULL');
+    const out = this.db.prepare('DELETE FROM outbox WHERE call_id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) {
+        mark.run(state, id);
+        out.run(id);
+      }
+    })();
+  }
+
+  /**
+   * Every final local call goes (back) into the outbox, once each, and this device keeps an outbox
+   * from now on (joining an account: its history is pushed; duplicates are harmless). One
+   * transaction: a call the writer commits before it is in the SELECT, one committed after is added
+   * by the trigger.
+   */
   resetOutbox(): void {
-    this.db.prepare('UPDATE calls SET synced = 0 WHERE device IS NULL AND synced != 0').run();
+    this.flush(true);
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO sync_state (key, value) VALUES ('outbox', '1') ON CONFLICT(key) DO NOTHING`).run();
+      this.db.prepare('DELETE FROM outbox').run();
+      this.db.prepare(`INSERT INTO outbox (call_id) SELECT id FROM calls WHERE device IS NULL AND status != 'pending' ORDER BY id`).run();
+    }).immediate();
   }
 
   /**

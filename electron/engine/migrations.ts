@@ -280,4 +280,28 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX batch_jobs_file ON batch_jobs(provider, output_file_id) WHERE output_file_id IS NOT NULL;
   `,
+  // 9: the outbox becomes a table of its own (issue 12: pushing at 1,000,000 calls in 30 s, and a
+  // device that never joined pays nothing for it). outbox lists the final local calls still to
+  // push, in the order they became final; triggers add a call in the same transaction that makes it
+  // final (whichever connection writes it: the writer thread, recovery, a CLI), but only on a
+  // device that keeps an outbox (sync_state 'outbox', set when it first joins a ledger, kept after
+  // leaving, so what it books meanwhile is pushed when it joins again). A pushed page is deleted
+  // from the outbox by its seq range; calls.synced is no longer written for pushed calls, only for
+  // the rare conflicts (2) and refusals (3). A call of a device that keeps an outbox and is not in
+  // it has been pushed. The old partial index goes: every call paid for an entry in it.
+  `
+  CREATE TABLE outbox (seq INTEGER PRIMARY KEY, call_id TEXT NOT NULL);
+  INSERT INTO sync_state (key, value) SELECT 'outbox', '1'
+    WHERE EXISTS (SELECT 1 FROM sync_state WHERE key = 'url') OR EXISTS (SELECT 1 FROM calls WHERE device IS NULL AND synced != 0)
+    ON CONFLICT (key) DO NOTHING;
+  INSERT INTO outbox (call_id) SELECT id FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending'
+    AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox') ORDER BY id;
+  DROP INDEX calls_outbox;
+  CREATE TRIGGER calls_outbox_insert AFTER INSERT ON calls
+    WHEN NEW.device IS NULL AND NEW.status != 'pending' AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox')
+    BEGIN INSERT INTO outbox (call_id) VALUES (NEW.id); END;
+  CREATE TRIGGER calls_outbox_final AFTER UPDATE OF status ON calls
+    WHEN OLD.status = 'pending' AND NEW.status != 'pending' AND NEW.device IS NULL AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox')
+    BEGIN INSERT INTO outbox (call_id) VALUES (NEW.id); END;
+  `,
 ];

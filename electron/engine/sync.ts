@@ -2,10 +2,11 @@
  * The sync client (issue 12): pushes this device's finished calls to a tollgate-ledger service
  * and pulls every other device's calls into the local ledger (ledger/README.md, protocol 1).
  *
- * - The outbox is the calls table itself (migration 4): a call's `synced` flag is written with the
- *   call, in the writer thread's transaction, so the proxy's hot path does nothing extra. The
- *   pusher reads it from this connection in pages of at most 1,000 calls, off the request path
- *   (timers), with up to PUSH_CONCURRENCY batches in flight; a pushed page is marked synced.
+ * - The outbox is a table (migration 9): a trigger lists a call there in the transaction that makes
+ *   it final (the writer thread's), once this device has joined a ledger, so the proxy's hot path
+ *   does nothing extra. The pusher reads it from this connection in pages of at most 1,000 calls,
+ *   off the request path (timers), with up to PUSH_CONCURRENCY batches in flight; a pushed page
+ *   leaves the outbox by its seq range (one small delete, nothing written to the calls).
  *   Pushing is idempotent on the service (keyed by call id), so a batch retried after a lost
  *   response, a crash before marking, or a re-join is never counted twice.
  * - The puller pages by the service's sequence (`after`/`limit`/`has_more`), never by clocks;
@@ -17,7 +18,7 @@
  */
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import type { CallRow, Ledger } from './ledger.ts';
+import { OUTBOX_COLUMNS, type CallRow, type Ledger } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
 import { LeaseBook } from './leases.ts';
 import { applyPulledGrants, grantOutbox, grantOutboxCount, markGrantEvents, resetGrantOutbox, type GrantSyncEvent, type SyncedGrant } from './billing.ts';
@@ -33,6 +34,8 @@ const GRANT_BATCH = 500;
 export const MAX_BATCH = 1000;
 const PULL_LIMIT = 1000;
 const PUSH_CONCURRENCY = 8;
+/** Where Ledger.outboxRaw puts a row's outbox seq: after the OUTBOX_COLUMNS. */
+const OUTBOX_SEQ = OUTBOX_COLUMNS.length;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -164,27 +167,23 @@ export function pushRecord(row: CallRow): CallRecord & { leases?: string[] } {
 
 const js = (v: unknown): string => (v === null || v === undefined ? 'null' : JSON.stringify(v));
 const flag = (v: unknown): string => (Number(v) === 1 ? 'true' : 'false');
-/** Stored JSON text (written by JSON.stringify) in canonical key order: as it is when it already is. */
-function canonicalText(text: unknown, empty: string): string {
-  if (!text) return empty;
-  const v = JSON.parse(text as string) as unknown;
-  const sorted = sortedKeys(v);
-  return sorted === v ? (text as string) : JSON.stringify(sorted);
-}
 
 /**
- * JSON.stringify(pushRecord(row)) for a raw outbox row (Ledger.outboxRaw, OUTBOX_COLUMNS order),
- * written directly: the pusher's hot path, with no CallRow or record object per call.
+ * The push body of one call (the content of pushRecord(row)) for a raw outbox row (Ledger.outboxRaw,
+ * OUTBOX_COLUMNS order), written directly: the pusher's hot path, with no CallRow or record object
+ * per call. Top-level keys are in ascending order; `usage` and `items` are the ledger's stored JSON
+ * text, as it is (not parsed here): the service writes each object's keys in canonical order where
+ * they are not already, so the content and its hash are the same either way.
  */
 export function pushJson(r: unknown[]): string {
   const leases = r[26] ? JSON.parse(r[26] as string) as string[] : null;
   // a correction's `corrects` and the provider's response id go only where present (as toCallRecord does)
   return `{"blockedBy":${js(r[25])},${r[27] ? `"corrects":${js(r[27])},` : ''}"cost":"${nanoToUsd(BigInt(r[18] as string))}","durationMs":${js(r[14])},"endpoint":${js(r[4])},"error":${js(r[24])},`
-    + `"estimated":${flag(r[20])},"httpStatus":${js(r[12])},"id":${js(r[0])},"items":${canonicalText(r[17], '[]')},"keyFingerprint":${js(r[9])},`
+    + `"estimated":${flag(r[20])},"httpStatus":${js(r[12])},"id":${js(r[0])},"items":${(r[17] as string | null) || '[]'},"keyFingerprint":${js(r[9])},`
     + `"keyName":${js(r[10])},${leases?.length ? `"leases":${JSON.stringify(leases)},` : ''}"model":${js(r[3])},"node":${js(r[8])},"priceSource":${js(r[23])},`
     + `"project":${js(r[5])},"provider":${js(r[2])},"reserved":"${nanoToUsd(BigInt(r[19] as string))}","run":${js(r[7])},"status":${js(r[11])},`
     + `"stream":${flag(r[13])},"ts":${js(r[1])},"ttfbMs":${js(r[15])},"unpriced":${flag(r[21])},"unpricedReason":${js(r[22])},`
-    + `${r[28] ? `"upstreamId":${js(r[28])},` : ''}"usage":${canonicalText(r[16], '{}')},"workflow":${js(r[6])}}`;
+    + `${r[28] ? `"upstreamId":${js(r[28])},` : ''}"usage":${(r[16] as string | null) || '{}'},"workflow":${js(r[6])}}`;
 }
 
 const STATUSES = new Set<CallStatus>(['ok', 'error', 'blocked', 'interrupted', 'aborted']);
@@ -467,15 +466,15 @@ export class SyncClient {
   private async push(c: Config, token: string, p: SyncProgress, onProgress?: (p: SyncProgress) => void): Promise<void> {
     let batch = MAX_BATCH;
     for (;;) {
-      // a pipeline: PUSH_CONCURRENCY workers each take the next keyset page of the outbox index
-      // (read synchronously, so pages never overlap) and push it; a batch in flight never waits
-      // for another one to be read or answered
-      let cursor = '', failure: unknown = null, again = false;
+      // a pipeline: PUSH_CONCURRENCY workers each take the next keyset page of the outbox (read
+      // synchronously, so pages never overlap: each is a contiguous range of outbox seqs) and push
+      // it; a batch in flight never waits for another one to be read or answered
+      let cursor = 0, failure: unknown = null, again = false;
       const worker = async () => {
         while (!failure && !again) {
           const rows = this.L.outboxRaw(cursor, batch);
           if (!rows.length) return;
-          cursor = rows[rows.length - 1]![0] as string;
+          cursor = rows[rows.length - 1]![OUTBOX_SEQ] as number;
           try {
             await this.pushBatch(c, token, rows);
             p.pushed += rows.length;
@@ -513,8 +512,7 @@ export class SyncClient {
       throw err;
     }
     const conflicts = (r.results ?? []).filter((x) => x.status === 'conflict').map((x) => x.id);
-    const conflictSet = new Set(conflicts);
-    this.L.markSynced(rows.filter((x) => !conflictSet.has(x.id)).map((x) => x.id), 1);
+    this.L.outboxDone(raw[0]![OUTBOX_SEQ] as number, raw[raw.length - 1]![OUTBOX_SEQ] as number);
     if (conflicts.length) {
       this.L.markSynced(conflicts, 2);
       this.bump('conflicts', conflicts.length);

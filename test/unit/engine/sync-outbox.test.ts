@@ -1,6 +1,6 @@
 /**
- * The sync outbox is the calls table itself (migration 4): a finished local call is in it from the
- * transaction that writes it, pending and pulled calls never are, and pulled calls count once.
+ * The sync outbox (migration 9): once a device has joined, a finished local call is listed from the
+ * transaction that makes it final, pending and pulled calls never are, and pulled calls count once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,33 +18,74 @@ const row = (over: Partial<CallRow> = {}): CallRow => ({
   priceSource: 'test', error: null, blockedBy: null, prompt: 'secret prompt', ...over,
 });
 
-test('finished local calls enter the outbox with their write; pending and pulled ones never do', () => {
+test('a device that never joined keeps no outbox; once joined, finished local calls enter it with their write, pending and pulled ones never do', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-outbox-'));
   const L = new Ledger(dir); // with its writer thread, as the engine runs it
   try {
+    const before = [row(), row({ status: 'error' })];
+    for (const r of before) L.recordEnd(r);
+    L.flush(true);
+    assert.equal(L.outboxCount(), 0, 'not joined: nothing is listed (the writer pays nothing for an outbox)');
+
+    L.resetOutbox(); // what joining does: the history goes into the outbox, once each
+    assert.equal(L.outboxCount(), 2);
     const done = [row(), row({ status: 'blocked', costNano: 0n })];
     for (const r of done) L.recordEnd(r);
     const pending = row({ status: 'pending' });
     L.recordStart(pending);
     L.flush(true);
-    assert.equal(L.outboxCount(), 2);
-    assert.deepEqual(L.outbox('', 10).map((r) => r.id), done.map((r) => r.id).sort());
-    const plan = L.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending' AND id > ? ORDER BY id LIMIT ?`).all('', 10) as { detail: string }[];
-    assert.match(plan.map((p) => p.detail).join(' '), /calls_outbox/, 'the outbox is read through its partial index');
+    assert.equal(L.outboxCount(), 4);
+    assert.deepEqual(L.outbox(0, 10).map((r) => r.id), [...before, ...done].map((r) => r.id), 'in the order they became final');
+
+    // a call journaled as pending enters the outbox when it becomes final, not before
+    const slow = row({ status: 'pending', ts: Date.now() - 60_000 });
+    L.recordStart(slow);
+    L.flush(true);
+    assert.equal(L.call(slow.id)?.status, 'pending');
+    assert.equal(L.outboxCount(), 4);
+    L.ending(slow);
+    L.recordEnd({ ...slow, status: 'ok' });
+    L.flush(true);
+    assert.equal(L.outboxCount(), 5);
+    assert.equal(L.outbox(0, 10).at(-1)!.id, slow.id);
 
     // pulled calls: inserted once by id, counted once in totals and rollups, never pushed back
-    const before = L.totals();
+    const totals = L.totals();
     const other = row({ costNano: 5_000n });
     assert.equal(L.insertPulled([{ row: other, device: 'desktop', deviceId: 'd2' }]), 1);
     assert.equal(L.insertPulled([{ row: other, device: 'desktop', deviceId: 'd2' }]), 0);
-    assert.deepEqual(L.totals(), { calls: before.calls + 1, cost: before.cost + 5_000n, unpriced: 0 });
-    assert.equal(L.outboxCount(), 2);
+    assert.deepEqual(L.totals(), { calls: totals.calls + 1, cost: totals.cost + 5_000n, unpriced: 0 });
+    assert.equal(L.outboxCount(), 5);
     assert.equal(L.call(other.id)?.device, 'desktop');
 
-    L.markSynced([done[0]!.id]);
-    assert.equal(L.outboxCount(), 1);
+    // a pushed page leaves by its seq range; a conflict or refusal by id, marked on the call
+    const raw = L.outboxRaw(0, 2);
+    const seq = (r: unknown[]) => r[r.length - 1] as number;
+    L.outboxDone(seq(raw[0]!), seq(raw[1]!));
+    assert.equal(L.outboxCount(), 3);
+    assert.deepEqual(L.outboxRaw(seq(raw[1]!), 10).map((r) => r[0]), [...done, slow].map((r) => r.id));
+    L.markSynced([done[0]!.id], 2);
+    assert.equal(L.outboxCount(), 2);
     L.resetOutbox();
-    assert.equal(L.outboxCount(), 2, 'joining again pushes the whole local history (duplicates are harmless)');
+    assert.equal(L.outboxCount(), 5, 'joining again lists the whole local history once (pushing duplicates is harmless)');
+  } finally {
+    L.close();
+  }
+});
+
+test('a call left pending by a crash enters the outbox when recovery books it as interrupted', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-outbox-crash-'));
+  let L = new Ledger(dir, { writerThread: false });
+  L.resetOutbox();
+  const lost = row({ status: 'pending', ts: Date.now() - 60_000, quoteExpectedNano: 7_000n });
+  L.recordStart(lost);
+  L.flush(true);
+  assert.equal(L.outboxCount(), 0);
+  L.db.close(); // the process dies: no flush, no close
+  L = new Ledger(dir, { writerThread: false });
+  try {
+    assert.equal(L.recoverInterrupted(), 1);
+    assert.deepEqual(L.outbox(0, 10).map((r) => [r.id, r.status]), [[lost.id, 'interrupted']]);
   } finally {
     L.close();
   }

@@ -71,6 +71,8 @@ test('the cheap canonical JSON is the canonical JSON, whatever the key order', (
   const samples: unknown[] = [
     { a: 1, b: { c: [1, 2, { e: null, d: 'x' }] } }, { b: 1, a: 2 }, { 10: 'a', 9: 'b' }, { a: 'é\u2028"\\' }, [{ z: 1, y: 2 }], 'x', 1, null, [],
     { a: undefined, b: 1 }, { nested: { deep: { z: 1, a: 2 } } }, JSON.parse('{"b":{"y":1,"x":2},"a":[{"q":1,"p":2}]}'),
+    { a: 1, b: { y: 1, x: 2 } }, { a: [{ q: 1, p: 2 }], b: 1 }, { b: { 10: 'a', 9: 'b', x: 1 }, a: 1 }, { a: { b: undefined, a: 1 } }, { a: { y: NaN, x: 1 } },
+    { a: { z: new Date(0), y: 1 } }, { a: { usage: { outputTokens: 3, inputTokens: 2 } }, b: [{ unitPrice: '1', cost: '2' }] },
   ];
   for (const s of samples) assert.equal(canonicalJsonFast(s), canonicalJson(s), JSON.stringify(s));
   const c = { id: uuidv7(), ts: 1, provider: 'openai', status: 'ok', cost: '1', items: [{ unit: 'token', cost: '1', label: 'x' }] };
@@ -87,7 +89,7 @@ const row = (over: Partial<CallRow> = {}): CallRow => ({
   priceSource: 'test', error: null, blockedBy: null, prompt: 'secret prompt', ...over,
 });
 
-test('the push body written straight from the outbox is the record\'s canonical JSON', () => {
+test('the push body written straight from the outbox is the record, and the service\'s canonical form of it is the record\'s', () => {
   const d = dir('tollgate-pushjson-');
   const L = new Ledger(d, { writerThread: false });
   try {
@@ -98,15 +100,18 @@ test('the push body written straight from the outbox is the record\'s canonical 
       row({ upstreamId: 'gen-1750000002-6b9e8353640ebc5f604f' }),
       row({ costNano: 2n ** 62n, keyName: 'ünï', workflow: 'w', node: 'n', project: null }),
     ];
+    L.resetOutbox();
     for (const r of rows) L.recordEnd(r);
     L.flush(true);
-    const raw = L.outboxRaw('', 100);
-    const full = L.outbox('', 100);
+    const raw = L.outboxRaw(0, 100);
+    const full = L.outbox(0, 100);
     assert.equal(raw.length, rows.length);
     for (let i = 0; i < raw.length; i++) {
       const text = pushJson(raw[i]!);
-      assert.equal(text, canonicalJson(pushRecord(full[i]!)), `row ${i}`);
-      assert.equal(text, JSON.stringify(pushRecord(full[i]!)), `row ${i}: the record's keys are already in canonical order`);
+      // the same content as the record; the service's canonical form of it is the record's
+      assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(pushRecord(full[i]!))), `row ${i}`);
+      assert.equal(validateCall(JSON.parse(text), i).body, canonicalJson(pushRecord(full[i]!)), `row ${i}`);
+      assert.deepEqual(Object.keys(JSON.parse(text)), Object.keys(JSON.parse(text)).sort(), `row ${i}: top-level keys in canonical order`);
       assert.doesNotMatch(text, /secret prompt|"keyId"|"device"/);
     }
   } finally {
