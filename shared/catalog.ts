@@ -177,10 +177,17 @@ function pricesAt(model: ModelInfo, at: Date): ModelPrice {
       const start = timeOfDay(c.start_time);
       const end = timeOfDay(c.end_time);
       const inside = start <= end ? secs >= start && secs < end : secs >= start || secs < end;
-      if (inside) chosen = cp.prices;
+      if (inside && onDay(c as DayLimits, at)) chosen = cp.prices;
     }
   }
   return chosen ?? model.prices[0]!.prices;
+}
+/** Tollgate's extension of a time_of_date window: the UTC weekdays it applies on, and UTC dates it does not. */
+interface DayLimits { weekdays?: readonly number[]; except_dates?: readonly string[] }
+function onDay(c: DayLimits, at: Date): boolean {
+  if (c.weekdays && !c.weekdays.includes(at.getUTCDay() || 7)) return false;
+  if (c.except_dates && c.except_dates.includes(at.toISOString().slice(0, 10))) return false;
+  return true;
 }
 function timeOfDay(t: string): number {
   const m = /^(\d{2}):(\d{2})(?::(\d{2}))?/.exec(t);

@@ -7,7 +7,8 @@
  * Unknown keys are kept (a newer file may carry fields this build does not use); what the pricer
  * reads is checked: ids, match logic, prices (finite, non-negative; tiers with whole-number starts)
  * and price constraints (start_date / time_of_date, with the legacy untyped form normalised the way
- * the library does).
+ * the library does; a time_of_date window may also name its `weekdays` and `except_dates`, which
+ * Tollgate's supplement uses for DeepSeek's weekday-only peak hours).
  */
 import { z } from 'zod';
 import type { MatchLogic, Provider } from '@pydantic/genai-prices';
@@ -44,7 +45,13 @@ const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD'
 const time = z.string().regex(/^\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?$/, 'must be a time HH:MM[:SS][Z]');
 const constraint = z.union([
   z.strictObject({ type: z.literal('start_date'), start_date: date }),
-  z.strictObject({ type: z.literal('time_of_date'), start_time: time, end_time: time }),
+  z.strictObject({
+    type: z.literal('time_of_date'), start_time: time, end_time: time,
+    // Tollgate's extension (the supplement's DeepSeek peak hours): the window applies only on these
+    // ISO weekdays (1 = Monday … 7 = Sunday) of the UTC date, and not on the listed UTC dates
+    weekdays: z.array(z.number().int().min(1).max(7)).min(1).max(7).optional(),
+    except_dates: z.array(date).max(1000).optional(),
+  }),
   z.strictObject({ start_date: date }).transform((c) => ({ type: 'start_date' as const, start_date: c.start_date })),
   z.strictObject({ start_time: time, end_time: time }).transform((c) => ({ type: 'time_of_date' as const, start_time: c.start_time, end_time: c.end_time })),
 ], { error: 'must be a start_date or a time_of_date constraint' });

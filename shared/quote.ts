@@ -117,6 +117,9 @@ function mediaFromParams(body: J, model: string): { usage: Usage; params: MediaP
   if (quality) params.quality = quality;
   const resolution = str(input.resolution) ?? str(input.output_resolution);
   if (resolution) params.resolution = resolution.toLowerCase();
+  // Replicate's FLUX.2 models take the output size as megapixels ("1 MP", "0.5 MP"…)
+  const mpRes = resolution ? /^(\d{1,3}(?:\.\d{1,3})?)\s*mp$/i.exec(resolution.trim()) : null;
+  if (mpRes && Number(mpRes[1]) > 0 && !params.size) usage.megapixelsPerImage = mpRes[1]!; // width×height wins (aspect_ratio "custom")
   const audio = input.generate_audio ?? input.generateAudio ?? input.audio;
   if (typeof audio === 'boolean') params.audio = audio;
   const n = int(input.n) ?? int(input.num_images) ?? int(input.num_outputs) ?? int(input.sampleCount) ?? int(input.number_of_images);
@@ -137,6 +140,16 @@ function mediaFromParams(body: J, model: string): { usage: Usage; params: MediaP
   void model;
   return { usage, params };
 }
+
+/**
+ * Inputs a Replicate model bills on, at the defaults its API schema gives when the request leaves
+ * them out (replicate.com/<model>/api): google/veo-3.1 `duration` 8 (s);
+ * black-forest-labs/flux-2-pro `resolution` "1 MP".
+ */
+const REPLICATE_DEFAULTS: Readonly<Record<string, { duration?: number; megapixels?: string }>> = {
+  'google/veo-3.1': { duration: 8 },
+  'black-forest-labs/flux-2-pro': { megapixels: '1' },
+};
 
 /** fal image_size presets (fal docs). */
 export const FAL_PRESETS: Record<string, string> = {
@@ -166,6 +179,16 @@ export function analyzeRequest(providerIn: string, body: unknown, path = ''): An
     if (provider === 'fal' && !media.params.size && !/video|veo|kling|sora|upscal|clarity/i.test(model)) {
       media.params.size = FAL_PRESETS.landscape_4_3!;
       falNotes.push("no image_size sent: priced at fal's default landscape_4_3 (1024x768)");
+    }
+    const input = isObj(body.input) ? body.input : body;
+    const dflt = provider === 'replicate' ? REPLICATE_DEFAULTS[model] : undefined;
+    if (dflt?.duration !== undefined && media.usage.videoSeconds === undefined) {
+      media.usage.videoSeconds = dflt.duration;
+      falNotes.push(`no duration sent: priced at ${model}'s default ${dflt.duration} s`);
+    }
+    if (dflt?.megapixels !== undefined && media.usage.megapixelsPerImage === undefined && !media.params.size && input.resolution === undefined && input.aspect_ratio !== 'custom') {
+      media.usage.megapixelsPerImage = dflt.megapixels;
+      falNotes.push(`no resolution sent: priced at ${model}'s default ${dflt.megapixels} MP`);
     }
     return { provider, model, endpoint: provider, kind: 'media', inputTokens: 0, maxOutput: null, stream, media, notes: falNotes };
   }

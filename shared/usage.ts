@@ -101,13 +101,15 @@ function clean(u: Usage): Usage {
  * `prompt_tokens` INCLUDES `prompt_tokens_details.cached_tokens`, `cache_write_tokens` (cache
  * writes, billed above input on GPT-5.6+ and on OpenRouter's Anthropic models) and audio tokens;
  * `completion_tokens` INCLUDES `completion_tokens_details.reasoning_tokens` (and audio tokens).
+ * DeepSeek documents its cache hits as `prompt_cache_hit_tokens` (prompt_tokens = hits + misses),
+ * read when `prompt_tokens_details.cached_tokens` is absent.
  */
 export function fromOpenAIChat(raw: unknown): Usage {
   const u = obj(raw);
   const pd = obj(u.prompt_tokens_details);
   const cd = obj(u.completion_tokens_details);
   const prompt = num(u.prompt_tokens, 'prompt_tokens');
-  const cached = num(pd.cached_tokens, 'cached_tokens');
+  const cached = num(pd.cached_tokens !== undefined && pd.cached_tokens !== null ? pd.cached_tokens : u.prompt_cache_hit_tokens, 'cached_tokens');
   const written = num(pd.cache_write_tokens, 'cache_write_tokens');
   const inAudio = num(pd.audio_tokens, 'prompt audio_tokens');
   const completion = num(u.completion_tokens, 'completion_tokens');

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import OpenAI from 'openai';
 import { startRig, eventually, tempDir, type Rig } from '../fixtures/engine.ts';
 import { PRICE_DATA_FILE } from '../../electron/engine/price-data.ts';
 import type { CallRecord, PriceDataInfo, PriceRow } from '../../shared/api.ts';
@@ -163,4 +164,58 @@ test('a stored data file that is damaged on disk falls back to the bundled data,
   const grok = j.models.find((m) => m.model === 'grok-4.1-fast');
   assert.ok(grok, 'grok-4.1-fast is listed from the bundled supplement');
   assert.match(grok.source.catalog ?? '', /^tollgate-genai-supplement@/, 'not from the damaged file');
+});
+
+/** DeepSeek's peak hours, written out by hand: 01:00-04:00 and 06:00-10:00 UTC, Monday to Friday, not on 2026's weekday Chinese holidays. */
+function deepseekPeak(ts: number): boolean {
+  const d = new Date(ts);
+  const day = d.getUTCDay();
+  const h = d.getUTCHours();
+  const holidays = ['2026-01-01', '2026-01-02', '2026-02-16', '2026-02-17', '2026-02-18', '2026-02-19', '2026-02-20', '2026-02-23', '2026-04-06', '2026-05-01', '2026-05-04', '2026-05-05', '2026-06-19', '2026-09-25', '2026-10-01', '2026-10-02', '2026-10-05', '2026-10-06', '2026-10-07'];
+  return day >= 1 && day <= 5 && ((h >= 1 && h < 4) || (h >= 6 && h < 10)) && !holidays.includes(d.toISOString().slice(0, 10));
+}
+
+test('deepseek-flash through the proxy (OpenAI SDK on /x/deepseek): booked from DeepSeek\'s cache hit / miss usage at the peak or off-peak rate of the call\'s time', async () => {
+  let clock = Date.parse('2026-12-01T02:00:00Z'); // quotes: a Tuesday, 10:00 Beijing time (peak)
+  const rig = await startRig(['deepseek'], { now: () => clock });
+  try {
+    // DeepSeek's OpenAI-compatible API answers /chat/completions at its base URL (and under /v1)
+    rig.engine.upstreams.set('deepseek', `${rig.fakes.deepseek!.url}/v1`);
+    const client = new OpenAI({ apiKey: 'sk-ds-x', baseURL: `${rig.url}/x/deepseek`, maxRetries: 0 });
+    const usage = { prompt_tokens: 120_000, cached_tokens: 100_000, completion_tokens: 3_000, reasoning_tokens: 1_000 };
+    // 20,000 misses, 100,000 hits, 3,000 output (1,000 of them reasoning) per M:
+    // off-peak 20,000 × $0.15 + 100,000 × $0.003 + 3,000 × $0.60 = 0.003 + 0.0003 + 0.0018
+    // peak     20,000 × $0.30 + 100,000 × $0.006 + 3,000 × $1.20 = 0.006 + 0.0006 + 0.0036
+    const want = (ts: number) => (deepseekPeak(ts) ? '0.0102' : '0.0051');
+
+    rig.fakes.deepseek!.next({ usage });
+    const { data, response } = await client.chat.completions.create({ model: 'deepseek-flash', messages: [{ role: 'user', content: 'summarise the report' }] }).withResponse();
+    const raw = data.usage as unknown as Record<string, unknown>;
+    assert.equal(raw.prompt_cache_hit_tokens, 100_000, 'the fake speaks DeepSeek\'s usage fields');
+    assert.equal(raw.prompt_tokens_details, undefined);
+    const call = await settled(rig, response.headers.get('x-tollgate-call-id'));
+    assert.equal(call.unpriced, false, call.unpricedReason ?? '');
+    assert.equal(call.model, 'deepseek-flash');
+    assert.equal(call.usage.cacheReadTokens, 100_000);
+    assert.equal(call.usage.inputTokens, 20_000);
+    assert.equal(call.cost, want(call.ts), `a call at ${new Date(call.ts).toISOString()}`);
+    assert.match(call.priceSource ?? '', /^tollgate-genai-supplement@2026-12-01\.3:deepseek\/deepseek-flash$/);
+
+    // streamed, usage in the last chunk
+    rig.fakes.deepseek!.next({ usage });
+    const stream = await client.chat.completions.create({ model: 'deepseek-flash', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'summarise the report' }] }).withResponse();
+    for await (const _ of stream.data) { /* drain */ }
+    const streamed = await settled(rig, stream.response.headers.get('x-tollgate-call-id'));
+    assert.equal(streamed.cost, want(streamed.ts));
+
+    // quotes use the engine's time: peak on a Tuesday at 02:00 UTC, off-peak at 11:00 and on a Saturday
+    const quote = async () => (await rig.engine.api.quote({ kind: 'usage', model: 'deepseek:deepseek-flash', usage: { inputTokens: 1_000_000, outputTokens: 1_000_000 } })).expected;
+    assert.equal(await quote(), '1.5'); // $0.30 + $1.20
+    clock = Date.parse('2026-12-01T11:00:00Z');
+    assert.equal(await quote(), '0.75'); // $0.15 + $0.60
+    clock = Date.parse('2026-12-05T02:00:00Z');
+    assert.equal(await quote(), '0.75');
+  } finally {
+    await rig.close();
+  }
 });

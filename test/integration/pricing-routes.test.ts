@@ -182,7 +182,7 @@ test('Anthropic stream reports cache writes without the 5m/1h split: the request
   assert.equal(call.estimated, false);
 });
 
-test('media ids users send are booked at their catalog price through the proxy (fal, fal queue, Replicate, Gemini Veo)', async () => {
+test('media ids users send are booked at their catalog price through the proxy (fal, fal queue, Replicate incl. flux-2-pro and veo-3.1, Gemini Veo)', async () => {
   const falH = { authorization: 'Key fal-x' };
   // FLUX.2 [pro] edit: 1 output MP ($0.03) + 2 reference images at 1 MP each × $0.015
   const edit = await post('/fal/fal-ai/flux-2-pro/edit', { prompt: 'p', image_urls: ['https://x/a.png', 'https://x/b.png'], image_size: 'square_hd' }, falH);
@@ -201,10 +201,27 @@ test('media ids users send are booked at their catalog price through the proxy (
   assert.equal(svg.call.cost, '0.08');
   const rnb = await post('/replicate/v1/models/google/nano-banana-pro/predictions', { input: { prompt: 'p', resolution: '2K' } }, repH);
   assert.equal(rnb.call.cost, '0.15');
+  // FLUX.2 [pro] on Replicate, "2 MP" with two reference images: $0.015 run + 2 × $0.015 output MP + 2 × $0.015 input MP
+  const fp = await post('/replicate/v1/models/black-forest-labs/flux-2-pro/predictions', { input: { prompt: 'the mug on the desk', resolution: '2 MP', input_images: ['https://x/a.png', 'https://x/b.png'] } }, repH);
+  assert.equal(fp.status, 201);
+  assert.equal(fp.call.model, 'black-forest-labs/flux-2-pro');
+  assert.equal(fp.call.unpriced, false, fp.call.unpricedReason ?? '');
+  assert.equal(fp.call.cost, '0.075');
+  assert.match(fp.call.priceSource ?? '', /^tollgate-media@.*:replicate\/flux-2-pro$/);
+  // …and at its default resolution (1 MP): $0.03
+  const fp1 = await post('/replicate/v1/models/black-forest-labs/flux-2-pro/predictions', { input: { prompt: 'a fox' } }, repH);
+  assert.equal(fp1.call.cost, '0.03');
+  // Veo 3.1 on Replicate, per second of output video: the default 8 s with audio (default on) × $0.40; 6 s without audio × $0.20
+  const rv = await post('/replicate/v1/models/google/veo-3.1/predictions', { input: { prompt: 'a drone shot over a lake' } }, repH);
+  assert.equal(rv.call.model, 'google/veo-3.1');
+  assert.equal(rv.call.cost, '3.2');
+  assert.match(rv.call.priceSource ?? '', /:replicate\/veo-3-1$/);
+  const rv6 = await post('/replicate/v1/models/google/veo-3.1/predictions', { input: { prompt: 'p', duration: 6, resolution: '1080p', generate_audio: false } }, repH);
+  assert.equal(rv6.call.cost, '1.2');
   // a Replicate id with no published price: unpriced with the reason, not $0 silently
-  const fp = await post('/replicate/v1/models/black-forest-labs/flux-2-pro/predictions', { input: { prompt: 'p' } }, repH);
-  assert.equal(fp.call.unpriced, true);
-  assert.match(fp.call.unpricedReason ?? '', /black-forest-labs\/flux-2-pro/);
+  const ff = await post('/replicate/v1/models/black-forest-labs/flux-2-flex/predictions', { input: { prompt: 'p' } }, repH);
+  assert.equal(ff.call.unpriced, true);
+  assert.match(ff.call.unpricedReason ?? '', /black-forest-labs\/flux-2-flex/);
   // Veo 3.1 Fast on the Gemini API, 8 s at 1080p: 8 × $0.12
   const g = await post('/gemini/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning', { instances: [{ prompt: 'p' }], parameters: { durationSeconds: 8, resolution: '1080p' } }, { 'x-goog-api-key': 'g-x' });
   assert.equal(g.call.cost, '0.96');

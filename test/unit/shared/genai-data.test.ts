@@ -7,6 +7,7 @@ import { findProvider } from '@pydantic/genai-prices';
 import { Catalog, GENAI_PROVIDERS, bundledCatalog } from '../../../shared/catalog.ts';
 import { GenaiDataError, parseGenaiData } from '../../../shared/genai-data.ts';
 import { priceCall } from '../../../shared/pricing.ts';
+import { fromOpenAIChat } from '../../../shared/usage.ts';
 
 const at = (d: string) => new Date(d + 'T12:00:00Z');
 
@@ -72,4 +73,51 @@ test('ids users send that the bundled data lacks resolve from the supplement: xA
   for (const [p, m] of [['xai', 'grok-4.1-fast'], ['openrouter', 'x-ai/grok-4'], ['openrouter', 'anthropic/claude-sonnet-5.5']] as const) {
     assert.ok(c.resolve(p, m).token?.source.url?.startsWith('https://'), `${p}:${m} has a source URL`);
   }
+});
+
+test('deepseek-flash (supplement): off-peak $0.15 / $0.003 cache hit / $0.60 per M, peak twice that 01:00-04:00 and 06:00-10:00 UTC on weekdays, not on Chinese holidays', () => {
+  const c = bundledCatalog();
+  // a DeepSeek response's usage as the API documents it: hits and misses, reasoning inside completion_tokens
+  const u = fromOpenAIChat({ prompt_tokens: 120_000, completion_tokens: 3_000, total_tokens: 123_000, prompt_cache_hit_tokens: 100_000, prompt_cache_miss_tokens: 20_000, completion_tokens_details: { reasoning_tokens: 1_000 } });
+  assert.deepEqual(u, { inputTokens: 20_000, cacheReadTokens: 100_000, outputTokens: 2_000, reasoningTokens: 1_000 });
+  const cost = (iso: string) => priceCall(u, c.resolve('deepseek', 'deepseek-flash', new Date(iso)));
+  // off-peak: 20,000 × $0.15 + 100,000 × $0.003 + (2,000 + 1,000) × $0.60 per M = 0.003 + 0.0003 + 0.0018
+  const OFF = 5_100_000n;
+  // peak: 20,000 × $0.30 + 100,000 × $0.006 + 3,000 × $1.20 per M = 0.006 + 0.0006 + 0.0036
+  const PEAK = 10_200_000n;
+  const cases: [string, bigint, string][] = [
+    ['2026-12-01T00:59:59Z', OFF, 'Tuesday, before the first window'],
+    ['2026-12-01T01:00:00Z', PEAK, 'Tuesday 09:00 Beijing: peak starts'],
+    ['2026-12-01T03:59:59Z', PEAK, 'Tuesday, end of the first window'],
+    ['2026-12-01T04:00:00Z', OFF, 'Tuesday, lunch (12:00-14:00 Beijing)'],
+    ['2026-12-01T06:00:00Z', PEAK, 'Tuesday 14:00 Beijing'],
+    ['2026-12-01T09:59:59Z', PEAK, 'Tuesday, end of the second window'],
+    ['2026-12-01T10:00:00Z', OFF, 'Tuesday 18:00 Beijing: off-peak'],
+    ['2026-12-05T02:00:00Z', OFF, 'Saturday: off-peak all day'],
+    ['2026-12-06T07:00:00Z', OFF, 'Sunday: off-peak all day'],
+    ['2026-10-01T02:00:00Z', OFF, 'National Day (a Thursday): off-peak all day'],
+    ['2026-10-08T02:00:00Z', PEAK, 'the first working day after it'],
+  ];
+  for (const [iso, want, why] of cases) {
+    const p = cost(iso);
+    assert.equal(p.unpriced, null, why);
+    assert.equal(p.cost, want, `${iso} (${why})`);
+  }
+  const t = c.resolve('deepseek', 'deepseek-flash', new Date('2026-12-01T02:00:00Z')).token!;
+  assert.match(t.sourceLabel, /^tollgate-genai-supplement@2026-12-01\.3:deepseek\/deepseek-flash$/);
+  assert.equal(t.source.url, 'https://api-docs.deepseek.com/quick_start/pricing');
+  assert.equal(t.source.asOf, '2026-10-17');
+  // the same id on another route is not DeepSeek's price
+  assert.equal(c.resolve('openrouter', 'deepseek-flash').token, null);
+});
+
+test('a time_of_date window may name weekdays and except_dates (checked like any other field)', () => {
+  const file = (constraint: unknown) => [{ id: 'deepseek', name: 'DeepSeek', api_pattern: 'x', models: [{ id: 'm', match: { equals: 'm' }, prices: [{ prices: { input_mtok: 1 } }, { constraint, prices: { input_mtok: 2 } }] }] }];
+  assert.equal(parseGenaiData(file({ type: 'time_of_date', start_time: '01:00:00Z', end_time: '04:00:00Z', weekdays: [1, 2, 3, 4, 5], except_dates: ['2026-10-01'] })).length, 1);
+  assert.throws(() => parseGenaiData(file({ type: 'time_of_date', start_time: '01:00:00Z', end_time: '04:00:00Z', weekdays: [0] })), GenaiDataError);
+  assert.throws(() => parseGenaiData(file({ type: 'time_of_date', start_time: '01:00:00Z', end_time: '04:00:00Z', except_dates: ['soon'] })), /\(deepseek\)\.models\[0\] \(m\)\.prices/);
+  const c = new Catalog({ genai: { providers: parseGenaiData(file({ type: 'time_of_date', start_time: '01:00:00Z', end_time: '04:00:00Z', weekdays: [6, 7] })), label: 'test' } });
+  const rate = (iso: string) => priceCall({ inputTokens: 1_000_000 }, c.resolve('deepseek', 'm', new Date(iso))).cost;
+  assert.equal(rate('2026-12-05T02:00:00Z'), 2_000_000_000n, 'Saturday: inside');
+  assert.equal(rate('2026-12-07T02:00:00Z'), 1_000_000_000n, 'Monday: not a listed weekday');
 });

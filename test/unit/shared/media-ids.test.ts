@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { bundledCatalog } from '../../../shared/catalog.ts';
 import { quoteRequest, quoteUsage } from '../../../shared/quote.ts';
 import type { QuoteItem } from '../../../shared/api.ts';
+import { priceCall } from '../../../shared/pricing.ts';
 
 const catalog = bundledCatalog();
 function exact(q: QuoteItem): string {
@@ -72,10 +73,43 @@ test('gpt-image-1.5 and gpt-image-1-mini per image on OpenAI', () => {
   assert.equal(img('gpt-image-1-mini', 'high', '1536x1024'), '0.052');
 });
 
+test('Replicate black-forest-labs/flux-2-pro: $0.015 a run + $0.015 per output MP + $0.015 per input image MP (1024² px, rounded up)', () => {
+  // resolution "2 MP" with two reference images: $0.015 run + 2 × $0.015 output + 2 × $0.015 input (1 MP minimum each)
+  assert.equal(replicate('black-forest-labs/flux-2-pro', { prompt: 'the mug on the desk', resolution: '2 MP', aspect_ratio: '1:1', input_images: ['https://x/a.png', 'https://x/b.png'] }), '0.075');
+  const q = quoteRequest(catalog, 'replicate', { input: { prompt: 'p', resolution: '2 MP', input_images: ['https://x/a.png', 'https://x/b.png'] } }, '/v1/models/black-forest-labs/flux-2-pro/predictions');
+  assert.deepEqual(q.items.map((i) => `${i.label}: ${i.quantity} × ${i.unitPrice} = ${i.cost}`), [
+    'First megapixel: 1 × 0.03 = 0.03', 'Additional megapixels: 1 × 0.015 = 0.015', 'Input images (1 MP each, the minimum): 2 × 0.015 = 0.03',
+  ]);
+  // to the nano-dollar, from the catalog entry itself
+  const r = catalog.resolve('replicate', 'black-forest-labs/flux-2-pro');
+  assert.equal(r.media?.source.url, 'https://github.com/HeyPuter/puter/pull/2806');
+  assert.equal(priceCall({ images: 1, megapixelsPerImage: '4' }, r, { params: { inputImages: 3 } }).cost, 120_000_000n); // 0.03 + 3 × 0.015 + 3 × 0.015
+  // no resolution: Replicate's default "1 MP" — $0.03
+  assert.equal(replicate('black-forest-labs/flux-2-pro', { prompt: 'a fox' }), '0.03');
+  // "0.5 MP" rounds up to 1 MP
+  assert.equal(replicate('black-forest-labs/flux-2-pro', { prompt: 'a fox', resolution: '0.5 MP' }), '0.03');
+  // aspect_ratio custom: width × height (1920×1080 = 1.98 MP of 1024² → 2), resolution ignored as Replicate ignores it
+  assert.equal(replicate('black-forest-labs/flux-2-pro', { prompt: 'a fox', aspect_ratio: 'custom', width: 1920, height: 1080, resolution: '4 MP' }), '0.045');
+  // match_input_image: the output size is the input image's, not in the request — unpriced, with why
+  const m = quoteRequest(catalog, 'replicate', { input: { prompt: 'p', aspect_ratio: 'match_input_image', resolution: 'match_input_image', input_images: ['https://x/a.png'] } }, '/v1/models/black-forest-labs/flux-2-pro/predictions');
+  assert.equal(m.items.length, 0);
+  assert.match(m.unpriced ?? '', /black-forest-labs\/flux-2-pro/);
+});
+
+test('Replicate google/veo-3.1 per second of output video: $0.40 with audio (the default), $0.20 without', () => {
+  assert.equal(replicate('google/veo-3.1', { prompt: 'a drone shot over a lake' }), '3.2'); // default 8 s × $0.40
+  assert.equal(replicate('google/veo-3.1', { prompt: 'p', duration: 6, resolution: '1080p', generate_audio: false }), '1.2'); // 6 × $0.20
+  assert.equal(replicate('google/veo-3.1', { prompt: 'p', duration: 4, resolution: '720p', generate_audio: true, reference_images: ['https://x/a.png'] }), '1.6'); // 4 × $0.40
+  const r = catalog.resolve('replicate', 'google/veo-3.1');
+  assert.equal(r.media?.kind, 'video');
+  assert.equal(priceCall({ videoSeconds: 8 }, r, { params: { audio: false } }).cost, 1_600_000_000n);
+  assert.equal(priceCall({ videoSeconds: 8 }, r, { params: {} }).cost, 3_200_000_000n);
+});
+
 test('ids without a published price stay unpriced with a reason, never $0', () => {
   for (const [p, body, path] of [
-    ['replicate', { input: { prompt: 'p' } }, '/v1/models/black-forest-labs/flux-2-pro/predictions'],
-    ['replicate', { input: { prompt: 'p', duration: 8 } }, '/v1/models/google/veo-3.1/predictions'],
+    ['replicate', { input: { prompt: 'p' } }, '/v1/models/black-forest-labs/flux-2-flex/predictions'],
+    ['replicate', { input: { prompt: 'p', duration: 8 } }, '/v1/models/google/veo-3.1-lite/predictions'],
   ] as const) {
     const q = quoteRequest(catalog, p, body, path);
     assert.match(q.unpriced ?? '', /unknown model|no media price|not in the price catalog/, path);

@@ -108,7 +108,7 @@ describe('pricing: media', () => {
     const four = call('fal:fal-ai/flux-2-pro', { images: 4 }, { size: '2048x2048' });
     assert.equal(cost(four), '0.3');
     assert.deepEqual(lines(four), ['First megapixel: 4 × 0.03 = 0.12', 'Additional megapixels: 12 × 0.015 = 0.18']);
-    assert.equal(four.priceSource, 'tollgate-media@2026-12-01.2:fal/flux-2-pro');
+    assert.equal(four.priceSource, 'tollgate-media@2026-12-01.3:fal/flux-2-pro');
     assert.match(call('fal:fal-ai/flux-2-pro', { images: 1 }).unpriced ?? '', /priced per megapixel but the image size is unknown/);
   });
 
@@ -224,7 +224,7 @@ describe('pricing: the catalog', () => {
   test('version changes when media content changes, and only then', () => {
     const same = new Catalog({ media: mediaFile() });
     assert.equal(same.version, catalog.version);
-    assert.match(catalog.version, /^genai-prices@0\.1\.8\+2026-12-01\.2#[0-9a-f]{12}$/);
+    assert.match(catalog.version, /^genai-prices@0\.1\.8\+2026-12-01\.3#[0-9a-f]{12}$/);
     const edited = mediaFile();
     const flux = edited.entries.find((e) => e.id === 'flux-2-pro')!;
     flux.prices[0]!.price = '0.016';
