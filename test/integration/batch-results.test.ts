@@ -11,7 +11,9 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { toFile } from 'openai';
 import { GoogleGenAI } from '@google/genai';
-import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startRig, eventually, tempDir, type Rig } from '../fixtures/engine.ts';
 import type { CallRecord } from '../../shared/api.ts';
 
 async function settled(rig: Rig, id: string | null): Promise<CallRecord> {
@@ -274,6 +276,70 @@ test('caps: reading a batch\'s results is never refused (the batch has run); the
     // and the ledger agrees once the caps are reloaded from it
     rig.engine.changed();
     assert.deepEqual(await spent(), { [project.id]: '0.000273', [global.id]: '0.000273' });
+  } finally {
+    await rig.close();
+  }
+});
+
+test('Gemini: a file batch is booked at its actual cost when its responses file is downloaded (ai.files.download), once; other files downloaded the same way book nothing', async () => {
+  const rig = await startRig(['gemini']);
+  try {
+    // the input file (one {key, request} per line) uploaded straight to the provider: an upload bills nothing
+    const direct = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: rig.fakes.gemini!.url } });
+    const lines = [['request-1', 'Write a haiku about the sea.'], ['request-2', 'Write a haiku about the sky.'], ['err-3', 'Write a haiku.']];
+    const jsonl = lines.map(([key, text]) => JSON.stringify({ key, request: { contents: [{ parts: [{ text }], role: 'user' }] } })).join('\n');
+    const input = await direct.files.upload({ file: new Blob([jsonl], { type: 'application/jsonl' }), config: { mimeType: 'application/jsonl' } });
+    assert.ok(input.name?.startsWith('files/'));
+
+    const ai = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: `${rig.url}/gemini`, headers: { 'x-tollgate-project': 'haiku' } } });
+    const job = await ai.batches.create({ model: 'gemini-2.5-flash', src: input.name! });
+    assert.ok(job.name?.startsWith('batches/'));
+    const [sc] = await callsOf(rig, 'batchGenerateContent');
+    assert.equal(sc!.cost, '0', 'its requests are in a file Tollgate does not see: no estimate');
+
+    // the finished job names its responses file; reading the job books nothing (its results are in the file)
+    const reader = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: `${rig.url}/gemini`, headers: { 'x-tollgate-project': 'reader' } } });
+    const got = await reader.batches.get({ name: job.name! });
+    assert.equal(got.state, 'JOB_STATE_SUCCEEDED');
+    const responsesFile = got.dest?.fileName;
+    assert.ok(responsesFile?.startsWith('files/'), 'the job names its responses file');
+    assert.deepEqual((await callsOf(rig, 'gemini.batch')).map((c) => c.cost), ['0']);
+
+    const dir = tempDir('tollgate-gemini-batch-');
+    for (let i = 0; i < 2; i++) {
+      const to = path.join(dir, `out-${i}.jsonl`);
+      await reader.files.download({ file: responsesFile!, downloadPath: to });
+      const out = fs.readFileSync(to, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { key: string; response?: { usageMetadata: { promptTokenCount: number } }; error?: unknown });
+      assert.deepEqual(out.map((l) => l.key), ['request-1', 'request-2', 'err-3']);
+      assert.equal(out[0]!.response!.usageMetadata.promptTokenCount, 7);
+      assert.ok(out[2]!.error);
+    }
+    // the REST docs' download path (as the Python SDK asks it): the same file, not booked again
+    const rest = await fetch(`${rig.url}/gemini/download/v1beta/${responsesFile}:download?alt=media`, { headers: { 'x-goog-api-key': 'g-x' } });
+    assert.equal(rest.status, 200);
+    assert.equal((await rest.text()).trim().split('\n').length, 3);
+
+    const downloads = await callsOf(rig, 'gemini.batch.output');
+    assert.equal(downloads.length, 3);
+    const booked = downloads.filter((c) => c.cost !== '0');
+    assert.equal(booked.length, 1, 'booked once');
+    // gemini-2.5-flash at 50 %: 2 × 7 input × $0.15/M + 2 × 16 output × $1.25/M = 0.0000021 + 0.00004; the failed request is not billed
+    assert.equal(booked[0]!.cost, '0.0000421');
+    assert.equal(booked[0]!.unpriced, false);
+    assert.equal(booked[0]!.estimated, false);
+    assert.equal(booked[0]!.model, 'gemini-2.5-flash');
+    assert.equal(booked[0]!.project, 'haiku', 'attributed like the submit call');
+    assert.equal(booked[0]!.usage.requests, 2);
+    assert.match(booked[0]!.priceSource ?? '', new RegExp(`batch ${job.name}: 2 billed requests, 1 not billed`));
+    for (const c of downloads.filter((x) => x.id !== booked[0]!.id)) assert.match(c.priceSource ?? '', new RegExp(`not booked again: .* booked on call ${booked[0]!.id}`));
+
+    // any other file downloaded through the same endpoint (a Veo video): passes through, books nothing
+    const video = await fetch(`${rig.url}/gemini/v1beta/files/video-1:download?alt=media`, { headers: { 'x-goog-api-key': 'g-x' } });
+    assert.equal(await video.text(), 'fake video video-1');
+    const v = await settled(rig, video.headers.get('x-tollgate-call-id'));
+    assert.equal(v.cost, '0');
+    assert.equal(v.unpriced, false);
+    assert.deepEqual(await total(rig), { total: '0.0000421', calls: 6 });
   } finally {
     await rig.close();
   }
