@@ -34,9 +34,12 @@ export class BatchJobs {
     byFile: Database.Statement;
     claim: Database.Statement;
     submitCall: Database.Statement;
-    bookingCall: Database.Statement;
+    bookings: Database.Statement;
     correctionOf: Database.Statement;
     byBooked: Database.Statement;
+    booked: Database.Statement;
+    rebook: Database.Statement;
+    corrections: Database.Statement;
   } | null = null;
 
   constructor(private readonly db: Database.Database) {}
@@ -49,9 +52,13 @@ export class BatchJobs {
       byFile: this.db.prepare('SELECT * FROM batch_jobs WHERE provider = ? AND output_file_id = ? ORDER BY submit_call_id IS NULL LIMIT 1'),
       claim: this.db.prepare('UPDATE batch_jobs SET booked_call_id = ? WHERE provider = ? AND batch_id = ? AND booked_call_id IS NULL'),
       submitCall: this.db.prepare(`SELECT id FROM calls WHERE provider = ? AND upstream_id = ? AND ${BATCH_CALL_ENDPOINTS} AND ${SUBMIT_ENDPOINTS} AND corrects IS NULL ORDER BY ts, id LIMIT 1`).pluck(),
-      bookingCall: this.db.prepare(`SELECT id FROM calls WHERE provider = ? AND upstream_id = ? AND ${BATCH_CALL_ENDPOINTS} AND NOT ${SUBMIT_ENDPOINTS} AND id <> ? ORDER BY ts, id LIMIT 1`).pluck(),
+      // priced bookings first (an unpriced one says only that the results were read), then the earliest
+      bookings: this.db.prepare(`SELECT id, device IS NULL AS own, cost_nano FROM calls WHERE provider = ? AND upstream_id = ? AND ${BATCH_CALL_ENDPOINTS} AND NOT ${SUBMIT_ENDPOINTS} ORDER BY unpriced, ts, id`).safeIntegers(true),
       correctionOf: this.db.prepare('SELECT id FROM calls WHERE corrects = ? ORDER BY ts, id LIMIT 1').pluck(),
       byBooked: this.db.prepare('SELECT * FROM batch_jobs WHERE booked_call_id = ? LIMIT 1'),
+      booked: this.db.prepare('SELECT * FROM batch_jobs WHERE booked_call_id IS NOT NULL AND created_at >= ?'),
+      rebook: this.db.prepare('UPDATE batch_jobs SET booked_call_id = ? WHERE provider = ? AND batch_id = ?'),
+      corrections: this.db.prepare('SELECT id, device IS NULL AS own FROM calls WHERE corrects = ? ORDER BY ts, id'),
     });
   }
 
@@ -78,14 +85,32 @@ export class BatchJobs {
     return (this.s.submitCall.get(provider, batchId.slice(0, 500)) as string | undefined) ?? null;
   }
 
-  /** A call other than `exceptId` (of any device, once synced) that booked the batch's results, the earliest. */
-  bookingCallOf(provider: string, batchId: string, exceptId: string): string | null {
-    return (this.s.bookingCall.get(provider, batchId.slice(0, 500), exceptId) as string | undefined) ?? null;
+  /**
+   * The calls (of every device, once synced) that booked the batch's results: the one that stands
+   * first (priced before unpriced, then by ts and id; every device orders them alike).
+   */
+  bookingsOf(provider: string, batchId: string): { id: string; own: boolean; costNano: bigint }[] {
+    return (this.s.bookings.all(provider, batchId.slice(0, 500)) as { id: string; own: bigint; cost_nano: bigint }[]).map((r) => ({ id: r.id, own: r.own === 1n, costNano: r.cost_nano }));
   }
 
   /** The first correction recorded (on any device, once synced) of a call. */
   correctionOf(callId: string): string | null {
     return (this.s.correctionOf.get(callId) as string | undefined) ?? null;
+  }
+
+  /** Batches seen since `since` whose results are booked. */
+  booked(since: number): BatchJob[] {
+    return (this.s.booked.all(since) as Row[]).map((r) => fromRow(r)!);
+  }
+
+  /** The batch's results stand booked on `callId` (a pulled booking earlier than this device's). */
+  rebook(provider: string, batchId: string, callId: string): void {
+    this.s.rebook.run(callId, provider, batchId.slice(0, 500));
+  }
+
+  /** The corrections of a call (of every device, once synced), earliest first; `own`: made on this device. */
+  correctionsOf(callId: string): { id: string; own: boolean }[] {
+    return (this.s.corrections.all(callId) as { id: string; own: number }[]).map((r) => ({ id: r.id, own: r.own === 1 }));
   }
 
   /**

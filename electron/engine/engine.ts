@@ -90,6 +90,19 @@ const VERSION_POLL_MS = 250;
 const NO_CAPS: CapState[] = [];
 /** The longest upstream id a call carries (the sync protocol drops longer ones). */
 const MAX_UPSTREAM_ID = 200;
+
+/** A correction record taking back `of`'s cost (a new record naming it, with the cost negated), attributed like it. */
+function correctionRow(of: CallRow, now: number, label: string, why: string): CallRow {
+  const back = -of.costNano;
+  return {
+    id: newCallId(), ts: now, provider: of.provider, model: of.model, endpoint: 'batch.correction', project: of.project, workflow: of.workflow,
+    run: of.run, node: of.node, keyId: of.keyId, keyFingerprint: of.keyFingerprint, keyName: of.keyName, status: 'ok', httpStatus: null,
+    stream: false, durationMs: 0, ttfbMs: null, usage: {},
+    items: [{ label, quantity: '1', unit: 'correction', per: 1, unitPrice: nanoToUsd(back), cost: nanoToUsd(back), source: 'batch results' }],
+    costNano: back, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null,
+    priceSource: why, error: null, blockedBy: null, prompt: null, corrects: of.id,
+  };
+}
 const MEDIA_ENDPOINTS = new Set<string>(['images', 'videos', 'fal', 'fal.submit', 'replicate.create', 'predict', 'predictLongRunning']);
 
 const fingerprints = new Map<string, string>();
@@ -193,7 +206,7 @@ export class Engine implements ProxyHost {
     this.sync = new SyncClient({
       ledger: this.ledger, secrets: this.secrets, now: () => this.now(), log: (m) => this.log(m),
       // other devices' calls are in the rollups now: caps and the UI see them
-      pulled: () => { if (this.server) this.changed(); },
+      pulled: () => { this.settleBatchDuplicates(); if (this.server) this.changed(); },
       grantsChanged: () => { this.billing.checkSoon(); if (this.server) this.changed(); },
       capsChanged: () => this.changed(),
       timeZone: () => this.timeZone,
@@ -701,7 +714,7 @@ export class Engine implements ProxyHost {
     // results booked already by a call pulled from another device (it names the batch): not booked again here;
     // remembered, so that later reads here name that call too
     this.flushQuietly();
-    const elsewhere = this.batchJobs.get(row.provider, batchId)?.bookedCallId ? null : this.batchJobs.bookingCallOf(row.provider, batchId, row.id);
+    const elsewhere = this.batchJobs.get(row.provider, batchId)?.bookedCallId ? null : this.batchJobs.bookingsOf(row.provider, batchId).find((c) => c.id !== row.id)?.id ?? null;
     if (elsewhere) this.batchJobs.claim(row.provider, batchId, elsewhere, now, fileId);
     if (elsewhere || !this.batchJobs.claim(row.provider, batchId, row.id, now, fileId)) {
       const job = this.batchJobs.get(row.provider, batchId);
@@ -753,17 +766,57 @@ export class Engine implements ProxyHost {
   private batchCorrection(submit: CallRow, row: CallRow, batchId: string, now: number): CallRow | null {
     if (submit.costNano === 0n) return null;
     if (this.batchJobs.correctionOf(submit.id)) return null;
-    const back = -submit.costNano;
-    const correction: CallRow = {
-      id: newCallId(), ts: now, provider: submit.provider, model: submit.model, endpoint: 'batch.correction', project: submit.project, workflow: submit.workflow,
-      run: submit.run, node: submit.node, keyId: submit.keyId, keyFingerprint: submit.keyFingerprint, keyName: submit.keyName, status: 'ok', httpStatus: null,
-      stream: false, durationMs: 0, ttfbMs: null, usage: {},
-      items: [{ label: `Estimate booked at submit (call ${submit.id}), replaced by the actual cost of the batch's results (call ${row.id})`, quantity: '1', unit: 'correction', per: 1, unitPrice: nanoToUsd(back), cost: nanoToUsd(back), source: 'batch results' }],
-      costNano: back, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null,
-      priceSource: `correction: the estimate of batch ${batchId} booked at submit (call ${submit.id}) is replaced by the actual cost booked on call ${row.id}`,
-      error: null, blockedBy: null, prompt: null, corrects: submit.id,
-    };
-    return correction;
+    return correctionRow(submit, now, `Estimate booked at submit (call ${submit.id}), replaced by the actual cost of the batch's results (call ${row.id})`,
+      `correction: the estimate of batch ${batchId} booked at submit (call ${submit.id}) is replaced by the actual cost booked on call ${row.id}`);
+  }
+
+  /**
+   * The results of one batch read on two devices before either had pulled the other's booking: each
+   * booked the actual, and each took the estimate back. Once pulled, the earliest booking (by ts,
+   * then id) stands, and so does the earliest correction of the estimate; each device takes back
+   * its own later ones, by new correction records (calls are immutable). Every device decides alike
+   * and writes for its own records only, so the synced picture converges on the actual cost, once.
+   * Run after each pull that added calls; looks at batches of the last 35 days booked here.
+   */
+  private settleBatchDuplicates(): void {
+    try {
+      const now = this.now();
+      this.flushQuietly();
+      const fixes: CallRow[] = [];
+      for (const job of this.batchJobs.booked(now - 35 * 86_400_000)) {
+        const bookings = this.batchJobs.bookingsOf(job.provider, job.batchId);
+        if (bookings.length === 0) continue;
+        const first = bookings[0]!.id;
+        if (job.bookedCallId !== first) this.batchJobs.rebook(job.provider, job.batchId, first);
+        for (const b of bookings.slice(1)) {
+          // another device booked these results first: this device's booking is taken back
+          if (!b.own || b.costNano === 0n || this.batchJobs.correctionOf(b.id)) continue;
+          const mine = this.ledger.call(b.id);
+          if (!mine) continue;
+          fixes.push(correctionRow(mine, now, `Results of batch ${job.batchId} booked twice (here on call ${mine.id}, first on call ${first} on another device): this booking is taken back`,
+            `correction: the results of batch ${job.batchId} were booked first on call ${first} (another device); this device's booking (call ${mine.id}) is taken back`));
+        }
+        // the estimate taken back twice (once per device): this device's later corrections are undone
+        const submitId = job.submitCallId ?? this.batchJobs.submitCallOf(job.provider, job.batchId);
+        const corrections = submitId ? this.batchJobs.correctionsOf(submitId) : [];
+        for (const c of corrections.slice(1)) {
+          if (!c.own || this.batchJobs.correctionOf(c.id)) continue;
+          const row = this.ledger.call(c.id);
+          if (row && row.costNano !== 0n) {
+            fixes.push(correctionRow(row, now, `Estimate of batch ${job.batchId} taken back twice (first on call ${corrections[0]!.id}): this second correction (call ${c.id}) is undone`,
+              `correction: the estimate of batch ${job.batchId} (call ${submitId}) was already taken back on call ${corrections[0]!.id}; this device's correction (call ${c.id}) is undone`));
+          }
+        }
+      }
+      for (const f of fixes) {
+        this.ledger.recordEnd(f);
+        this.spendOnCaps(f);
+        if (this.hasListeners) this.emit({ type: 'call', call: toCallRecord(f) });
+      }
+      if (fixes.length) this.log(`batches: ${fixes.length} correction(s) of results booked on two devices`);
+    } catch (e) {
+      this.log(`could not settle batches booked on two devices: ${(e as Error).message}`);
+    }
   }
 
   private price(b: Begun, o: Outcome): void {
