@@ -344,3 +344,47 @@ test('Gemini: a file batch is booked at its actual cost when its responses file 
     await rig.close();
   }
 });
+
+test('re-pricing results booked unpriced (a model the catalog does not know) takes the estimate back then', async () => {
+  const rig = await startRig(['anthropic']);
+  try {
+    const params = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'Summarise the attached policy in one line.' }] };
+    const submit = await anthropicClient(rig, 'nightly').messages.batches.create({ requests: [{ custom_id: 'a', params }, { custom_id: 'b', params }] });
+    // estimate: 2 × 16 input × $1.50/M + 2 × 100 output × $7.50/M
+    assert.deepEqual(await total(rig), { total: '0.001548', calls: 1 });
+
+    // the results report a model the catalog does not know (a snapshot newer than its price data): unpriced, the estimate stays
+    const snapshot = 'claude-tern-1-20991231';
+    rig.fakes.anthropic!.next({ model: snapshot, path: '/results' });
+    for await (const _ of await anthropicClient(rig, 'reader').messages.batches.results(submit.id)) { /* drain */ }
+    const [read] = await callsOf(rig, 'messages.batches.results');
+    assert.equal(read!.unpriced, true);
+    assert.match(read!.unpricedReason ?? '', new RegExp(`${snapshot} is not in the price catalog`));
+    assert.equal(read!.project, 'nightly', 'attributed like the submit call, priced or not');
+    assert.deepEqual([read!.usage.requests, read!.usage.inputTokens, read!.usage.outputTokens], [2, 22, 32], 'the usage of every request, to price later');
+    assert.equal((await callsOf(rig, 'batch.correction')).length, 0);
+    assert.equal((await total(rig)).total, '0.001548');
+
+    // the user prices the snapshot (its standard rates; the batch rate is half) and re-prices
+    await rig.engine.api.setOverride({ provider: 'anthropic', model: snapshot, prices: { input_mtok: '3', output_mtok: '15' } });
+    const r = await rig.engine.api.reprice({ provider: 'anthropic', model: snapshot });
+    assert.equal(r.repriced, 1);
+    const priced = (await rig.engine.api.call({ id: read!.id }))!;
+    assert.equal(priced.unpriced, false);
+    // 22 × $1.50/M + 32 × $7.50/M
+    assert.equal(priced.cost, '0.000273');
+    const [corr] = await callsOf(rig, 'batch.correction');
+    assert.ok(corr, 'the estimate is taken back once the results are priced');
+    assert.equal(corr.cost, '-0.001548');
+    assert.equal(corr.project, 'nightly');
+    const [sc] = await callsOf(rig, 'messages.batches');
+    assert.equal(corr.corrects, sc!.id);
+    // the submit, the SDK's poll for the results URL and the results: 3 calls (a correction adds its cost, not a call)
+    assert.deepEqual(await total(rig), { total: '0.000273', calls: 3 });
+    // re-pricing again changes nothing
+    assert.equal((await rig.engine.api.reprice({ provider: 'anthropic', model: snapshot })).repriced, 0);
+    assert.equal((await callsOf(rig, 'batch.correction')).length, 1);
+  } finally {
+    await rig.close();
+  }
+});
