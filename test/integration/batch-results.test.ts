@@ -388,3 +388,27 @@ test('re-pricing results booked unpriced (a model the catalog does not know) tak
     await rig.close();
   }
 });
+
+test('credits: the movements list the estimate drawn at submit, the actual, and the correction giving the estimate back to the grant', async () => {
+  const rig = await startRig(['anthropic']);
+  try {
+    const grant = await rig.engine.api.addCredit({ provider: 'anthropic', amount: '1', expires: '2099-12-31' });
+    const params = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'Summarise the attached policy in one line.' }] };
+    const submit = await anthropicClient(rig, 'nightly').messages.batches.create({ requests: [{ custom_id: 'a', params }, { custom_id: 'b', params }] });
+    for await (const _ of await anthropicClient(rig, 'nightly').messages.batches.results(submit.id)) { /* drain */ }
+    const [sc] = await callsOf(rig, 'messages.batches');
+    const [booked] = (await callsOf(rig, 'messages.batches.results')).filter((c) => c.cost !== '0');
+    const [corr] = await callsOf(rig, 'batch.correction');
+    const moves = await rig.engine.api.creditMovements({ provider: 'anthropic' });
+    assert.deepEqual(moves.map((m) => [m.callId, m.grantId, m.amount]), [
+      [sc!.id, grant.id, '0.001548'],
+      [booked!.id, grant.id, '0.000273'],
+      [corr!.id, grant.id, '-0.001548'],
+    ]);
+    const status = await rig.engine.api.credits({});
+    const g = status.providers.find((p) => p.provider === 'anthropic')!;
+    assert.equal(g.balance, '0.999727', 'the balance and the movements agree');
+  } finally {
+    await rig.close();
+  }
+});
