@@ -987,7 +987,10 @@ export class Engine implements ProxyHost {
     }
     const r = this.ledger.repriceCalls(priced);
     // a batch's results, priced now: the estimate booked at its submit is taken back now
-    for (const p of priced) if (isBatchResults(p.row.endpoint as Endpoint)) this.correctRepricedBatch(p.row.id);
+    const results = priced.filter((p) => isBatchResults(p.row.endpoint as Endpoint));
+    for (const p of results) this.correctRepricedBatch(p.row.id);
+    // a booking priced now may stand second to one pulled from another device: taken back then
+    if (results.length) this.settleBatchDuplicates();
     if (r.count) {
       this.log(`re-priced ${r.count} earlier call(s) of ${name}: ${formatUsd(r.costNano)} booked.`);
       this.changed();
