@@ -21,7 +21,7 @@ export interface BatchJob {
 }
 
 /** The batch endpoints whose calls carry a batch id in upstream_id: the very text of the partial index calls_batch_upstream (migration 9). */
-const BATCH_CALL_ENDPOINTS = "endpoint IN ('batches', 'messages.batches', 'batchGenerateContent', 'batches.output', 'messages.batches.results', 'gemini.batch', 'gemini.batch.output')";
+export const BATCH_CALL_ENDPOINTS = "endpoint IN ('batches', 'messages.batches', 'batchGenerateContent', 'batches.output', 'messages.batches.results', 'gemini.batch', 'gemini.batch.output')";
 const SUBMIT_ENDPOINTS = "endpoint IN ('batches', 'messages.batches', 'batchGenerateContent')";
 
 type Row = { provider: string; batch_id: string; submit_call_id: string | null; output_file_id: string | null; booked_call_id: string | null };
