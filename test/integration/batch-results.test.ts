@@ -284,14 +284,16 @@ test('caps: reading a batch\'s results is never refused (the batch has run); the
 test('Gemini: a file batch is booked at its actual cost when its responses file is downloaded (ai.files.download), once; other files downloaded the same way book nothing', async () => {
   const rig = await startRig(['gemini']);
   try {
-    // the input file (one {key, request} per line) uploaded straight to the provider: an upload bills nothing
-    const direct = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: rig.fakes.gemini!.url } });
+    // the input file (one {key, request} per line) uploaded through Tollgate (a resumable upload: its session URL,
+    // on the provider's host, is pointed back through Tollgate); an upload bills nothing
+    const ai = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: `${rig.url}/gemini`, headers: { 'x-tollgate-project': 'haiku' } } });
     const lines = [['request-1', 'Write a haiku about the sea.'], ['request-2', 'Write a haiku about the sky.'], ['err-3', 'Write a haiku.']];
     const jsonl = lines.map(([key, text]) => JSON.stringify({ key, request: { contents: [{ parts: [{ text }], role: 'user' }] } })).join('\n');
-    const input = await direct.files.upload({ file: new Blob([jsonl], { type: 'application/jsonl' }), config: { mimeType: 'application/jsonl' } });
+    const input = await ai.files.upload({ file: new Blob([jsonl], { type: 'application/jsonl' }), config: { mimeType: 'application/jsonl' } });
     assert.ok(input.name?.startsWith('files/'));
+    assert.equal(input.sizeBytes, String(Buffer.byteLength(jsonl)), 'the bytes reached the provider');
+    assert.deepEqual((await callsOf(rig, 'gemini.files')).map((c) => [c.cost, c.unpriced]), [['0', false], ['0', false]], 'the upload: start and bytes, free');
 
-    const ai = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: `${rig.url}/gemini`, headers: { 'x-tollgate-project': 'haiku' } } });
     const job = await ai.batches.create({ model: 'gemini-2.5-flash', src: input.name! });
     assert.ok(job.name?.startsWith('batches/'));
     const [sc] = await callsOf(rig, 'batchGenerateContent');
@@ -339,7 +341,7 @@ test('Gemini: a file batch is booked at its actual cost when its responses file 
     const v = await settled(rig, video.headers.get('x-tollgate-call-id'));
     assert.equal(v.cost, '0');
     assert.equal(v.unpriced, false);
-    assert.deepEqual(await total(rig), { total: '0.0000421', calls: 6 });
+    assert.deepEqual(await total(rig), { total: '0.0000421', calls: 8 });
   } finally {
     await rig.close();
   }
