@@ -53,7 +53,7 @@ export class BatchJobs {
       claim: this.db.prepare('UPDATE batch_jobs SET booked_call_id = ? WHERE provider = ? AND batch_id = ? AND booked_call_id IS NULL'),
       submitCall: this.db.prepare(`SELECT id FROM calls WHERE provider = ? AND upstream_id = ? AND ${BATCH_CALL_ENDPOINTS} AND ${SUBMIT_ENDPOINTS} AND corrects IS NULL ORDER BY ts, id LIMIT 1`).pluck(),
       // priced bookings first (an unpriced one says only that the results were read), then the earliest
-      bookings: this.db.prepare(`SELECT id, device IS NULL AS own, cost_nano FROM calls WHERE provider = ? AND upstream_id = ? AND ${BATCH_CALL_ENDPOINTS} AND NOT ${SUBMIT_ENDPOINTS} ORDER BY unpriced, ts, id`).safeIntegers(true),
+      bookings: this.db.prepare(`SELECT id, device IS NULL AS own, cost_nano FROM calls WHERE provider = ? AND upstream_id IN (?, ?) AND ${BATCH_CALL_ENDPOINTS} AND NOT ${SUBMIT_ENDPOINTS} ORDER BY unpriced, ts, id`).safeIntegers(true),
       correctionOf: this.db.prepare('SELECT id FROM calls WHERE corrects = ? ORDER BY ts, id LIMIT 1').pluck(),
       byBooked: this.db.prepare('SELECT * FROM batch_jobs WHERE booked_call_id = ? LIMIT 1'),
       booked: this.db.prepare('SELECT * FROM batch_jobs WHERE booked_call_id IS NOT NULL AND created_at >= ?'),
@@ -87,10 +87,13 @@ export class BatchJobs {
 
   /**
    * The calls (of every device, once synced) that booked the batch's results: the one that stands
-   * first (priced before unpriced, then by ts and id; every device orders them alike).
+   * first (priced before unpriced, then by ts and id; every device orders them alike). With its
+   * output file, the bookings of a device that knew only the file (`file:<id>`) are counted too.
    */
-  bookingsOf(provider: string, batchId: string): { id: string; own: boolean; costNano: bigint }[] {
-    return (this.s.bookings.all(provider, batchId.slice(0, 500)) as { id: string; own: bigint; cost_nano: bigint }[]).map((r) => ({ id: r.id, own: r.own === 1n, costNano: r.cost_nano }));
+  bookingsOf(provider: string, batchId: string, outputFileId: string | null = null): { id: string; own: boolean; costNano: bigint }[] {
+    const id = batchId.slice(0, 500);
+    const byFile = outputFileId ? `file:${outputFileId}`.slice(0, 500) : id;
+    return (this.s.bookings.all(provider, id, byFile) as { id: string; own: bigint; cost_nano: bigint }[]).map((r) => ({ id: r.id, own: r.own === 1n, costNano: r.cost_nano }));
   }
 
   /** The first correction recorded (on any device, once synced) of a call. */

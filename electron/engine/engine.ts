@@ -714,7 +714,7 @@ export class Engine implements ProxyHost {
     // results booked already by a call pulled from another device (it names the batch): not booked again here;
     // remembered, so that later reads here name that call too
     this.flushQuietly();
-    const elsewhere = this.batchJobs.get(row.provider, batchId)?.bookedCallId ? null : this.batchJobs.bookingsOf(row.provider, batchId).find((c) => c.id !== row.id)?.id ?? null;
+    const elsewhere = this.batchJobs.get(row.provider, batchId)?.bookedCallId ? null : this.batchJobs.bookingsOf(row.provider, batchId, fileId).find((c) => c.id !== row.id)?.id ?? null;
     if (elsewhere) this.batchJobs.claim(row.provider, batchId, elsewhere, now, fileId);
     if (elsewhere || !this.batchJobs.claim(row.provider, batchId, row.id, now, fileId)) {
       const job = this.batchJobs.get(row.provider, batchId);
@@ -784,7 +784,7 @@ export class Engine implements ProxyHost {
       this.flushQuietly();
       const fixes: CallRow[] = [];
       for (const job of this.batchJobs.booked(now - 35 * 86_400_000)) {
-        const bookings = this.batchJobs.bookingsOf(job.provider, job.batchId);
+        const bookings = this.batchJobs.bookingsOf(job.provider, job.batchId, job.outputFileId);
         if (bookings.length === 0) continue;
         const first = bookings[0]!.id;
         if (job.bookedCallId !== first) this.batchJobs.rebook(job.provider, job.batchId, first);

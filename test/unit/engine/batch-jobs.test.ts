@@ -41,6 +41,12 @@ test('the submit and the bookings of a batch are found by its id, pulled or not,
     // priced before unpriced, then the earliest; own or pulled
     assert.deepEqual(jobs.bookingsOf('anthropic', 'msgbatch_1').map((b) => [b.id, b.own]), [[early.id, false], [late.id, true], [unpriced.id, true]]);
     assert.deepEqual(jobs.bookingsOf('anthropic', 'msgbatch_2'), []);
+    // OpenAI: a device that read the output file without seeing the batch keyed its booking by the file
+    const byFile = row({ provider: 'openai', endpoint: 'batches.output', upstreamId: 'file:file-abc', ts: t + 5, costNano: 10_500n, estimated: false });
+    L.insertPulled([{ row: byFile, device: 'desktop', deviceId: 'dev-2' }]);
+    L.flush();
+    assert.deepEqual(jobs.bookingsOf('openai', 'batch_1', 'file-abc').map((b) => b.id), [byFile.id]);
+    assert.deepEqual(jobs.bookingsOf('openai', 'batch_1'), []);
     for (const sql of [
       `SELECT id FROM calls WHERE provider = 'a' AND upstream_id = 'b' AND ${BATCH_CALL_ENDPOINTS} AND corrects IS NULL`,
     ]) {
