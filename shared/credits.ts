@@ -71,7 +71,11 @@ export function callOrder(a: { ts: number; id: string }, b: { ts: number; id: st
 
 /**
  * The movements of calls (which must come in (ts, id) order) against the grants of their provider.
- * Calls of a provider without grants, free calls and negative costs draw nothing.
+ * Calls of a provider without grants and free calls draw nothing. A negative cost (a correction:
+ * a batch's estimate taken back once its actual cost is known) gives back, as negative movements,
+ * what this derivation drew, last drawn first: first what no grant covered, then the grants usable
+ * at its time in reverse burn order (each at most what it drew here); what is left (the corrected
+ * draw happened before this derivation started) is a negative movement with no grant.
  */
 export function* deriveMovements(grants: readonly CreditGrant[], calls: Iterable<CallCost>): Generator<Movement> {
   const byProvider = new Map<string, CreditGrant[]>();
@@ -81,12 +85,38 @@ export function* deriveMovements(grants: readonly CreditGrant[], calls: Iterable
     byProvider.set(g.provider, l);
   }
   const remaining = new Map<string, bigint>(grants.map((g) => [g.id, g.amountNano]));
+  // what this derivation drew: per grant, and not covered per provider (what a correction gives back)
+  const drawn = new Map<string, bigint>();
+  const uncovered = new Map<string, bigint>();
   let last: { ts: number; id: string } | null = null;
   for (const c of calls) {
     if (last && callOrder(last, c) > 0) throw new Error('deriveMovements: calls must be ordered by (ts, id)');
     last = c;
     const list = byProvider.get(c.provider);
-    if (!list || c.costNano <= 0n) continue;
+    if (!list || c.costNano === 0n) continue;
+    if (c.costNano < 0n) {
+      let back = -c.costNano;
+      const u = uncovered.get(c.provider) ?? 0n;
+      const fromUncovered = u < back ? u : back;
+      if (fromUncovered > 0n) {
+        uncovered.set(c.provider, u - fromUncovered);
+        back -= fromUncovered;
+        yield { callId: c.id, ts: c.ts, grantId: null, amountNano: -fromUncovered };
+      }
+      for (let i = list.length - 1; i >= 0 && back > 0n; i--) {
+        const g = list[i]!;
+        if (c.ts < g.effective || c.ts >= g.expires) continue;
+        const d = drawn.get(g.id) ?? 0n;
+        if (d <= 0n) continue;
+        const give = d < back ? d : back;
+        drawn.set(g.id, d - give);
+        remaining.set(g.id, remaining.get(g.id)! + give);
+        back -= give;
+        yield { callId: c.id, ts: c.ts, grantId: g.id, amountNano: -give };
+      }
+      if (back > 0n) yield { callId: c.id, ts: c.ts, grantId: null, amountNano: -back };
+      continue;
+    }
     let left = c.costNano;
     for (const g of list) {
       if (left === 0n) break;
@@ -95,10 +125,14 @@ export function* deriveMovements(grants: readonly CreditGrant[], calls: Iterable
       if (r <= 0n) continue;
       const take = r < left ? r : left;
       remaining.set(g.id, r - take);
+      drawn.set(g.id, (drawn.get(g.id) ?? 0n) + take);
       left -= take;
       yield { callId: c.id, ts: c.ts, grantId: g.id, amountNano: take };
     }
-    if (left > 0n) yield { callId: c.id, ts: c.ts, grantId: null, amountNano: left };
+    if (left > 0n) {
+      uncovered.set(c.provider, (uncovered.get(c.provider) ?? 0n) + left);
+      yield { callId: c.id, ts: c.ts, grantId: null, amountNano: left };
+    }
   }
 }
 

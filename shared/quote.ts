@@ -489,20 +489,32 @@ export function priceBatchResults(catalog: Catalog, providerIn: string, lines: r
   const provider = canonicalProvider(providerIn);
   const total: Usage = { requests: 0 };
   const groups = new Map<string, { model: string; tm: TokenModelLike; usage: Usage; requests: number }>();
-  const none = (reason: string): BatchActual => ({ cost: null, items: [], model: null, usage: total, source: null, reason });
+  // unpriced: the usage of every request is still summed (a re-price after the user sets a price prices it all)
+  const none = (reason: string): BatchActual => ({ cost: null, items: [], model: null, usage: { ...total, requests: lines.length }, source: null, reason });
   const models = new Set<string>();
   const mixed = new Set<string>();
+  let why: string | null = null;
   for (const raw of lines) {
     // every request of a batch is billed at the batch rate, whatever tier its line reports
     const line = { model: raw.model, usage: { ...raw.usage, serviceTier: 'batch' } };
     const model = line.model ?? defaultModel;
     addUsage(total, line.usage, mixed);
-    if (!model) return none('a result in the batch names no model');
+    if (why) continue;
+    if (!model) {
+      why = 'a result in the batch names no model';
+      continue;
+    }
     models.add(model);
     const tm = catalog.resolve(provider, model, at).token;
-    if (!tm) return none(`unknown model in the batch results: ${provider}:${model} is not in the price catalog`);
+    if (!tm) {
+      why = `unknown model in the batch results: ${provider}:${model} is not in the price catalog`;
+      continue;
+    }
     const implausible = implausibleUsage(line.usage, tm);
-    if (implausible) return none(implausible);
+    if (implausible) {
+      why = implausible;
+      continue;
+    }
     // the price tier each rate is at for this request (long-context tiers go by the request's own input)
     const totalIn = totalInputTokens(line.usage);
     let tierKey = '';
@@ -518,6 +530,7 @@ export function priceBatchResults(catalog: Catalog, providerIn: string, lines: r
     addUsage(g.usage, line.usage);
     g.requests++;
   }
+  if (why) return none(why);
   total.requests = lines.length;
   if (lines.length === 0) return { cost: 0n, items: [], model: null, usage: total, source: 'no request in the batch was billed', reason: null };
   let cost = 0n;

@@ -168,7 +168,7 @@ export class Billing {
     const at = new Map(balancesAt(grants, start, this.spendFn(grants, today)).flatMap((p) => p.grants.map((g) => [g.grant.id, g] as const)));
     const opening = grants.map((g) => ({ ...g, amountNano: at.get(g.id)!.state === 'expired' ? 0n : at.get(g.id)!.remainingNano }));
     const providers = [...new Set(grants.map((g) => g.provider))];
-    const rows = this.db.prepare(`SELECT id, ts, provider, model, cost_nano FROM calls WHERE ts >= ? AND ts <= ? AND status NOT IN ('blocked', 'pending') AND cost_nano > 0 AND provider IN (${providers.map(() => '?').join(', ')}) ORDER BY ts, id`)
+    const rows = this.db.prepare(`SELECT id, ts, provider, model, cost_nano FROM calls WHERE ts >= ? AND ts <= ? AND status NOT IN ('blocked', 'pending') AND cost_nano <> 0 AND provider IN (${providers.map(() => '?').join(', ')}) ORDER BY ts, id`)
       .safeIntegers(true).all(start, now, ...providers) as Row[];
     const meta = new Map(rows.map((r) => [String(r.id), { provider: String(r.provider), model: (r.model as string) ?? null }]));
     const calls = rows.map((r) => ({ id: String(r.id), ts: Number(r.ts), provider: String(r.provider), costNano: BigInt(r.cost_nano as bigint) }));

@@ -13,7 +13,7 @@ import { newCallId } from './ids.ts';
 import { Ledger, toCallRecord, type CallRow } from './ledger.ts';
 import { DEFAULT_UPSTREAMS, type BeginInput, type Begun, type Outcome, type ProxyHost } from './proxy.ts';
 import { ProxyError } from './errors.ts';
-import { audioFacts, BATCH_SUBMIT, isBatchResults, isBillable, multipartModel, unpricedEndpoint } from './extract.ts';
+import { audioFacts, BATCH_SUBMIT, isBatchResults, isBillable, multipartModel, unpricedEndpoint, type Endpoint } from './extract.ts';
 import { BatchJobs } from './batches.ts';
 import { createFileSecretStore, type SecretStore } from './secret-store.ts';
 import { defaultDataDir, defaultPort, ensurePrivateDir } from './paths.ts';
@@ -88,6 +88,21 @@ const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
 
 const VERSION_POLL_MS = 250;
 const NO_CAPS: CapState[] = [];
+/** The longest upstream id a call carries (the sync protocol drops longer ones). */
+const MAX_UPSTREAM_ID = 200;
+
+/** A correction record taking back `of`'s cost (a new record naming it, with the cost negated), attributed like it. */
+function correctionRow(of: CallRow, now: number, label: string, why: string): CallRow {
+  const back = -of.costNano;
+  return {
+    id: newCallId(), ts: now, provider: of.provider, model: of.model, endpoint: 'batch.correction', project: of.project, workflow: of.workflow,
+    run: of.run, node: of.node, keyId: of.keyId, keyFingerprint: of.keyFingerprint, keyName: of.keyName, status: 'ok', httpStatus: null,
+    stream: false, durationMs: 0, ttfbMs: null, usage: {},
+    items: [{ label, quantity: '1', unit: 'correction', per: 1, unitPrice: nanoToUsd(back), cost: nanoToUsd(back), source: 'batch results' }],
+    costNano: back, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null,
+    priceSource: why, error: null, blockedBy: null, prompt: null, corrects: of.id,
+  };
+}
 const MEDIA_ENDPOINTS = new Set<string>(['images', 'videos', 'fal', 'fal.submit', 'replicate.create', 'predict', 'predictLongRunning']);
 
 const fingerprints = new Map<string, string>();
@@ -191,7 +206,7 @@ export class Engine implements ProxyHost {
     this.sync = new SyncClient({
       ledger: this.ledger, secrets: this.secrets, now: () => this.now(), log: (m) => this.log(m),
       // other devices' calls are in the rollups now: caps and the UI see them
-      pulled: () => { if (this.server) this.changed(); },
+      pulled: () => { this.settleBatchDuplicates(); if (this.server) this.changed(); },
       grantsChanged: () => { this.billing.checkSoon(); if (this.server) this.changed(); },
       capsChanged: () => this.changed(),
       timeZone: () => this.timeZone,
@@ -669,10 +684,15 @@ export class Engine implements ProxyHost {
     const row = b.row;
     const now = this.now();
     if (BATCH_SUBMIT.has(endpoint)) {
-      if (facts.id) this.batchJobs.remember(row.provider, facts.id, row.id, facts.outputFileId, now);
+      if (facts.id) {
+        this.batchJobs.remember(row.provider, facts.id, row.id, facts.outputFileId, now);
+        // the submit call names its batch (and syncs with it): a device reading the results finds the estimate by it
+        if (facts.id.length <= MAX_UPSTREAM_ID) row.upstreamId = facts.id;
+      }
       return none;
     }
-    if (endpoint === 'batches.retrieve') {
+    if (endpoint === 'batches.retrieve' || (endpoint === 'gemini.batch' && facts.results === null)) {
+      // an OpenAI batch's output file, a finished Gemini file batch's responses file: priced when downloaded
       if (facts.id && facts.outputFileId) this.batchJobs.remember(row.provider, facts.id, null, facts.outputFileId, now);
       return none;
     }
@@ -682,17 +702,28 @@ export class Engine implements ProxyHost {
     let batchId: string | null = null, fileId: string | null = null;
     if (endpoint === 'messages.batches.results') batchId = /\/messages\/batches\/([^/]+)\/results\/?$/.exec(path)?.[1] ?? null;
     else if (endpoint === 'gemini.batch') batchId = facts.id ?? (/\/(batches\/[^/:]+)\/?$/.exec(path)?.[1] ?? null);
-    else if (endpoint === 'batches.output') {
-      fileId = /\/files\/([^/]+)\/content\/?$/.exec(path)?.[1] ?? null;
+    else if (endpoint === 'batches.output' || endpoint === 'gemini.batch.output') {
+      if (endpoint === 'batches.output') fileId = /\/files\/([^/]+)\/content\/?$/.exec(path)?.[1] ?? null;
+      else {
+        const name = /\/files\/([^/:]+):download$/.exec(path)?.[1];
+        fileId = name ? `files/${name}` : null; // as the batch names its responses file
+      }
       if (fileId) batchId = this.batchJobs.byOutputFile(row.provider, fileId)?.batchId ?? `file:${fileId}`;
     }
     if (!batchId) return none;
-    if (!this.batchJobs.claim(row.provider, batchId, row.id, now, fileId)) {
+    // results booked already by a call pulled from another device (it names the batch): not booked again here;
+    // remembered, so that later reads here name that call too
+    this.flushQuietly();
+    const elsewhere = this.batchJobs.get(row.provider, batchId)?.bookedCallId ? null : this.batchJobs.bookingsOf(row.provider, batchId, fileId).find((c) => c.id !== row.id)?.id ?? null;
+    if (elsewhere) this.batchJobs.claim(row.provider, batchId, elsewhere, now, fileId);
+    if (elsewhere || !this.batchJobs.claim(row.provider, batchId, row.id, now, fileId)) {
       const job = this.batchJobs.get(row.provider, batchId);
-      row.priceSource = `not booked again: the results of batch ${batchId} were booked on call ${job?.bookedCallId ?? '(unknown)'}`;
+      row.priceSource = `not booked again: the results of batch ${batchId} were booked on call ${job?.bookedCallId ?? '(unknown)'}${elsewhere ? ' (on another device)' : ''}`;
       return none;
     }
     const job = this.batchJobs.get(row.provider, batchId);
+    // the booking call names its batch (and syncs with it): another device reading the results does not book them again
+    if (batchId.length <= MAX_UPSTREAM_ID) row.upstreamId = batchId;
     // price the results at the batch rate
     const a = priceBatchResults(this.catalog, row.provider, facts.results, new Date(row.ts), facts.model);
     const billed = facts.results.length;
@@ -709,12 +740,11 @@ export class Engine implements ProxyHost {
       row.priceSource = `actual cost of ${said}, at the batch rate; ${a.source}`;
       row.estimated = facts.unread > 0;
     }
-    // attribution: the submit call's, when Tollgate saw the submit
-    this.flushQuietly();
-    const submit = job?.submitCallId ? this.ledger.call(job.submitCallId) : null;
+    // attribution: the submit call's, when Tollgate saw the submit (on this device, or on another one: a pulled call naming the batch)
+    const submitId = job?.submitCallId ?? this.batchJobs.submitCallOf(row.provider, batchId);
+    const submit = submitId ? this.ledger.call(submitId) : null;
     if (!submit) return none;
     let reattributed = false;
-    if (a.cost === null) return none; // unpriced results: the estimate stays, the results say why
     if (submit.project !== row.project || submit.workflow !== row.workflow || submit.keyFingerprint !== row.keyFingerprint || submit.keyId !== row.keyId) {
       row.project = submit.project;
       row.workflow = submit.workflow;
@@ -723,18 +753,70 @@ export class Engine implements ProxyHost {
       row.keyName = submit.keyName;
       reattributed = true;
     }
-    if (submit.costNano === 0n) return { reattributed, correction: null };
-    const back = -submit.costNano;
-    const correction: CallRow = {
-      id: newCallId(), ts: now, provider: submit.provider, model: submit.model, endpoint: 'batch.correction', project: submit.project, workflow: submit.workflow,
-      run: submit.run, node: submit.node, keyId: submit.keyId, keyFingerprint: submit.keyFingerprint, keyName: submit.keyName, status: 'ok', httpStatus: null,
-      stream: false, durationMs: 0, ttfbMs: null, usage: {},
-      items: [{ label: `Estimate booked at submit (call ${submit.id}), replaced by the actual cost of the batch's results (call ${row.id})`, quantity: '1', unit: 'correction', per: 1, unitPrice: nanoToUsd(back), cost: nanoToUsd(back), source: 'batch results' }],
-      costNano: back, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null,
-      priceSource: `correction: the estimate of batch ${batchId} booked at submit (call ${submit.id}) is replaced by the actual cost booked on call ${row.id}`,
-      error: null, blockedBy: null, prompt: null, corrects: submit.id,
-    };
-    return { reattributed, correction };
+    // unpriced results: the estimate stays, the results say why (re-priced later, the correction is made then)
+    if (a.cost === null) return { reattributed, correction: null };
+    return { reattributed, correction: this.batchCorrection(submit, row, batchId, now) };
+  }
+
+  /**
+   * The correction taking back the estimate booked at a batch's submit, now that `row` booked its
+   * actual cost; null when there is nothing to take back, or it was taken back already (on this
+   * device or on another one whose correction was pulled).
+   */
+  private batchCorrection(submit: CallRow, row: CallRow, batchId: string, now: number): CallRow | null {
+    if (submit.costNano === 0n) return null;
+    if (this.batchJobs.correctionOf(submit.id)) return null;
+    return correctionRow(submit, now, `Estimate booked at submit (call ${submit.id}), replaced by the actual cost of the batch's results (call ${row.id})`,
+      `correction: the estimate of batch ${batchId} booked at submit (call ${submit.id}) is replaced by the actual cost booked on call ${row.id}`);
+  }
+
+  /**
+   * The results of one batch read on two devices before either had pulled the other's booking: each
+   * booked the actual, and each took the estimate back. Once pulled, the earliest booking (by ts,
+   * then id) stands, and so does the earliest correction of the estimate; each device takes back
+   * its own later ones, by new correction records (calls are immutable). Every device decides alike
+   * and writes for its own records only, so the synced picture converges on the actual cost, once.
+   * Run after each pull that added calls; looks at batches of the last 35 days booked here.
+   */
+  private settleBatchDuplicates(): void {
+    try {
+      const now = this.now();
+      this.flushQuietly();
+      const fixes: CallRow[] = [];
+      for (const job of this.batchJobs.booked(now - 35 * 86_400_000)) {
+        const bookings = this.batchJobs.bookingsOf(job.provider, job.batchId, job.outputFileId);
+        if (bookings.length === 0) continue;
+        const first = bookings[0]!.id;
+        if (job.bookedCallId !== first) this.batchJobs.rebook(job.provider, job.batchId, first);
+        for (const b of bookings.slice(1)) {
+          // another device booked these results first: this device's booking is taken back
+          if (!b.own || b.costNano === 0n || this.batchJobs.correctionOf(b.id)) continue;
+          const mine = this.ledger.call(b.id);
+          if (!mine) continue;
+          fixes.push(correctionRow(mine, now, `Results of batch ${job.batchId} booked twice (here on call ${mine.id}, first on call ${first} on another device): this booking is taken back`,
+            `correction: the results of batch ${job.batchId} were booked first on call ${first} (another device); this device's booking (call ${mine.id}) is taken back`));
+        }
+        // the estimate taken back twice (once per device): this device's later corrections are undone
+        const submitId = job.submitCallId ?? this.batchJobs.submitCallOf(job.provider, job.batchId);
+        const corrections = submitId ? this.batchJobs.correctionsOf(submitId) : [];
+        for (const c of corrections.slice(1)) {
+          if (!c.own || this.batchJobs.correctionOf(c.id)) continue;
+          const row = this.ledger.call(c.id);
+          if (row && row.costNano !== 0n) {
+            fixes.push(correctionRow(row, now, `Estimate of batch ${job.batchId} taken back twice (first on call ${corrections[0]!.id}): this second correction (call ${c.id}) is undone`,
+              `correction: the estimate of batch ${job.batchId} (call ${submitId}) was already taken back on call ${corrections[0]!.id}; this device's correction (call ${c.id}) is undone`));
+          }
+        }
+      }
+      for (const f of fixes) {
+        this.ledger.recordEnd(f);
+        this.spendOnCaps(f);
+        if (this.hasListeners) this.emit({ type: 'call', call: toCallRecord(f) });
+      }
+      if (fixes.length) this.log(`batches: ${fixes.length} correction(s) of results booked on two devices`);
+    } catch (e) {
+      this.log(`could not settle batches booked on two devices: ${(e as Error).message}`);
+    }
   }
 
   private price(b: Begun, o: Outcome): void {
@@ -904,6 +986,11 @@ export class Engine implements ProxyHost {
       priced.push({ row, costNano: p.cost, items: toLineItems(p.items), priceSource: `${p.priceSource}; re-priced ${stamp}`, estimated: row.estimated || p.estimated !== undefined });
     }
     const r = this.ledger.repriceCalls(priced);
+    // a batch's results, priced now: the estimate booked at its submit is taken back now
+    const results = priced.filter((p) => isBatchResults(p.row.endpoint as Endpoint));
+    for (const p of results) this.correctRepricedBatch(p.row.id);
+    // a booking priced now may stand second to one pulled from another device: taken back then
+    if (results.length) this.settleBatchDuplicates();
     if (r.count) {
       this.log(`re-priced ${r.count} earlier call(s) of ${name}: ${formatUsd(r.costNano)} booked.`);
       this.changed();
@@ -912,6 +999,25 @@ export class Engine implements ProxyHost {
       provider, model, repriced: r.count, cost: nanoToUsd(r.costNano), stillUnpriced: calls.length - r.count,
       skippedSynced: skipped.synced, skippedClosed: skipped.closed, reasons: [...reasons],
     };
+  }
+
+  /** After re-pricing the call that booked a batch's results: the correction of the batch's estimate, if not made yet. */
+  private correctRepricedBatch(id: string): void {
+    try {
+      const row = this.ledger.call(id);
+      if (!row || row.unpriced) return;
+      const batchId = this.batchJobs.byBookedCall(id)?.batchId ?? row.upstreamId;
+      if (!batchId) return;
+      const submitId = this.batchJobs.get(row.provider, batchId)?.submitCallId ?? this.batchJobs.submitCallOf(row.provider, batchId);
+      const submit = submitId ? this.ledger.call(submitId) : null;
+      const corr = submit ? this.batchCorrection(submit, row, batchId, this.now()) : null;
+      if (!corr) return;
+      this.ledger.recordEnd(corr);
+      this.spendOnCaps(corr);
+      if (this.hasListeners) this.emit({ type: 'call', call: toCallRecord(corr) });
+    } catch (e) {
+      this.log(`could not take back the estimate of the batch booked on call ${id}: ${(e as Error).message}`);
+    }
   }
 
   /**

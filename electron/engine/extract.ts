@@ -15,7 +15,7 @@ import { fromAnthropic, fromGemini, fromOpenAIAudio, fromOpenAIChat, fromOpenAII
  * - `free`: the provider bills nothing for it (listings, polls, result downloads, token counting,
  *   cancels, file uploads). This is an explicit allow-list; anything not on it is never free.
  * - `results`: a batch's results (Anthropic `…/batches/{id}/results`, an OpenAI batch output file,
- *   a Gemini batch job): fetching them costs nothing, but they carry each request's usage, so the
+ *   a Gemini batch job, a Gemini batch's responses file): fetching them costs nothing, but they carry each request's usage, so the
  *   first retrieval of a batch's results books the batch's actual cost at the batch rate, once
  *   (replacing the estimate booked at submit). Never blocked by a cap: the money is already spent.
  */
@@ -62,6 +62,7 @@ export const ENDPOINTS = {
   'cachedContents': { billing: 'unpriced', reason: 'Gemini context caches are billed per token-hour of storage, which Tollgate does not price yet' },
   'gemini.unknown': { billing: 'unpriced', reason: 'Tollgate does not know how this Gemini method is billed' },
   'gemini.batch': { billing: 'results' },         // GET /v1beta/batches/{id}: a batch job, with its inline responses once done
+  'gemini.batch.output': { billing: 'results' },  // GET [/download]/v1beta/files/{name}:download: a file batch's responses file (other files: nothing booked)
   'gemini.operation': { billing: 'free' },        // polls of long-running operations (Veo is priced at submit)
   'gemini.read': { billing: 'free' },
   'gemini.files': { billing: 'free' },
@@ -112,6 +113,8 @@ const OPENAI_FILE_CONTENT = /\/files\/[^/]+\/content$/;
 const OPENAI_BATCH = /\/batches\/[^/]+$/;
 const ANTHROPIC_BATCH_RESULTS = /\/messages\/batches\/[^/]+\/results$/;
 const GEMINI_BATCH = /\/batches\/[^/:]+$/;
+/** A file's bytes (`?alt=media`): the SDKs' download path, with or without the `/download` prefix of the upload/download host paths. */
+const GEMINI_FILE_DOWNLOAD = /^(\/download)?\/v1(beta|alpha)?\/files\/[^/:]+:download$/;
 const REPLICATE_CANCEL = /\/(predictions|trainings)\/[^/]+\/cancel$/;
 const FAL_REQUEST = /\/requests\//;
 const BATCH_GENERATE = new Set(['batchGenerateContent', 'asyncBatchEmbedContent']);
@@ -138,6 +141,7 @@ export function classify(provider: string, method: string, path: string): Endpoi
       if (verb === 'generateContent' || verb === 'streamGenerateContent' || verb === 'predict' || verb === 'predictLongRunning' || verb === 'countTokens') return verb;
       if (p.includes('/operations/')) return verb === 'cancel' && method === 'POST' ? 'gemini.cancel' : 'gemini.operation';
       if (method === 'GET' && GEMINI_BATCH.test(p)) return 'gemini.batch';
+      if (method === 'GET' && GEMINI_FILE_DOWNLOAD.test(p)) return 'gemini.batch.output';
       if (isRead(method)) return 'gemini.read';
       if (method !== 'POST') return 'gemini.unknown';
       if (verb && BATCH_GENERATE.has(verb)) return 'batchGenerateContent';
@@ -292,7 +296,7 @@ export interface BatchResultLine {
 export interface BatchFacts {
   /** The batch's id (OpenAI, Anthropic) or name (Gemini `batches/…`), as the response names it. */
   id: string | null;
-  /** OpenAI: the batch's output file, once it has one. */
+  /** OpenAI: the batch's output file, once it has one; Gemini: a finished file batch's responses file (`files/…`). */
   outputFileId: string | null;
   /** The batch's model where the job says it (Gemini `metadata.model`). */
   model: string | null;
@@ -455,7 +459,7 @@ export class ResponseTap {
   private codeContainer = false;
   private groundingQueries = 0;
   private batch: BatchFacts | null = null;
-  /** JSONL results (Anthropic batch results, OpenAI batch output files): read line by line. */
+  /** JSONL results (Anthropic batch results, OpenAI batch output files, Gemini responses files): read line by line. */
   private readonly jsonl: boolean;
   private line: Buffer[] = [];
   private lineBytes = 0;
@@ -468,7 +472,7 @@ export class ResponseTap {
   constructor(private readonly endpoint: Endpoint, contentType: string, contentEncoding: string | undefined) {
     this.sse = contentType.includes('text/event-stream');
     this.skip = !this.sse && AUDIO.has(endpoint) && !contentType.includes('json');
-    this.jsonl = !this.sse && (endpoint === 'messages.batches.results' || endpoint === 'batches.output');
+    this.jsonl = !this.sse && (endpoint === 'messages.batches.results' || endpoint === 'batches.output' || endpoint === 'gemini.batch.output');
     if (this.sse) {
       // A line (or an event's data) longer than MAX_SSE_BUFFER stops the reading: usage unknown.
       this.parser = createParser({ onEvent: (e) => this.onEventGuarded(e), onError: (e) => this.stop((e as { type?: string }).type === 'max_buffer_size_exceeded' || /max buffer size/.test(e.message) ? `the stream sent a line longer than ${MAX_SSE_BUFFER / 1024 / 1024} MB; its usage was not read` : `cannot read the event stream: ${e.message}`), maxBufferSize: MAX_SSE_BUFFER });
@@ -601,7 +605,9 @@ export class ResponseTap {
       b.unread++;
       return;
     }
-    if (typeof d.custom_id !== 'string' || !('result' in d || 'response' in d || 'error' in d)) {
+    const gemini = this.endpoint === 'gemini.batch.output';
+    // Gemini's lines name their request by `key` (`{key, response}` or `{key, error}`), the others by `custom_id`
+    if (typeof (gemini ? d.key : d.custom_id) !== 'string' || !('result' in d || 'response' in d || 'error' in d || (gemini && 'status' in d))) {
       // not a batch's results (another file downloaded through the same endpoint): nothing to book
       if (b.results === null && b.notBilled === 0) return this.notBatch();
       b.unread++;
@@ -613,7 +619,7 @@ export class ResponseTap {
       return;
     }
     try {
-      const r = this.endpoint === 'messages.batches.results' ? anthropicResult(d) : openaiResult(d);
+      const r = this.endpoint === 'messages.batches.results' ? anthropicResult(d) : gemini ? geminiResult(d) : openaiResult(d);
       if (r) b.results.push(r);
       else b.notBilled++;
     } catch {
@@ -638,8 +644,10 @@ export class ResponseTap {
       const meta = obj(d.metadata);
       if (typeof meta.model === 'string') b.model = meta.model.replace(/^models\//, '');
       const done = d.done === true || /^(BATCH_STATE_|JOB_STATE_)?(SUCCEEDED|FAILED|CANCELLED|EXPIRED)$/.test(String(meta.state ?? ''));
-      const out = obj(d.response).inlinedResponses !== undefined ? obj(d.response) : obj(meta.output);
+      const out = obj(d.response).inlinedResponses !== undefined || obj(d.response).responsesFile !== undefined ? obj(d.response) : obj(meta.output);
       const list = obj(out.inlinedResponses).inlinedResponses;
+      // a file batch: its responses are a file (`files/…`), priced when downloaded (gemini.batch.output)
+      if (done && typeof out.responsesFile === 'string' && /^files\/[^/:]{1,200}$/.test(out.responsesFile)) b.outputFileId = out.responsesFile;
       if (this.endpoint === 'gemini.batch' && done && Array.isArray(list)) {
         b.results = [];
         for (const it of list.slice(0, MAX_BATCH_RESULTS)) {
@@ -660,7 +668,7 @@ export class ResponseTap {
       if (typeof d.id === 'string') b.id = d.id;
       if (typeof d.output_file_id === 'string') b.outputFileId = d.output_file_id;
     }
-    if (b.id !== null || b.results !== null) this.batch = b;
+    if (b.id !== null || b.results !== null || b.outputFileId !== null) this.batch = b;
   }
 
   /** The first well-formed response id seen (every chunk of a stream repeats it). */
@@ -893,6 +901,18 @@ function anthropicResult(d: J): BatchResultLine | null {
   const m = obj(r.message);
   if (!m.usage) return null;
   return { model: typeof m.model === 'string' ? m.model : null, usage: { ...fromAnthropic(m.usage), serviceTier: 'batch' } };
+}
+
+/**
+ * One line of a Gemini batch's responses file: `{key, response: GenerateContentResponse}` (with its
+ * `usageMetadata` and `modelVersion`), or `{key, error}` / `{key, status}` for a request that failed,
+ * which is not billed: null.
+ */
+function geminiResult(d: J): BatchResultLine | null {
+  if ((d.error !== null && d.error !== undefined) || (d.status !== null && d.status !== undefined && d.response === undefined)) return null;
+  const r = obj(d.response);
+  if (!r.usageMetadata) return null;
+  return { model: typeof r.modelVersion === 'string' ? r.modelVersion : null, usage: { ...fromGemini(r.usageMetadata), serviceTier: 'batch' } };
 }
 
 /**

@@ -304,4 +304,12 @@ export const MIGRATIONS: readonly string[] = [
     WHEN OLD.status = 'pending' AND NEW.status != 'pending' AND NEW.device IS NULL AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox')
     BEGIN INSERT INTO outbox (call_id) VALUES (NEW.id); END;
   `,
+  // 10: batches across devices (issue 11). A batch's submit call and the call that booked its results
+  // carry the batch's id in upstream_id (synced with them), so a device reading the results of a batch
+  // submitted (or already booked) on another device finds those calls among the pulled ones. Indexed
+  // for the batch endpoints only (the text must stay the same as BATCH_CALL_ENDPOINTS in batches.ts,
+  // or SQLite will not use it).
+  `
+  CREATE INDEX calls_batch_upstream ON calls(provider, upstream_id) WHERE upstream_id IS NOT NULL AND endpoint IN ('batches', 'messages.batches', 'batchGenerateContent', 'batches.output', 'messages.batches.results', 'gemini.batch', 'gemini.batch.output');
+  `,
 ];

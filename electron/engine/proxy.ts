@@ -385,6 +385,16 @@ function send(res: http.ServerResponse, provider: string, err: ProxyError, callI
   res.end(body);
 }
 
+/** A Gemini upload session URL (`https://…/upload/v1beta/files?upload_id=…`) on `base` (Tollgate's route); anything else unchanged. */
+function throughTollgate(url: string, base: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname.startsWith('/upload/') ? `${base}${u.pathname}${u.search}` : url;
+  } catch {
+    return url;
+  }
+}
+
 /** A batch object (or a list of them) larger than this passes through unchanged. */
 const MAX_BATCH_OBJECT = 1024 * 1024;
 const ANTHROPIC_BATCH_POLL = /\/v1\/messages\/batches(\/[^/?]+)?(\?|$)/;
@@ -560,6 +570,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   private filter: UsageChunkFilter | ResultsUrlFilter | null = null;
   /** An Anthropic batch poll: its `results_url` is pointed back through Tollgate (see ResultsUrlFilter); the URL to point it at. */
   private resultsBase: string | null = null;
+  /**
+   * A Gemini resumable upload's start: the session URL it answers (`x-goog-upload-url`, on the API's
+   * own host) is pointed back through Tollgate. The SDKs keep that URL's path and swap in their base
+   * URL's host, which drops the route's prefix (`/gemini`): the path is given it here. The URL to point it at.
+   */
+  private uploadBase: string | null = null;
   private upstreamStatus: number | null = null;
   private abortUpstream: ((reason?: Error) => void) | null = null;
   resumeUpstream: (() => void) | null = null;
@@ -625,6 +641,11 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       const at = (req.url ?? '').indexOf('/v1/messages/batches');
       const hostHeader = req.headers.host ?? '';
       if (at >= 0 && /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/.test(hostHeader)) this.resultsBase = `http://${hostHeader}${(req.url ?? '').slice(0, at)}`;
+    }
+    if (route.provider === 'gemini' && endpoint === 'gemini.files' && method === 'POST') {
+      const at = (req.url ?? '').indexOf('/upload/');
+      const hostHeader = req.headers.host ?? '';
+      if (at >= 0 && /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/.test(hostHeader)) this.uploadBase = `http://${hostHeader}${(req.url ?? '').slice(0, at)}`;
     }
     // An OpenAI-style stream that did not ask for usage: ask for it, and hide it from the client.
     if (json && endpoint === 'chat.completions' && json.stream === true) {
@@ -722,8 +743,9 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1');
       const lower = name.toLowerCase();
-      const value = rawHeaders[i + 1]!.toString('latin1');
+      let value = rawHeaders[i + 1]!.toString('latin1');
       if (lower === 'connection') listed = connectionListed(value);
+      if (this.uploadBase !== null && lower === 'x-goog-upload-url') value = throughTollgate(value, this.uploadBase);
       if (HOP_BY_HOP.has(lower)) continue;
       if ((this.filterUsage || this.resultsBase !== null) && lower === 'content-length' && statusCode < 300) continue;
       if (lower === 'content-type') contentType = value;

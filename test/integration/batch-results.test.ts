@@ -11,7 +11,9 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { toFile } from 'openai';
 import { GoogleGenAI } from '@google/genai';
-import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startRig, eventually, tempDir, type Rig } from '../fixtures/engine.ts';
 import type { CallRecord } from '../../shared/api.ts';
 
 async function settled(rig: Rig, id: string | null): Promise<CallRecord> {
@@ -274,6 +276,140 @@ test('caps: reading a batch\'s results is never refused (the batch has run); the
     // and the ledger agrees once the caps are reloaded from it
     rig.engine.changed();
     assert.deepEqual(await spent(), { [project.id]: '0.000273', [global.id]: '0.000273' });
+  } finally {
+    await rig.close();
+  }
+});
+
+test('Gemini: a file batch is booked at its actual cost when its responses file is downloaded (ai.files.download), once; other files downloaded the same way book nothing', async () => {
+  const rig = await startRig(['gemini']);
+  try {
+    // the input file (one {key, request} per line) uploaded through Tollgate (a resumable upload: its session URL,
+    // on the provider's host, is pointed back through Tollgate); an upload bills nothing
+    const ai = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: `${rig.url}/gemini`, headers: { 'x-tollgate-project': 'haiku' } } });
+    const lines = [['request-1', 'Write a haiku about the sea.'], ['request-2', 'Write a haiku about the sky.'], ['err-3', 'Write a haiku.']];
+    const jsonl = lines.map(([key, text]) => JSON.stringify({ key, request: { contents: [{ parts: [{ text }], role: 'user' }] } })).join('\n');
+    const input = await ai.files.upload({ file: new Blob([jsonl], { type: 'application/jsonl' }), config: { mimeType: 'application/jsonl' } });
+    assert.ok(input.name?.startsWith('files/'));
+    assert.equal(input.sizeBytes, String(Buffer.byteLength(jsonl)), 'the bytes reached the provider');
+    assert.deepEqual((await callsOf(rig, 'gemini.files')).map((c) => [c.cost, c.unpriced]), [['0', false], ['0', false]], 'the upload: start and bytes, free');
+
+    const job = await ai.batches.create({ model: 'gemini-2.5-flash', src: input.name! });
+    assert.ok(job.name?.startsWith('batches/'));
+    const [sc] = await callsOf(rig, 'batchGenerateContent');
+    assert.equal(sc!.cost, '0', 'its requests are in a file Tollgate does not see: no estimate');
+
+    // the finished job names its responses file; reading the job books nothing (its results are in the file)
+    const reader = new GoogleGenAI({ apiKey: 'g-x', httpOptions: { baseUrl: `${rig.url}/gemini`, headers: { 'x-tollgate-project': 'reader' } } });
+    const got = await reader.batches.get({ name: job.name! });
+    assert.equal(got.state, 'JOB_STATE_SUCCEEDED');
+    const responsesFile = got.dest?.fileName;
+    assert.ok(responsesFile?.startsWith('files/'), 'the job names its responses file');
+    assert.deepEqual((await callsOf(rig, 'gemini.batch')).map((c) => c.cost), ['0']);
+
+    const dir = tempDir('tollgate-gemini-batch-');
+    for (let i = 0; i < 2; i++) {
+      const to = path.join(dir, `out-${i}.jsonl`);
+      await reader.files.download({ file: responsesFile!, downloadPath: to });
+      const out = fs.readFileSync(to, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { key: string; response?: { usageMetadata: { promptTokenCount: number } }; error?: unknown });
+      assert.deepEqual(out.map((l) => l.key), ['request-1', 'request-2', 'err-3']);
+      assert.equal(out[0]!.response!.usageMetadata.promptTokenCount, 7);
+      assert.ok(out[2]!.error);
+    }
+    // the REST docs' download path (as the Python SDK asks it): the same file, not booked again
+    const rest = await fetch(`${rig.url}/gemini/download/v1beta/${responsesFile}:download?alt=media`, { headers: { 'x-goog-api-key': 'g-x' } });
+    assert.equal(rest.status, 200);
+    assert.equal((await rest.text()).trim().split('\n').length, 3);
+
+    const downloads = await callsOf(rig, 'gemini.batch.output');
+    assert.equal(downloads.length, 3);
+    const booked = downloads.filter((c) => c.cost !== '0');
+    assert.equal(booked.length, 1, 'booked once');
+    // gemini-2.5-flash at 50 %: 2 × 7 input × $0.15/M + 2 × 16 output × $1.25/M = 0.0000021 + 0.00004; the failed request is not billed
+    assert.equal(booked[0]!.cost, '0.0000421');
+    assert.equal(booked[0]!.unpriced, false);
+    assert.equal(booked[0]!.estimated, false);
+    assert.equal(booked[0]!.model, 'gemini-2.5-flash');
+    assert.equal(booked[0]!.project, 'haiku', 'attributed like the submit call');
+    assert.equal(booked[0]!.usage.requests, 2);
+    assert.match(booked[0]!.priceSource ?? '', new RegExp(`batch ${job.name}: 2 billed requests, 1 not billed`));
+    for (const c of downloads.filter((x) => x.id !== booked[0]!.id)) assert.match(c.priceSource ?? '', new RegExp(`not booked again: .* booked on call ${booked[0]!.id}`));
+
+    // any other file downloaded through the same endpoint (a Veo video): passes through, books nothing
+    const video = await fetch(`${rig.url}/gemini/v1beta/files/video-1:download?alt=media`, { headers: { 'x-goog-api-key': 'g-x' } });
+    assert.equal(await video.text(), 'fake video video-1');
+    const v = await settled(rig, video.headers.get('x-tollgate-call-id'));
+    assert.equal(v.cost, '0');
+    assert.equal(v.unpriced, false);
+    assert.deepEqual(await total(rig), { total: '0.0000421', calls: 8 });
+  } finally {
+    await rig.close();
+  }
+});
+
+test('re-pricing results booked unpriced (a model the catalog does not know) takes the estimate back then', async () => {
+  const rig = await startRig(['anthropic']);
+  try {
+    const params = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'Summarise the attached policy in one line.' }] };
+    const submit = await anthropicClient(rig, 'nightly').messages.batches.create({ requests: [{ custom_id: 'a', params }, { custom_id: 'b', params }] });
+    // estimate: 2 × 16 input × $1.50/M + 2 × 100 output × $7.50/M
+    assert.deepEqual(await total(rig), { total: '0.001548', calls: 1 });
+
+    // the results report a model the catalog does not know (a snapshot newer than its price data): unpriced, the estimate stays
+    const snapshot = 'claude-tern-1-20991231';
+    rig.fakes.anthropic!.next({ model: snapshot, path: '/results' });
+    for await (const _ of await anthropicClient(rig, 'reader').messages.batches.results(submit.id)) { /* drain */ }
+    const [read] = await callsOf(rig, 'messages.batches.results');
+    assert.equal(read!.unpriced, true);
+    assert.match(read!.unpricedReason ?? '', new RegExp(`${snapshot} is not in the price catalog`));
+    assert.equal(read!.project, 'nightly', 'attributed like the submit call, priced or not');
+    assert.deepEqual([read!.usage.requests, read!.usage.inputTokens, read!.usage.outputTokens], [2, 22, 32], 'the usage of every request, to price later');
+    assert.equal((await callsOf(rig, 'batch.correction')).length, 0);
+    assert.equal((await total(rig)).total, '0.001548');
+
+    // the user prices the snapshot (its standard rates; the batch rate is half) and re-prices
+    await rig.engine.api.setOverride({ provider: 'anthropic', model: snapshot, prices: { input_mtok: '3', output_mtok: '15' } });
+    const r = await rig.engine.api.reprice({ provider: 'anthropic', model: snapshot });
+    assert.equal(r.repriced, 1);
+    const priced = (await rig.engine.api.call({ id: read!.id }))!;
+    assert.equal(priced.unpriced, false);
+    // 22 × $1.50/M + 32 × $7.50/M
+    assert.equal(priced.cost, '0.000273');
+    const [corr] = await callsOf(rig, 'batch.correction');
+    assert.ok(corr, 'the estimate is taken back once the results are priced');
+    assert.equal(corr.cost, '-0.001548');
+    assert.equal(corr.project, 'nightly');
+    const [sc] = await callsOf(rig, 'messages.batches');
+    assert.equal(corr.corrects, sc!.id);
+    // the submit, the SDK's poll for the results URL and the results: 3 calls (a correction adds its cost, not a call)
+    assert.deepEqual(await total(rig), { total: '0.000273', calls: 3 });
+    // re-pricing again changes nothing
+    assert.equal((await rig.engine.api.reprice({ provider: 'anthropic', model: snapshot })).repriced, 0);
+    assert.equal((await callsOf(rig, 'batch.correction')).length, 1);
+  } finally {
+    await rig.close();
+  }
+});
+
+test('credits: the movements list the estimate drawn at submit, the actual, and the correction giving the estimate back to the grant', async () => {
+  const rig = await startRig(['anthropic']);
+  try {
+    const grant = await rig.engine.api.addCredit({ provider: 'anthropic', amount: '1', expires: '2099-12-31' });
+    const params = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'Summarise the attached policy in one line.' }] };
+    const submit = await anthropicClient(rig, 'nightly').messages.batches.create({ requests: [{ custom_id: 'a', params }, { custom_id: 'b', params }] });
+    for await (const _ of await anthropicClient(rig, 'nightly').messages.batches.results(submit.id)) { /* drain */ }
+    const [sc] = await callsOf(rig, 'messages.batches');
+    const [booked] = (await callsOf(rig, 'messages.batches.results')).filter((c) => c.cost !== '0');
+    const [corr] = await callsOf(rig, 'batch.correction');
+    const moves = await rig.engine.api.creditMovements({ provider: 'anthropic' });
+    assert.deepEqual(moves.map((m) => [m.callId, m.grantId, m.amount]), [
+      [sc!.id, grant.id, '0.001548'],
+      [booked!.id, grant.id, '0.000273'],
+      [corr!.id, grant.id, '-0.001548'],
+    ]);
+    const status = await rig.engine.api.credits({});
+    const g = status.providers.find((p) => p.provider === 'anthropic')!;
+    assert.equal(g.balance, '0.999727', 'the balance and the movements agree');
   } finally {
     await rig.close();
   }

@@ -1,5 +1,5 @@
 /**
- * The response tap on a batch's results: JSONL (Anthropic results, OpenAI batch output files) read
+ * The response tap on a batch's results: JSONL (Anthropic results, OpenAI batch output files, Gemini responses files) read
  * line by line in whatever chunks it arrives, compressed or not, bounded per line; a Gemini batch job
  * read from its inline responses once done. Bad lines are counted, never thrown; a file that is not a
  * batch's results yields nothing to book.
@@ -105,4 +105,27 @@ test('Gemini batch job: inline responses only once done; the submit and poll res
   assert.equal(running.batch?.results, null);
   const openai = await tap('batches.retrieve', Buffer.from(JSON.stringify({ id: 'batch_1', object: 'batch', output_file_id: 'file-out' })), [], undefined, 'application/json');
   assert.deepEqual([openai.batch?.id, openai.batch?.outputFileId], ['batch_1', 'file-out']);
+});
+
+test('Gemini responses file: {key, response} lines carry their usage and model version at the batch tier; {key, error} and {key, status} are not billed; a video is not results; a finished file batch names its responses file', async () => {
+  const line = (key: string, prompt: number, out: number) => JSON.stringify({ key, response: { candidates: [{ content: { parts: [{ text: 'x\n"usageMetadata"' }], role: 'model' }, finishReason: 'STOP' }], usageMetadata: { promptTokenCount: prompt, candidatesTokenCount: out, totalTokenCount: prompt + out }, modelVersion: 'gemini-2.5-flash' } });
+  const body = Buffer.from([line('1', 7, 16), JSON.stringify({ key: '2', error: { code: 400, message: 'bad', status: 'INVALID_ARGUMENT' } }), JSON.stringify({ key: '3', status: { code: 8, message: 'quota' } }), line('4', 3, 2)].join('\n') + '\n');
+  const want = [
+    { model: 'gemini-2.5-flash', usage: { inputTokens: 7, outputTokens: 16, serviceTier: 'batch' } },
+    { model: 'gemini-2.5-flash', usage: { inputTokens: 3, outputTokens: 2, serviceTier: 'batch' } },
+  ];
+  for (const chunks of [[], [5, 50, 1, 300]]) {
+    const x = await tap('gemini.batch.output', body, chunks, undefined, 'application/octet-stream');
+    assert.deepEqual(x.batch?.results?.map((r) => ({ model: r.model, usage: { inputTokens: r.usage.inputTokens, outputTokens: r.usage.outputTokens, serviceTier: r.usage.serviceTier } })), want);
+    assert.equal(x.batch?.notBilled, 2);
+    assert.equal(x.batch?.unread, 0);
+  }
+  assert.deepEqual((await tap('gemini.batch.output', zlib.gzipSync(body), [9], 'gzip')).batch?.results?.length, 2);
+  // a Veo video, or another file (a batch's input file: {key, request}), downloaded the same way: nothing to book
+  assert.equal((await tap('gemini.batch.output', Buffer.from('\x00\x00\x00 ftypisom fake video'), [], undefined, 'video/mp4')).batch ?? null, null);
+  assert.equal((await tap('gemini.batch.output', Buffer.from(JSON.stringify({ key: '1', request: { contents: [] } }) + '\n'))).batch ?? null, null);
+  // the finished job: its responses file, no inline results
+  const job = Buffer.from(JSON.stringify({ name: 'batches/abc', metadata: { model: 'models/gemini-2.5-flash', state: 'BATCH_STATE_SUCCEEDED', output: { responsesFile: 'files/batch-abc' } }, done: true, response: { '@type': 'type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput', responsesFile: 'files/batch-abc' } }));
+  const j = await tap('gemini.batch', job, [], undefined, 'application/json');
+  assert.deepEqual([j.batch?.id, j.batch?.outputFileId, j.batch?.results], ['batches/abc', 'files/batch-abc', null]);
 });

@@ -34,6 +34,10 @@ test('batch results are classified as results (booked once when read), only for 
   assert.equal(classify('anthropic', 'GET', '/v1/messages/batches/msgbatch_01/results'), 'messages.batches.results');
   assert.equal(classify('openai', 'GET', '/v1/files/file-abc/content'), 'batches.output');
   assert.equal(classify('gemini', 'GET', '/v1beta/batches/abc123'), 'gemini.batch');
+  // a Gemini file batch's responses file, downloaded as the JS SDK asks it and as the REST docs and the Python SDK do
+  assert.equal(classify('gemini', 'GET', '/v1beta/files/batch-abc:download?alt=media'), 'gemini.batch.output');
+  assert.equal(classify('gemini', 'GET', '/download/v1beta/files/batch-abc:download?alt=media'), 'gemini.batch.output');
+  assert.equal(classify('gemini', 'GET', '/v1beta/files/batch-abc'), 'gemini.read');
   // other OpenAI-compatible hosts: a plain read (their batch output is not priced here)
   assert.equal(classify('openrouter', 'GET', '/api/v1/files/file-abc/content'), 'openai.read');
   assert.equal(classify('anthropic', 'DELETE', '/v1/messages/batches/msgbatch_01'), 'anthropic.read');

@@ -48,6 +48,10 @@ test('several models: each priced on its own, the model is null; an unknown mode
   const unknown = priceBatchResults(catalog, 'anthropic', [{ model: 'claude-nonesuch', usage: { inputTokens: 1 } }], at);
   assert.equal(unknown.cost, null);
   assert.match(unknown.reason ?? '', /unknown model in the batch results: anthropic:claude-nonesuch/);
+  // unpriced, the usage of every request is still summed (re-priced later, all of it is priced)
+  const later = priceBatchResults(catalog, 'anthropic', [1, 2, 3].map((n) => ({ model: 'claude-nonesuch', usage: { inputTokens: n, outputTokens: 10 } })), at);
+  assert.equal(later.cost, null);
+  assert.deepEqual(later.usage, { requests: 3, inputTokens: 6, outputTokens: 30, serviceTier: 'batch' });
   const absurd = priceBatchResults(catalog, 'anthropic', [{ model: 'claude-sonnet-4-5', usage: { inputTokens: 1e12 } }], at);
   assert.equal(absurd.cost, null);
   assert.match(absurd.reason ?? '', /implausible/);

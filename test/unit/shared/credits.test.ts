@@ -45,6 +45,34 @@ test('an expired grant is never drawn, even with balance left; a grant not yet e
   assert.equal(b[0]!.grants.find((g) => g.grant.id === 'later')!.state, 'pending');
 });
 
+test('a correction (negative cost) gives back as negative movements: the uncovered part first, then the grants last drawn first; later calls draw it again', () => {
+  const a = grant('a', { amountNano: USD('3'), priority: 10 });
+  const b = grant('b', { amountNano: USD('2'), priority: 20 });
+  // a batch's estimate (6) drains both grants and 1 is uncovered; its correction (-6) gives it all back; the actual (1.5) draws from a again
+  const calls = [call('est', T0 + 1000, '6'), call('corr', T0 + 2000, '-6'), call('actual', T0 + 2000 + 1, '1.5')];
+  const m = [...deriveMovements([a, b], calls)];
+  assert.deepEqual(m.map((x) => [x.callId, x.grantId, x.amountNano]), [
+    ['est', 'a', USD('3')],
+    ['est', 'b', USD('2')],
+    ['est', null, USD('1')],
+    ['corr', null, USD('-1')],
+    ['corr', 'b', USD('-2')],
+    ['corr', 'a', USD('-3')],
+    ['actual', 'a', USD('1.5')],
+  ]);
+  // the movements sum to the net spend, and each grant's draw equals the totals-based balance
+  assert.equal(m.reduce((s, x) => s + x.amountNano, 0n), USD('1.5'));
+  const spend = (_p: string, from: number, to: number) => calls.filter((c) => c.ts >= from && c.ts < to).reduce((s, c) => s + c.costNano, 0n);
+  const bal = balancesAt([a, b], T0 + DAY_MS, spend)[0]!;
+  assert.equal(bal.grants.find((g) => g.grant.id === 'a')!.drawnNano, USD('1.5'));
+  assert.equal(bal.grants.find((g) => g.grant.id === 'b')!.drawnNano, 0n);
+  // a give-back of a draw made before this derivation started (a window): no grant drew it here, so no grant is named
+  assert.deepEqual([...deriveMovements([a, b], [call('corr', T0 + 2000, '-0.5')])].map((x) => [x.grantId, x.amountNano]), [[null, USD('-0.5')]]);
+  // a partial correction gives back from the grant drawn last only
+  const p = [...deriveMovements([a, b], [call('est', T0 + 1, '4'), call('corr', T0 + 2, '-1.5')])];
+  assert.deepEqual(p.slice(2).map((x) => [x.grantId, x.amountNano]), [['b', USD('-1')], ['a', USD('-0.5')]]);
+});
+
 test('promotional before paid when priority and expiry are equal; then oldest, then id', () => {
   const paid = grant('a-paid');
   const promo = grant('z-promo', { promo: true });
