@@ -134,6 +134,20 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
     if (!acc) throw new LedgerError(401, 'unauthorized', 'this device has no account');
     let seq = num(acc.last_seq);
 
+    // SQLite, the usual batch (calls the service has never seen, each once): inserted straight away
+    // in a savepoint, without looking the ids up first; a known id fails the insert (primary key),
+    // which rolls the savepoint back and takes the path below. Only the originals of corrections are
+    // looked up first. (PostgreSQL looks every id up in one statement: an error there would abort the
+    // whole transaction, and the lookup is one round trip.)
+    if (db.kind === 'sqlite' && calls.length > 0 && new Set(calls.map((c) => c.call.id)).size === calls.length) {
+      const fast = await pushFresh(q, auth, calls, seq, now);
+      if (fast) {
+        await q.run('UPDATE accounts SET last_seq = ? WHERE id = ?', [fast.seq, auth.accountId]);
+        await fireAlerts(q, auth.accountId, now);
+        return { protocol: PROTOCOL, results: fast.results, stored: calls.length, duplicates: 0, conflicts: 0 };
+      }
+    }
+
     const known = new Map<string, { seq: number; hash: string }>();
     const wanted = [...new Set(calls.flatMap((c) => (c.call.corrects ? [c.call.id, c.call.corrects] : [c.call.id])))];
     // PostgreSQL: one array parameter (one short statement to parse and plan); SQLite: lists of placeholders
@@ -193,6 +207,61 @@ export async function push(db: Db, auth: Auth, calls: ValidCall[]): Promise<Push
     const count = (s: string) => results.filter((r) => r.status === s).length;
     return { protocol: PROTOCOL, results, stored: count('stored'), duplicates: count('duplicate'), conflicts: count('conflict') };
   });
+}
+
+const INSERT_CALLS = 'INSERT INTO calls (account_id, id, seq, device_id, content_hash, body, ts, cost_nano, corrects, received_at, provider, model, project, workflow, key_fp) VALUES ';
+const callRow = (auth: Auth, c: ValidCall, seq: number, now: number): unknown[] => {
+  const k = c.call;
+  return [auth.accountId, k.id, seq, auth.deviceId, c.hash, c.body, k.ts, c.costNano, k.corrects ?? null, now, k.provider, k.model ?? null, k.project ?? null, k.workflow ?? null, k.keyFingerprint ?? null];
+};
+
+/**
+ * The SQLite fast path of push(): every call of the batch stored, in a savepoint, with no lookup of
+ * its id first; null (and nothing written) when one of them is already known (the primary key
+ * refuses it) or corrects a call the account does not have: push() then takes its careful path.
+ */
+async function pushFresh(q: Query, auth: Auth, calls: ValidCall[], lastSeq: number, now: number): Promise<{ seq: number; results: PushResult[] } | null> {
+  const originals = [...new Set(calls.flatMap((c) => (c.call.corrects ? [c.call.corrects] : [])))];
+  if (originals.length) {
+    const inBatch = new Set(calls.map((c) => c.call.id));
+    const outside = originals.filter((id) => !inBatch.has(id));
+    for (const ids of chunks(outside, 500)) {
+      const found = await q.all(`SELECT id FROM calls WHERE account_id = ? AND id IN (${ids.map(() => '?').join(',')})`, [auth.accountId, ...ids]);
+      if (found.length !== ids.length) return null;
+    }
+    // an original in the batch must come before its correction
+    const seen = new Set<string>();
+    for (const c of calls) {
+      if (c.call.corrects && inBatch.has(c.call.corrects) && !seen.has(c.call.corrects)) return null;
+      seen.add(c.call.id);
+    }
+  }
+  let seq = lastSeq;
+  const results: PushResult[] = [];
+  const spentFromLeases = new Map<string, bigint>();
+  await q.exec('SAVEPOINT push_fresh');
+  try {
+    for (const part of chunks(calls, 500)) {
+      const rows: unknown[] = [];
+      for (const c of part) {
+        seq += 1;
+        results.push({ id: c.call.id, status: 'stored', seq });
+        rows.push(...callRow(auth, c, seq, now));
+        for (const lease of new Set(c.call.leases ?? [])) spentFromLeases.set(lease, (spentFromLeases.get(lease) ?? 0n) + c.costNano);
+      }
+      await q.run(INSERT_CALLS + part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', '), rows);
+    }
+  } catch (e) {
+    await q.exec('ROLLBACK TO push_fresh');
+    await q.exec('RELEASE push_fresh');
+    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return null; // an id the account already has
+    throw e;
+  }
+  await q.exec('RELEASE push_fresh');
+  for (const [lease, nano] of spentFromLeases) {
+    await q.run('UPDATE leases SET pushed_nano = pushed_nano + ? WHERE id = ? AND account_id = ?', [nano, lease, auth.accountId]);
+  }
+  return { seq, results };
 }
 
 /**

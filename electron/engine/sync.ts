@@ -17,6 +17,7 @@
  * - The device token lives in the secret store (encrypted in sync_state), never in clear, never logged.
  */
 import zlib from 'node:zlib';
+import { request as undiciRequest, type Dispatcher } from 'undici';
 import { promisify } from 'node:util';
 import { OUTBOX_COLUMNS, type CallRow, type Ledger } from './ledger.ts';
 import type { SecretStore } from './secret-store.ts';
@@ -312,23 +313,26 @@ export class SyncClient {
         headers['content-encoding'] = 'gzip';
       }
     }
-    let res: Response;
+    // undici's request(), not fetch(): the same client without WHATWG streams, which cost more CPU
+    // than the JSON itself on a page of 1,000 calls
+    let res: Dispatcher.ResponseData;
     try {
-      res = await fetch(c.url + p, { method, headers, body: data ? new Uint8Array(data) : undefined, signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), this.aborter.signal]) });
+      res = await undiciRequest(c.url + p, { method: method as Dispatcher.HttpMethod, headers, body: data, signal: AbortSignal.any([AbortSignal.timeout(REQUEST_TIMEOUT_MS), this.aborter.signal]) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new SyncError('E_SYNC_OFFLINE', `cannot reach the ledger service ${c.url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      throw new SyncError('E_SYNC_OFFLINE', `cannot reach the ledger service ${c.url}: ${(e as { code?: string }).code ?? cause?.code ?? cause?.message ?? (e as Error).message}`);
     }
     let text: string;
     try {
-      text = await res.text();
+      text = await res.body.text();
     } catch (e) {
       throw new SyncError('E_SYNC_OFFLINE', `the ledger service ${c.url} cut the answer: ${(e as Error).message}`);
     }
+    const status = res.statusCode;
     const json = parseJson(text) as { error?: { code?: string; message?: string } } | null;
-    if (!res.ok) {
-      const code = json?.error?.code ?? `http_${res.status}`;
-      throw new SyncError(code, `the ledger service answered ${res.status} ${code}: ${json?.error?.message ?? text.slice(0, 200)}`, res.status);
+    if (status < 200 || status > 299) {
+      const code = json?.error?.code ?? `http_${status}`;
+      throw new SyncError(code, `the ledger service answered ${status} ${code}: ${json?.error?.message ?? text.slice(0, 200)}`, status);
     }
     if (json === null || typeof json !== 'object') throw new SyncError('E_SYNC_PROTOCOL', `the ledger service ${c.url} did not answer JSON for ${method} ${p.split('?')[0]}`);
     return json as T;

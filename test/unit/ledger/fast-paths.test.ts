@@ -14,7 +14,7 @@ import { uuidv7 } from 'uuidv7';
 import { LedgerError, canonicalJson, canonicalJsonFast, pushedCallSchema, sha256, validateCall, validatePush } from '../../../ledger/protocol.ts';
 import { num, openDb } from '../../../ledger/db.ts';
 import { createEnrolCode, enrol, authenticate, push, pull } from '../../../ledger/store.ts';
-import { Ledger, type CallRow } from '../../../electron/engine/ledger.ts';
+import { Ledger, itemsJson, type CallRow } from '../../../electron/engine/ledger.ts';
 import { newCallId } from '../../../electron/engine/ids.ts';
 import { pushJson, pushRecord } from '../../../electron/engine/sync.ts';
 
@@ -89,6 +89,22 @@ const row = (over: Partial<CallRow> = {}): CallRow => ({
   priceSource: 'test', error: null, blockedBy: null, prompt: 'secret prompt', ...over,
 });
 
+test('line items are stored in canonical key order, the same content as JSON.stringify, whatever their fields', () => {
+  const items = [
+    { label: 'Input tokens', quantity: '10', unit: 'token', per: 1_000_000, unitPrice: '0.15', cost: '0.0000015', source: 'genai-prices@0.1.8' },
+    { cost: '1', label: 'é "q" \\ \u2028', per: 1, quantity: '-1', source: 's', unit: 'call', unitPrice: '1' },
+    { label: 'x', quantity: '1', unit: 'image', per: 1, unitPrice: '0.04', cost: '0.04', source: 's', note: 'a newer field' },
+    { label: 'y', quantity: '1', unit: 'image', per: 1, unitPrice: '0.04', cost: '0.04' },
+    { label: 'z', quantity: '1', unit: 'image', per: Infinity, unitPrice: '0.04', cost: '0.04', source: 's' },
+  ] as unknown as CallRow['items'];
+  for (let i = 0; i < items.length; i++) {
+    const one = [items[i]!];
+    assert.deepEqual(JSON.parse(itemsJson(one)), JSON.parse(JSON.stringify(one)), `item ${i}: same content`);
+  }
+  assert.equal(itemsJson(items.slice(0, 2)), canonicalJson(items.slice(0, 2)), 'the usual items: canonical bytes');
+  assert.equal(itemsJson([]), '[]');
+});
+
 test('the push body written straight from the outbox is the record, and the service\'s canonical form of it is the record\'s', () => {
   const d = dir('tollgate-pushjson-');
   const L = new Ledger(d, { writerThread: false });
@@ -161,6 +177,38 @@ test('pull with others=1 leaves the asking device\'s calls out and still moves t
     const forB = JSON.parse(await pull(db, b, 0, 10, true));
     assert.equal(forB.calls.length, 3);
     assert.equal(forB.calls[0].device_name, 'a');
+  } finally {
+    await db.close();
+  }
+});
+
+test('a push of calls the service has never seen takes the fast path; a batch with a known id, in any place, is judged call by call with nothing half-written', async () => {
+  const db = await openDb({ dataDir: dir('tollgate-fresh-') });
+  try {
+    const a = await authenticate(db, (await enrol(db, (await createEnrolCode(db, 'acc')).code, 'a')).token);
+    const mk = (over: Record<string, unknown> = {}) => ({ id: uuidv7(), ts: 1, provider: 'openai', status: 'ok', cost: '0.5', ...over });
+    const first = [mk(), mk(), mk()];
+    const r1 = await push(db, a, validatePush({ protocol: 1, calls: first }).calls);
+    assert.deepEqual(r1.results.map((r) => [r.status, r.seq]), [['stored', 1], ['stored', 2], ['stored', 3]]);
+    // a correction of a stored call, and one of a call earlier in the same batch: both stored
+    const orig = mk();
+    const r2 = await push(db, a, validatePush({ protocol: 1, calls: [mk({ corrects: first[0]!.id, cost: '-0.5' }), orig, mk({ corrects: orig.id, cost: '-0.1' })] }).calls);
+    assert.deepEqual(r2.results.map((r) => [r.status, r.seq]), [['stored', 4], ['stored', 5], ['stored', 6]]);
+    // a known id at the end of a batch of 900 (past the first insert of 500): duplicate, conflict, the rest stored
+    const fresh = Array.from({ length: 900 }, () => mk());
+    const batch = [...fresh, first[1]!, { ...first[2]!, cost: '0.6' }];
+    const r3 = await push(db, a, validatePush({ protocol: 1, calls: batch }).calls);
+    assert.deepEqual([r3.stored, r3.duplicates, r3.conflicts], [900, 1, 1]);
+    assert.deepEqual(r3.results.slice(-2).map((r) => [r.status, r.seq]), [['duplicate', 2], ['conflict', 3]]);
+    assert.deepEqual([r3.results[0]!.seq, r3.results[899]!.seq], [7, 906], 'sequence numbers stay gap-free');
+    // a correction of a call the account does not have: refused, nothing of the batch stored
+    const before = num((await db.get('SELECT COUNT(*) AS n FROM calls'))!.n);
+    await assert.rejects(push(db, a, validatePush({ protocol: 1, calls: [mk(), mk({ corrects: uuidv7(), cost: '-1' })] }).calls), /unknown_original|corrects/);
+    await assert.rejects(push(db, a, validatePush({ protocol: 1, calls: [mk({ corrects: orig.id, cost: '-1' }), mk()].reverse().map((c, i, xs) => (i === 0 ? { ...c, corrects: xs[1]!.id } : c)) }).calls), /unknown_original|corrects/);
+    assert.equal(num((await db.get('SELECT COUNT(*) AS n FROM calls'))!.n), before);
+    assert.equal(num((await db.get('SELECT last_seq FROM accounts'))!.last_seq), 906);
+    const next = await push(db, a, validatePush({ protocol: 1, calls: [mk()] }).calls);
+    assert.equal(next.results[0]!.seq, 907);
   } finally {
     await db.close();
   }
