@@ -34,6 +34,8 @@ export const PROTOCOL = 2;
 const GRANT_BATCH = 500;
 export const MAX_BATCH = 1000;
 const PULL_LIMIT = 1000;
+/** Pull pages asked for ahead of the one being written. */
+const PULL_AHEAD = 3;
 const PUSH_CONCURRENCY = 8;
 /** Where Ledger.outboxRaw puts a row's outbox seq: after the OUTBOX_COLUMNS. */
 const OUTBOX_SEQ = OUTBOX_COLUMNS.length;
@@ -532,14 +534,32 @@ export class SyncClient {
     type Page = { calls?: { seq: number; device: string; device_name?: string; call: Record<string, unknown> }[]; next?: number; has_more?: boolean };
     const page = (after: number) => this.request<Page>(c, token, 'GET', `/v1/pull?after=${after}&limit=${PULL_LIMIT}&others=1&protocol=${PROTOCOL}`);
     let after = Number(this.L.syncState('pull_after') ?? 0);
-    let pending: Promise<Page> | null = page(after);
-    while (pending) {
-      const r: Page = await pending;
+    // Pages in flight ahead of the one being written. The service's sequence numbers are gap-free, so
+    // a full page ends PULL_LIMIT further on: the next pages are asked for at the cursor they will
+    // most likely start at, and one asked for at any other cursor than the last page's `next` is
+    // dropped and asked for again (only speed depends on the guess, never what is written).
+    const ahead: { after: number; page: Promise<Page> }[] = [];
+    const ask = (a: number) => {
+      const pg = page(a);
+      pg.catch(() => {});
+      ahead.push({ after: a, page: pg });
+    };
+    ask(after);
+    while (ahead.length) {
+      const asked = ahead.shift()!;
+      if (asked.after !== after) {
+        ahead.length = 0;
+        ask(after);
+        continue;
+      }
+      const r: Page = await asked.page;
       const next = typeof r.next === 'number' && r.next >= after ? r.next : after;
       const more = r.has_more === true && next !== after;
-      // the next page is fetched while this one is written (its answer is awaited only after that)
-      pending = more ? page(next) : null;
-      pending?.catch(() => {});
+      if (!more) ahead.length = 0;
+      else {
+        if (ahead.length && ahead[0]!.after !== next) ahead.length = 0;
+        for (let a = ahead.length ? ahead[ahead.length - 1]!.after + PULL_LIMIT : next; ahead.length < PULL_AHEAD; a += PULL_LIMIT) ask(a);
+      }
       const calls = Array.isArray(r.calls) ? r.calls : [];
       const rows: { row: CallRow; device: string; deviceId: string }[] = [];
       for (const x of calls) {
