@@ -56,6 +56,8 @@ export interface EngineOptions {
   surface?: 'desktop' | 'headless';
   /** How often the sync client pushes and pulls while joined (default 5 s, or $TOLLGATE_SYNC_INTERVAL_MS). */
   syncIntervalMs?: number;
+  /** How long background sync may wait for a quieter moment while the proxy is saturated (default 30 s). */
+  syncMaxDeferMs?: number;
 }
 
 interface CapState {
@@ -214,7 +216,7 @@ export class Engine implements ProxyHost {
         this.log(`alert: cap "${a.capLabel}" (${a.capId}) reached ${a.threshold} % of its limit across all devices: spent ${formatUsd(a.spent)} of ${formatUsd(a.limit)}.`);
         this.emit({ type: 'alert', alert: a });
       },
-    }, { intervalMs: opts.syncIntervalMs });
+    }, { intervalMs: opts.syncIntervalMs, maxDeferMs: opts.syncMaxDeferMs });
     this.loadCaps(); // again, now that the lease book exists
     this.api = new EngineApi(this);
   }

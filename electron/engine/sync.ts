@@ -34,6 +34,10 @@ export const PROTOCOL = 2;
 const GRANT_BATCH = 500;
 export const MAX_BATCH = 1000;
 const PULL_LIMIT = 1000;
+/** Background sync waits while the event loop is busier than this (see tick). */
+const BUSY_ELU = 0.9;
+const BUSY_RECHECK_MS = 100;
+const MAX_DEFER_MS = 30_000;
 /** Pull pages asked for ahead of the one being written. */
 const PULL_AHEAD = 3;
 const PUSH_CONCURRENCY = 8;
@@ -106,6 +110,8 @@ export interface ServiceCap { id: string; scope: Cap['scope']; scope_value: stri
 export interface SyncOptions {
   /** How often the background loop pushes and pulls when all is well. */
   intervalMs?: number;
+  /** How long the background loop may put a pass off while the proxy is saturated (see tick). */
+  maxDeferMs?: number;
 }
 
 interface Config { url: string; deviceId: string; deviceName: string; account: string; tokenBlob: string }
@@ -221,6 +227,11 @@ export function rowFromPulled(c: Record<string, unknown>): CallRow | null {
 export class SyncClient {
   private timer: NodeJS.Timeout | null = null;
   private active = false;
+  /** The event loop's utilization at the last tick, and when the last background pass began (see tick). */
+  private elu = performance.eventLoopUtilization();
+  private lastPassAt = 0;
+  /** Background passes put off while the proxy was saturated (see tick). */
+  deferred = 0;
   private busy: Promise<SyncProgress> | null = null;
   private failures = 0;
   private token: string | null = null;
@@ -229,11 +240,13 @@ export class SyncClient {
   /** Aborted on stop: a request hanging on a dead network never holds up the engine's shutdown. */
   private aborter = new AbortController();
   readonly intervalMs: number;
+  readonly maxDeferMs: number;
   /** Leases for the all-devices caps (leases.ts). */
   readonly leases: LeaseBook;
 
   constructor(private readonly host: SyncHost, opts: SyncOptions = {}) {
     this.intervalMs = opts.intervalMs ?? Number(process.env.TOLLGATE_SYNC_INTERVAL_MS ?? 5000);
+    this.maxDeferMs = opts.maxDeferMs ?? MAX_DEFER_MS;
     this.leases = new LeaseBook({ request: (m, p, b) => this.authed(m, p, b as Record<string, unknown> | undefined) }, host.ledger, (m) => host.log(m));
   }
 
@@ -304,12 +317,13 @@ export class SyncClient {
   private async request<T>(c: { url: string }, token: string | null, method: string, p: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    let data: Buffer | undefined;
+    let data: Buffer | string | undefined;
     if (body !== undefined) {
       const json = body instanceof JsonText ? body.text : JSON.stringify(body);
       headers['content-type'] = 'application/json';
       // gzip pays on a network; to a service on this machine it only costs CPU on both ends
-      if (json.length < 1024 || isLoopbackUrl(c.url)) data = Buffer.from(json);
+      // (a string body is written to the socket as it is: no copy into a Buffer first)
+      if (json.length < 1024 || isLoopbackUrl(c.url)) data = json;
       else {
         data = await gzip(json, { level: 1 });
         headers['content-encoding'] = 'gzip';
@@ -414,6 +428,17 @@ export class SyncClient {
   private async tick(): Promise<void> {
     this.timer = null;
     if (!this.joined) return this.schedule(this.intervalMs);
+    // Background sync yields to the proxy: while the event loop has been busier than BUSY_ELU since
+    // the last look (the proxy saturated), the pass waits for a quieter moment, looked for every
+    // BUSY_RECHECK_MS, for at most MAX_DEFER_MS since the last pass; then it runs whatever the load.
+    // Nothing waits on it: calls are in the outbox, and leases are topped up by the proxy itself.
+    const elu = performance.eventLoopUtilization(this.elu);
+    this.elu = performance.eventLoopUtilization();
+    if (elu.utilization > BUSY_ELU && Date.now() - this.lastPassAt < this.maxDeferMs) {
+      this.deferred++;
+      return this.schedule(Math.min(this.intervalMs, BUSY_RECHECK_MS));
+    }
+    this.lastPassAt = Date.now();
     try {
       await this.syncNow();
       if (this.failures) this.host.log(`sync: the ledger service answers again; ${this.L.outboxCount()} call(s) left to push.`);

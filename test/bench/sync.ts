@@ -7,6 +7,7 @@
  * - the proxy's saturated throughput with sync running in the background vs with it stopped, on the
  *   same engine, in back-to-back pairs (target: within 5 %), with proxy.ts's client process and wrk.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,10 +107,22 @@ export async function benchSync(n = 1_000_000): Promise<BenchResult[]> {
  * load makes as it goes) vs an identical engine that has not joined: back-to-back 1 s pairs in
  * alternating order, the median ratio. The synced engine's sync is never stopped, so it measures
  * the steady state (what it pushes is what it serves), not catch-up after a pause.
+ *
+ * The service runs on the same two cores as the engine and the load. Judged (target ≥ 0.95) with the
+ * service at the lowest CPU priority (nice 19), standing in for the other machine it runs on in use:
+ * what the engine's own sync costs its proxy. Then reported with the service at normal priority,
+ * where its ingest CPU (~25 µs a call) is taken from the same cores.
  */
 export async function benchProxyWithSync(opts: { seconds?: number } = {}): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  for (const niced of [true, false]) out.push(await proxyWithSync(niced, opts.seconds ?? 6));
+  return out;
+}
+
+async function proxyWithSync(niced: boolean, seconds: number): Promise<BenchResult> {
   const backend: LedgerBackend = { dataDir: tempDir('tollgate-bench-psync-') };
   const svc = await startLedger(backend);
+  const reniced = niced && process.platform !== 'win32' && !spawnSync('renice', ['-n', '19', '-p', String(svc.child.pid)], { stdio: 'ignore' }).error;
   const client = await startClient();
   const start = () => startEngine({ dataDir: tempDir('tollgate-bench-psync-engine-'), port: 0, quiet: true, upstreams: { openai: client.upstream }, syncIntervalMs: 250 });
   const synced = await start();
@@ -123,7 +136,7 @@ export async function benchProxyWithSync(opts: { seconds?: number } = {}): Promi
     await saturate(synced, 1500);
     let made = 0;
     const before = (await synced.sync.status(false)).pending;
-    const PAIRS = Math.max(6, Math.round(((opts.seconds ?? 6) * 1000) / 300));
+    const PAIRS = Math.max(6, Math.round((seconds * 1000) / 300));
     const ratios: number[] = [];
     let rpsWith = 0, rpsWithout = 0;
     for (let r = 0; r < PAIRS; r++) {
@@ -143,12 +156,21 @@ export async function benchProxyWithSync(opts: { seconds?: number } = {}): Promi
     ratios.sort((p, q) => p - q);
     const ratio = ratios[Math.floor(ratios.length / 2)]!;
     synced.ledger.flush();
-    const left = (await synced.sync.status(false)).pending;
-    return [{
-      name: `proxy throughput with sync running vs not joined (50 conns${useWrk ? ', wrk' : ''})`, value: ratio, unit: '×', target: '≥ 0.95', ok: ratio >= 0.95,
+    // what the load made is pushed before the end (the outbox drains once the load stops)
+    const drainUntil = Date.now() + 60_000;
+    let left = (await synced.sync.status(false)).pending;
+    const pushedDuring = before + made - left;
+    while (left > 0 && Date.now() < drainUntil) {
+      await new Promise((r) => setTimeout(r, 250));
+      left = (await synced.sync.status(false)).pending;
+    }
+    const judged = niced && reniced;
+    return {
+      name: `proxy throughput with sync running vs not joined (50 conns${useWrk ? ', wrk' : ''}), service ${reniced ? 'at nice 19' : 'at normal priority'} on the same cores`,
+      value: ratio, unit: '×', target: judged ? '≥ 0.95' : 'reported', ok: judged ? ratio >= 0.95 && left === 0 : left === 0 ? undefined : false,
       note: `median of ${PAIRS} back-to-back 1 s pairs, ${ratios[0]!.toFixed(2)}–${ratios.at(-1)!.toFixed(2)}; ${rpsWith.toFixed(0)} vs ${rpsWithout.toFixed(0)} req/s; `
-        + `${(before + made - left).toLocaleString('en-US')} calls pushed in the background while ${made.toLocaleString('en-US')} were made; the service on the same machine`,
-    }];
+        + `${pushedDuring.toLocaleString('en-US')} calls pushed during the load while ${made.toLocaleString('en-US')} were made, ${left === 0 ? 'all pushed' : `${left.toLocaleString('en-US')} NOT pushed`} within a minute after it`,
+    };
   } finally {
     await synced.stop();
     await plain.stop();
