@@ -20,6 +20,7 @@ import zlib from 'node:zlib';
 import { request as undiciRequest, type Dispatcher } from 'undici';
 import { promisify } from 'node:util';
 import { OUTBOX_COLUMNS, type CallRow, type Ledger } from './ledger.ts';
+import { NOT_PLAIN, sortedPlain } from '../../shared/canonical.ts';
 import type { SecretStore } from './secret-store.ts';
 import { LeaseBook } from './leases.ts';
 import { applyPulledGrants, grantOutbox, grantOutboxCount, markGrantEvents, resetGrantOutbox, type GrantSyncEvent, type SyncedGrant } from './billing.ts';
@@ -126,32 +127,10 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** `v` with every object's keys in ascending order (the same value when they already are). */
+/** `v` with every object's keys in ascending order (the same value when they already are; as it is when it is not plain JSON data). */
 function sortedKeys<T>(v: T): T {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    let out: unknown[] | null = null;
-    for (let i = 0; i < v.length; i++) {
-      const x = sortedKeys(v[i]);
-      if (x !== v[i]) (out ??= v.slice())[i] = x;
-    }
-    return (out ?? v) as T;
-  }
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  let sorted = true;
-  for (let i = 1; i < keys.length; i++) if (!(keys[i - 1]! < keys[i]!)) { sorted = false; break; }
-  let out: Record<string, unknown> | null = null;
-  if (!sorted) {
-    out = {};
-    for (const k of keys.sort()) out[k] = sortedKeys(o[k]);
-    return out as T;
-  }
-  for (const k of keys) {
-    const x = sortedKeys(o[k]);
-    if (x !== o[k]) (out ??= { ...o })[k] = x;
-  }
-  return (out ?? v) as T;
+  const sorted = sortedPlain(v);
+  return (sorted === NOT_PLAIN ? v : sorted) as T;
 }
 
 /**
