@@ -484,6 +484,7 @@ export function priceCall(usage: Usage, model: Resolved, ctx: PriceContext = {},
   return unpriced(`unknown model: ${name} is not in the price catalog (not in the bundled genai-prices data; load a newer file with \`npx tollgate prices update --from FILE\`, or add a price with \`npx tollgate prices set\`)`);
 }
 
+/** Line items with their keys in ascending order: JSON.stringify writes them in canonical form (what the sync service hashes), at no cost. */
 export function toLineItems(lines: readonly PricedLine[]): LineItem[] {
-  return lines.map((l) => ({ label: l.label, quantity: l.quantity, unit: l.unit, per: l.per, unitPrice: l.unitPrice, cost: nanoToUsd(l.cost), source: l.source }));
+  return lines.map((l) => ({ cost: nanoToUsd(l.cost), label: l.label, per: l.per, quantity: l.quantity, source: l.source, unit: l.unit, unitPrice: l.unitPrice }));
 }

@@ -100,7 +100,7 @@ function correctionRow(of: CallRow, now: number, label: string, why: string): Ca
     id: newCallId(), ts: now, provider: of.provider, model: of.model, endpoint: 'batch.correction', project: of.project, workflow: of.workflow,
     run: of.run, node: of.node, keyId: of.keyId, keyFingerprint: of.keyFingerprint, keyName: of.keyName, status: 'ok', httpStatus: null,
     stream: false, durationMs: 0, ttfbMs: null, usage: {},
-    items: [{ label, quantity: '1', unit: 'correction', per: 1, unitPrice: nanoToUsd(back), cost: nanoToUsd(back), source: 'batch results' }],
+    items: [{ cost: nanoToUsd(back), label, per: 1, quantity: '1', source: 'batch results', unit: 'correction', unitPrice: nanoToUsd(back) }],
     costNano: back, reservedNano: 0n, quoteMaxNano: null, quoteExpectedNano: null, estimated: false, unpriced: false, unpricedReason: null,
     priceSource: why, error: null, blockedBy: null, prompt: null, corrects: of.id,
   };

@@ -207,28 +207,9 @@ export const OUTBOX_COLUMNS = ['id', 'ts', 'provider', 'model', 'endpoint', 'pro
   'http_status', 'stream', 'duration_ms', 'ttfb_ms', 'usage', 'items', 'cost_nano', 'reserved_nano', 'estimated', 'unpriced', 'unpriced_reason',
   'price_source', 'error', 'blocked_by', 'leases', 'corrects', 'upstream_id'] as const;
 
-const js = JSON.stringify;
-/**
- * JSON of a call's line items with each item's keys in ascending order (the sync service's canonical
- * form, which it then need not rebuild), written directly for the usual seven-field item; any other
- * item (a pulled one with fields this version does not know) as it is.
- */
-export function itemsJson(items: readonly LineItem[]): string {
-  let s = '[';
-  for (let i = 0; i < items.length; i++) {
-    const it = items[i]!;
-    if (i) s += ',';
-    if (typeof it.cost === 'string' && typeof it.label === 'string' && typeof it.per === 'number' && Number.isFinite(it.per) && typeof it.quantity === 'string'
-      && typeof it.source === 'string' && typeof it.unit === 'string' && typeof it.unitPrice === 'string' && Object.keys(it).length === 7) {
-      s += `{"cost":${js(it.cost)},"label":${js(it.label)},"per":${js(it.per)},"quantity":${js(it.quantity)},"source":${js(it.source)},"unit":${js(it.unit)},"unitPrice":${js(it.unitPrice)}}`;
-    } else s += js(it);
-  }
-  return s + ']';
-}
-
 function toDb(c: CallRow): unknown[] {
   return [c.id, c.ts, c.provider, c.model, c.endpoint, c.project, c.workflow, c.run, c.node, c.keyId, c.keyFingerprint, c.keyName, c.status,
-    c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), itemsJson(c.items), c.costNano, c.reservedNano,
+    c.httpStatus, c.stream ? 1 : 0, c.durationMs, c.ttfbMs, JSON.stringify(c.usage), JSON.stringify(c.items), c.costNano, c.reservedNano,
     c.quoteMaxNano, c.quoteExpectedNano, c.estimated ? 1 : 0, c.unpriced ? 1 : 0, c.unpricedReason, c.priceSource, c.error, c.blockedBy, c.prompt, c.leases?.length ? JSON.stringify(c.leases) : null, c.corrects ?? null, c.upstreamId ?? null];
 }
 
@@ -624,7 +605,7 @@ export class Ledger {
         r.unpriced = r.quoteExpectedNano === null;
         r.unpricedReason = r.unpriced ? 'interrupted before the provider answered; no quote was available' : null;
         r.error = 'Tollgate stopped while this call was in flight; the provider may have billed it. Cost is the expected quote.';
-        r.items = r.quoteExpectedNano === null ? [] : [{ label: 'Interrupted call (expected quote)', quantity: '1', unit: 'call', per: 1, unitPrice: nanoToUsd(r.quoteExpectedNano), cost: nanoToUsd(r.quoteExpectedNano), source: 'quote' }];
+        r.items = r.quoteExpectedNano === null ? [] : [{ cost: nanoToUsd(r.quoteExpectedNano), label: 'Interrupted call (expected quote)', per: 1, quantity: '1', source: 'quote', unit: 'call', unitPrice: nanoToUsd(r.quoteExpectedNano) }];
         s.upsertCall.run(...toDb(r));
         s.rollup.run(Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '', 1, r.costNano, r.unpriced ? 1 : 0);
         s.totals.run(1, r.costNano, r.unpriced ? 1 : 0);
@@ -872,7 +853,7 @@ export class Ledger {
         const r = p.row;
         // an hour whose statement lines are still to be made from the calls gets them now, from the calls as they were
         if (r.project) this.backfillHour(r.project, Math.floor(r.ts / HOUR) * HOUR);
-        if (upd.run(p.costNano, itemsJson(p.items), p.priceSource, p.estimated ? 1 : 0, r.id).changes === 0) continue;
+        if (upd.run(p.costNano, JSON.stringify(p.items), p.priceSource, p.estimated ? 1 : 0, r.id).changes === 0) continue;
         roll.run(p.costNano, Math.floor(r.ts / HOUR) * HOUR, r.provider, r.model ?? '', r.project ?? '', r.keyFingerprint ?? '', r.workflow ?? '');
         tot.run(p.costNano);
         day.run(p.costNano, Math.floor(r.ts / DAY) * DAY, r.provider);

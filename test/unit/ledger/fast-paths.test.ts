@@ -14,7 +14,9 @@ import { uuidv7 } from 'uuidv7';
 import { LedgerError, canonicalJson, canonicalJsonFast, pushedCallSchema, sha256, validateCall, validatePush } from '../../../ledger/protocol.ts';
 import { num, openDb } from '../../../ledger/db.ts';
 import { createEnrolCode, enrol, authenticate, push, pull } from '../../../ledger/store.ts';
-import { Ledger, itemsJson, type CallRow } from '../../../electron/engine/ledger.ts';
+import { Ledger, type CallRow } from '../../../electron/engine/ledger.ts';
+import { bundledCatalog } from '../../../shared/catalog.ts';
+import { priceCall, toLineItems } from '../../../shared/pricing.ts';
 import { newCallId } from '../../../electron/engine/ids.ts';
 import { pushJson, pushRecord } from '../../../electron/engine/sync.ts';
 
@@ -89,20 +91,17 @@ const row = (over: Partial<CallRow> = {}): CallRow => ({
   priceSource: 'test', error: null, blockedBy: null, prompt: 'secret prompt', ...over,
 });
 
-test('line items are stored in canonical key order, the same content as JSON.stringify, whatever their fields', () => {
-  const items = [
-    { label: 'Input tokens', quantity: '10', unit: 'token', per: 1_000_000, unitPrice: '0.15', cost: '0.0000015', source: 'genai-prices@0.1.8' },
-    { cost: '1', label: 'é "q" \\ \u2028', per: 1, quantity: '-1', source: 's', unit: 'call', unitPrice: '1' },
-    { label: 'x', quantity: '1', unit: 'image', per: 1, unitPrice: '0.04', cost: '0.04', source: 's', note: 'a newer field' },
-    { label: 'y', quantity: '1', unit: 'image', per: 1, unitPrice: '0.04', cost: '0.04' },
-    { label: 'z', quantity: '1', unit: 'image', per: Infinity, unitPrice: '0.04', cost: '0.04', source: 's' },
-  ] as unknown as CallRow['items'];
-  for (let i = 0; i < items.length; i++) {
-    const one = [items[i]!];
-    assert.deepEqual(JSON.parse(itemsJson(one)), JSON.parse(JSON.stringify(one)), `item ${i}: same content`);
+test('line items are made with their keys in canonical order: stored by JSON.stringify, they are the canonical JSON the service hashes', () => {
+  const catalog = bundledCatalog();
+  const priced = [
+    priceCall({ inputTokens: 1200, cacheReadTokens: 300, outputTokens: 80 }, catalog.resolve('openai', 'gpt-4o-mini')),
+    priceCall({ images: 1 }, catalog.resolve('fal', 'fal-ai/flux-2-pro'), { params: { size: '1920x1080' } }),
+  ];
+  for (const p of priced) {
+    const items = toLineItems(p.items);
+    assert.ok(items.length > 0 && p.unpriced === null);
+    assert.equal(JSON.stringify(items), canonicalJson(items));
   }
-  assert.equal(itemsJson(items.slice(0, 2)), canonicalJson(items.slice(0, 2)), 'the usual items: canonical bytes');
-  assert.equal(itemsJson([]), '[]');
 });
 
 test('the push body written straight from the outbox is the record, and the service\'s canonical form of it is the record\'s', () => {
