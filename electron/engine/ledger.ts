@@ -14,7 +14,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { MIGRATIONS } from './migrations.ts';
+import { DROP_OUTBOX_TRIGGERS, MIGRATIONS, OUTBOX_TRIGGERS } from './migrations.ts';
 import { ensurePrivateDir, makePrivate } from './paths.ts';
 import { nanoToUsd, parseDecimal, ratioToDecimal, usdToNanoExact } from '../../shared/money.ts';
 import { aggregateCalls, emptyAggregate, storedLines, type StatementCall, type StoredLine } from '../../shared/statements.ts';
@@ -352,7 +352,12 @@ export class Ledger {
     // or power loss can lose the last commits.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    if (!opts.readonly) this.migrate();
+    if (!opts.readonly) {
+      this.migrate();
+      // a device that never joined a ledger keeps no outbox: its writes do not run the outbox's triggers
+      const triggers = Number((this.db.prepare(`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name IN ('calls_outbox_insert', 'calls_outbox_final')`).get() as Row).n);
+      if (triggers > 0 && this.syncState('outbox') === null) this.db.exec(DROP_OUTBOX_TRIGGERS);
+    }
     else this.checkVersion();
     const cols = CALL_COLUMNS.join(', ');
     const params = CALL_COLUMNS.map(() => '?').join(', ');
@@ -1038,6 +1043,7 @@ export class Ledger {
     this.flush(true);
     this.db.transaction(() => {
       this.db.prepare(`INSERT INTO sync_state (key, value) VALUES ('outbox', '1') ON CONFLICT(key) DO NOTHING`).run();
+      this.db.exec(OUTBOX_TRIGGERS);
       this.db.prepare('DELETE FROM outbox').run();
       this.db.prepare(`INSERT INTO outbox (call_id) SELECT id FROM calls WHERE device IS NULL AND status != 'pending' ORDER BY id`).run();
     }).immediate();

@@ -2,6 +2,20 @@
  * Versioned, forward-only migrations. The applied version lives in PRAGMA user_version; each
  * migration runs in its own transaction. A ledger newer than this build is refused, not guessed at.
  */
+/**
+ * The outbox's triggers (migration 9): a final local call is listed in the outbox in the transaction
+ * that makes it final. They exist only on a device that keeps an outbox (Ledger drops them on a
+ * device that never joined, so its writes pay nothing for them, and puts them back when it joins).
+ */
+export const OUTBOX_TRIGGERS = `
+  CREATE TRIGGER IF NOT EXISTS calls_outbox_insert AFTER INSERT ON calls
+    WHEN NEW.device IS NULL AND NEW.status != 'pending' AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox')
+    BEGIN INSERT INTO outbox (call_id) VALUES (NEW.id); END;
+  CREATE TRIGGER IF NOT EXISTS calls_outbox_final AFTER UPDATE OF status ON calls
+    WHEN OLD.status = 'pending' AND NEW.status != 'pending' AND NEW.device IS NULL AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox')
+    BEGIN INSERT INTO outbox (call_id) VALUES (NEW.id); END;`;
+export const DROP_OUTBOX_TRIGGERS = 'DROP TRIGGER IF EXISTS calls_outbox_insert; DROP TRIGGER IF EXISTS calls_outbox_final;';
+
 export const MIGRATIONS: readonly string[] = [
   // 1: calls, rollups, caps, alerts, keys, prices, settings
   `
@@ -297,12 +311,7 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO outbox (call_id) SELECT id FROM calls WHERE synced = 0 AND device IS NULL AND status != 'pending'
     AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox') ORDER BY id;
   DROP INDEX calls_outbox;
-  CREATE TRIGGER calls_outbox_insert AFTER INSERT ON calls
-    WHEN NEW.device IS NULL AND NEW.status != 'pending' AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox')
-    BEGIN INSERT INTO outbox (call_id) VALUES (NEW.id); END;
-  CREATE TRIGGER calls_outbox_final AFTER UPDATE OF status ON calls
-    WHEN OLD.status = 'pending' AND NEW.status != 'pending' AND NEW.device IS NULL AND EXISTS (SELECT 1 FROM sync_state WHERE key = 'outbox')
-    BEGIN INSERT INTO outbox (call_id) VALUES (NEW.id); END;
+  ${OUTBOX_TRIGGERS}
   `,
   // 10: batches across devices (issue 11). A batch's submit call and the call that booked its results
   // carry the batch's id in upstream_id (synced with them), so a device reading the results of a batch

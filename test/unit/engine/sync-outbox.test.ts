@@ -26,9 +26,12 @@ test('a device that never joined keeps no outbox; once joined, finished local ca
     for (const r of before) L.recordEnd(r);
     L.flush(true);
     assert.equal(L.outboxCount(), 0, 'not joined: nothing is listed (the writer pays nothing for an outbox)');
+    const triggers = () => (L.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'calls_outbox%' ORDER BY name`).pluck().all() as string[]);
+    assert.deepEqual(triggers(), [], 'no outbox triggers run on its writes');
 
     L.resetOutbox(); // what joining does: the history goes into the outbox, once each
     assert.equal(L.outboxCount(), 2);
+    assert.deepEqual(triggers(), ['calls_outbox_final', 'calls_outbox_insert']);
     const done = [row(), row({ status: 'blocked', costNano: 0n })];
     for (const r of done) L.recordEnd(r);
     const pending = row({ status: 'pending' });
