@@ -377,6 +377,7 @@ export class SyncClient {
   start(): void {
     if (this.active) return;
     this.active = true;
+    this.elu = performance.eventLoopUtilization(); // how busy the loop is, from now on
     this.schedule(0);
   }
 

@@ -23,27 +23,34 @@ async function saturate(ms: number, whileBusy?: () => void): Promise<void> {
 test('background sync waits while the proxy is saturated, pushes once it is quiet, and never waits longer than its bound', async () => {
   const backend: LedgerBackend = { dataDir: tempDir('tollgate-yield-svc-') };
   const svc = await startLedger(backend);
-  const rig = await startRig(['openai'], { syncIntervalMs: 50, syncMaxDeferMs: 2500 });
+  const rig = await startRig(['openai'], { syncIntervalMs: 50, syncMaxDeferMs: 3000 });
   try {
     await rig.engine.sync.join(svc.url, await enrolCode(backend), 'busy');
     rig.engine.sync.start();
     await new Promise((r) => setTimeout(r, 500)); // a first pass has run: the next ones may be put off
 
+    // the calls are made with the loop stopped (a pass between them would push them at once), then
+    // the loop starts again inside the saturation: its first look already sees the busy loop
+    await rig.engine.sync.stop();
     await makeCalls(rig, 5, 1);
     rig.engine.ledger.flush();
     const pendingWhileBusy: number[] = [];
     const deferredBefore = rig.engine.sync.deferred;
+    rig.engine.sync.start();
     await saturate(1500, () => pendingWhileBusy.push(rig.engine.ledger.outboxCount()));
     assert.ok(rig.engine.sync.deferred > deferredBefore, 'passes were put off while the loop was busy');
     assert.equal(Math.min(...pendingWhileBusy), 5, 'nothing was pushed while the proxy was saturated');
     await eventually(() => rig.engine.ledger.outboxCount() === 0, 'pushed once quiet', 5000);
 
     // saturated for longer than the bound: a pass runs anyway, during the load
+    await rig.engine.sync.stop();
     await makeCalls(rig, 3, 2);
     rig.engine.ledger.flush();
     const during: number[] = [];
-    await saturate(5000, () => during.push(rig.engine.ledger.outboxCount()));
-    assert.equal(during.at(-1), 0, `pushed during the load once ${2500} ms had passed: ${[...new Set(during)].join(' → ')}`);
+    rig.engine.sync.start();
+    await saturate(7000, () => during.push(rig.engine.ledger.outboxCount()));
+    assert.equal(during[0], 3);
+    assert.equal(during.at(-1), 0, `pushed during the load once 3,000 ms had passed since the last pass: ${[...new Set(during)].join(' → ')}`);
   } finally {
     await rig.close();
     await svc.stop();
