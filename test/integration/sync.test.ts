@@ -19,7 +19,7 @@ import { tempDir } from '../fixtures/engine.ts';
 import { checkServiceUrl } from '../../electron/engine/sync.ts';
 import { Ledger } from '../../electron/engine/ledger.ts';
 import { usdToNanoExact } from '../../shared/money.ts';
-import { assertConverged, enrolCode, local, makeCalls, service, syntheticRows } from '../fixtures/sync-check.ts';
+import { assertConverged, enrolCode, joinThroughFaults, local, makeCalls, service, syntheticRows } from '../fixtures/sync-check.ts';
 
 const execFileP = promisify(execFileCb);
 
@@ -84,13 +84,7 @@ describe('sync through faults', () => {
     b = { dataDir: tempDir('tollgate-ledger-') };
     svc = await startLedger(b);
     observer = await joinDevice(b, svc.url, 'default', 'observer');
-    for (let i = 0; i < 3; i++) {
-      const p = await startFaultProxy(svc.url, {}, 7 + i);
-      proxies.push(p);
-      const r = await startRig(['openai'], { syncIntervalMs: 50 });
-      rigs.push(r);
-      await r.engine.api.syncJoin({ url: p.url, code: await enrolCode(b), name: names[i] });
-    }
+    await joinThroughFaults(b, [svc.url], names, 7, 50, { rigs, proxies });
   });
   after(async () => {
     for (const r of rigs) await r.close();
