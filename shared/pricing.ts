@@ -6,7 +6,7 @@
  * `unpriced` with the reason.
  */
 import { lineCost, nanoToUsd, parseDecimal, ratioToDecimal, type Nano, type Ratio } from './money.ts';
-import { totalInputTokens, totalOutputTokens, type Usage } from './usage.ts';
+import { TOKEN_FIELDS, totalInputTokens, type Usage } from './usage.ts';
 import { describeWhen, PRIORITY_PRICES, PRIORITY_SOURCE, type CompiledMediaPrice, type MediaModel, type RateSpec, type Resolved, type TokenModel } from './catalog.ts';
 import { tierSegments, tierTotal, type Tier, type TierMode } from './tiers.ts';
 import type { LineItem, VolumeTierPlan } from './api.ts';
@@ -147,6 +147,15 @@ function rateFor(spec: RateSpec, totalIn: number): { price: Ratio; text: string 
   return { price, text };
 }
 
+/** Where each usage field's line is in TOKEN_LINES (and GEMINI_LINES, same order). */
+const LINE_OF_FIELD: ReadonlyMap<string, number> = new Map(TOKEN_LINES.map((l, i) => [l.field as string, i]));
+const ascending = (a: number, b: number): number => a - b;
+
+/** Anthropic's pricing modifiers the usage reports, as a line label says them. */
+function modifiersOf(usage: Usage, model: TokenModel): string {
+  return [usage.speed === 'fast' && ANTHROPIC_FAST[model.id] ? 'fast mode' : null, usage.inferenceGeo === 'us' && model.provider === 'anthropic' ? 'US-only' : null].filter(Boolean).join(', ');
+}
+
 /** `costOnly`: the cost without line items (quotes on the proxy's hot path need only amounts). */
 export function priceTokens(usage: Usage, model: TokenModel, costOnly = false, free?: PriceContext['free']): PricedCall {
   const totalIn = totalInputTokens(usage);
@@ -191,12 +200,18 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false, f
     } else if (usage.inferenceGeo) estimated = `${estimated ? estimated + '; ' : ''}the response reports inference_geo "${usage.inferenceGeo}", which Tollgate has no price for: priced at global rates (estimate)`;
     if (estimated) tierNote += ` (${estimated})`;
   }
-  const modifiers = [usage.speed === 'fast' && ANTHROPIC_FAST[model.id] ? 'fast mode' : null, usage.inferenceGeo === 'us' && model.provider === 'anthropic' ? 'US-only' : null].filter(Boolean).join(', ');
   const source = tierNote ? model.sourceLabel + tierNote : model.sourceLabel;
   const lines = model.provider === 'gemini' ? GEMINI_LINES : TOKEN_LINES;
-  for (const line of lines) {
-    const qty = usage[line.field];
-    if (!qty) continue;
+  // the lines the usage has, in the lines' order (a usage holds a few of the many fields)
+  const present: number[] = [];
+  for (const k in usage) {
+    const at = LINE_OF_FIELD.get(k);
+    if (at !== undefined && usage[k as keyof Usage]) present.push(at);
+  }
+  if (present.length > 1) present.sort(ascending);
+  for (let n = 0; n < present.length; n++) {
+    const line = lines[present[n]!]!;
+    const qty = usage[line.field] as number;
     let spec: RateSpec | undefined;
     for (const k of line.keys) {
       spec = model.rates.get(k);
@@ -228,7 +243,7 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false, f
     }
     const c = lineCost({ num: BigInt(qty), den: 1n }, price, spec.per);
     cost += c;
-    if (!costOnly) items.push({ label: tiered ? `${line.label} (${tier ?? modifiers})` : line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source });
+    if (!costOnly) items.push({ label: tiered ? `${line.label} (${tier ?? modifiersOf(usage, model)})` : line.label, quantity: String(qty), unit: line.unit, per: Number(spec.per), unitPrice: text, cost: c, source });
   }
   const req = model.rates.get('requests_kcount');
   if (req) {
@@ -413,6 +428,9 @@ const SANE_UNITS: readonly [keyof Usage, number, string][] = [
   ['groundedPrompts', 1, 'grounded prompts'], ['groundingQueries', 1_000, 'grounding search queries'],
 ];
 
+const IS_TOKEN_FIELD: ReadonlySet<string> = new Set(TOKEN_FIELDS);
+const UNIT_MAX: ReadonlyMap<string, number> = new Map(SANE_UNITS.map(([field, max]) => [field as string, max]));
+
 /**
  * Why a call's reported usage cannot be real, or null when it can. An upstream that reports more
  * tokens than the model's context window holds (with 25 % slack; a model priced in tiers above
@@ -421,7 +439,14 @@ const SANE_UNITS: readonly [keyof Usage, number, string][] = [
  * tokens would otherwise book billions of dollars and block every cap.
  */
 export function implausibleUsage(u: Usage, model: TokenModel | null): string | null {
-  const tokens = totalInputTokens(u) + totalOutputTokens(u);
+  // one pass over the fields the usage has (a few), not over every field a usage may have
+  let tokens = 0, overUnits = false;
+  for (const k in u) {
+    const v = (u as Record<string, unknown>)[k];
+    if (typeof v !== 'number') continue;
+    if (IS_TOKEN_FIELD.has(k)) tokens += v;
+    else if (v > (UNIT_MAX.get(k) ?? Infinity)) overUnits = true;
+  }
   let limit = SANE_MAX_TOKENS;
   if (model?.contextWindow) {
     let tierStart = model.maxTierStart;
@@ -439,6 +464,7 @@ export function implausibleUsage(u: Usage, model: TokenModel | null): string | n
       : `${SANE_MAX_TOKENS.toLocaleString('en-US')} tokens (no context window is known for the model)`;
     return `implausible usage: the provider reported ${tokens.toLocaleString('en-US')} tokens, more than ${what}; not booked (check the provider's bill)`;
   }
+  if (!overUnits) return null;
   for (let i = 0; i < SANE_UNITS.length; i++) {
     const [field, max, label] = SANE_UNITS[i]!;
     const v = u[field];

@@ -92,7 +92,10 @@ function leaf(total: number, parts: number, what: string): number {
 }
 function clean(u: Usage): Usage {
   const out: Usage = {};
-  for (const [k, v] of Object.entries(u)) if (v !== 0 && v !== undefined) (out as Record<string, unknown>)[k] = v;
+  for (const k in u) {
+    const v = (u as Record<string, unknown>)[k];
+    if (v !== 0 && v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
   return out;
 }
 

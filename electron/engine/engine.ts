@@ -512,6 +512,8 @@ export class Engine implements ProxyHost {
       stream: input.json?.stream === true || input.endpoint === 'streamGenerateContent', durationMs: null, ttfbMs: null, usage: {}, items: [],
       costNano: 0n, reservedNano: quoteMax ?? 0n, quoteMaxNano: quoteMax, quoteExpectedNano: quoteExpected, estimated: false, unpriced: false,
       unpricedReason: null, priceSource: null, error: null, blockedBy: null, prompt: this.storePrompts && input.body.length < 1_000_000 ? input.body.toString('utf8') : null,
+      // set later on some calls: present from the start, so every row keeps one shape
+      leases: null, corrects: null, upstreamId: null,
     };
 
     if (this.paused) throw new ProxyError('E_PAUSED', `Tollgate is paused: every call is blocked until you resume (\`npx tollgate resume\`${this.surface === 'desktop' ? ', or Resume in the tray' : ', or Resume in the UI'}).`, { 'x-tollgate-blocked-by': 'pause' });
@@ -636,7 +638,7 @@ export class Engine implements ProxyHost {
       row.unpriced = true;
       row.unpricedReason = `could not price this call: ${(e as Error).message}`;
     }
-    let batch: { reattributed: boolean; correction: CallRow | null } = { reattributed: false, correction: null };
+    let batch: { reattributed: boolean; correction: CallRow | null } = NOT_A_BATCH;
     try {
       batch = this.batchBooking(b, o);
     } catch (e) {
@@ -679,7 +681,7 @@ export class Engine implements ProxyHost {
    * a new record naming the submit call, with the estimate's cost negated, so the total is the actual.
    */
   private batchBooking(b: Begun, o: Outcome): { reattributed: boolean; correction: CallRow | null } {
-    const none = { reattributed: false, correction: null };
+    const none = NOT_A_BATCH;
     const endpoint = b.input.endpoint;
     const facts = o.extracted?.batch;
     if (!facts || o.status !== 'ok' || o.httpStatus === null || o.httpStatus >= 300) return none;
@@ -1230,6 +1232,9 @@ function fromEnv(): Record<string, string> {
 
 /** What a call that ran Anthropic's code execution tool is missing from its cost. */
 export const CODE_EXECUTION_NOTE = 'code execution container time not included: Anthropic bills it per container-hour across calls (its free hours first), on its cost report as Code Execution Usage; no response says how long a container ran';
+
+/** What batchBooking answers for a call that books nothing of a batch (most calls). */
+const NOT_A_BATCH: { readonly reattributed: false; readonly correction: null } = Object.freeze({ reattributed: false, correction: null });
 
 export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
   const e = new Engine(opts);

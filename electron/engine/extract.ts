@@ -381,6 +381,18 @@ function skipValue(s: string, i: number): number {
 }
 
 /**
+ * A JSON string value from `i` (its opening quote) to `end` (after its closing quote): sliced as is
+ * when it is plain ASCII without escapes (ids, model names, tiers), else parsed.
+ */
+function plainString(s: string, b: Buffer, i: number, end: number): unknown {
+  for (let j = i + 1; j < end - 1; j++) {
+    const c = s.charCodeAt(j);
+    if (c === BACKSLASH || c < 0x20 || c > 0x7e) return JSON.parse(b.toString('utf8', i, end));
+  }
+  return b.toString('latin1', i + 1, end - 1); // a string of its own: a slice of `s` would keep the whole body alive
+}
+
+/**
  * The values of `keys` at the top level of a JSON object, parsed, without parsing the rest.
  * Null when the bytes are not one well-formed top-level object (the caller then parses it all,
  * and reports what is wrong); a malformed value throws from JSON.parse, as a full parse would.
@@ -402,7 +414,7 @@ export function topLevelValues(b: Buffer, keys: ReadonlySet<string>): Record<str
     i = skipWs(s, i + 1);
     const valueEnd = skipValue(s, i);
     if (valueEnd < 0) return null;
-    if (keys.has(key)) out[key] = JSON.parse(b.toString('utf8', i, valueEnd));
+    if (keys.has(key)) out[key] = s.charCodeAt(i) === QUOTE ? plainString(s, b, i, valueEnd) : JSON.parse(b.toString('utf8', i, valueEnd));
     i = skipWs(s, valueEnd);
     const c = s.charCodeAt(i);
     if (c === COMMA) {
@@ -551,10 +563,12 @@ export class ResponseTap {
       }
     }
     if (this.grounded && this.usage) this.usage = { ...this.usage, groundedPrompts: 1, ...(this.groundingQueries ? { groundingQueries: this.groundingQueries } : {}) };
-    return {
+    const out: Extracted = {
       model: this.model, usage: this.usage, streamedOutputTokens: this.countedTokens + (this.text ? countTokens(this.text) : 0),
-      media: this.media, reportedCost: this.reportedCost, upstreamId: this.upstreamId, parseError: this.parseError, batch: this.batch, ...(this.codeContainer ? { codeContainer: true } : {}),
+      media: this.media, reportedCost: this.reportedCost, upstreamId: this.upstreamId, parseError: this.parseError, batch: this.batch,
     };
+    if (this.codeContainer) out.codeContainer = true;
+    return out;
   }
 
   // ---- batch results (JSONL) ----

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bundledCatalog } from '../../../shared/catalog.ts';
 import { implausibleUsage, SANE_MAX_TOKENS } from '../../../shared/pricing.ts';
+import { TOKEN_FIELDS, totalInputTokens, totalOutputTokens, type Usage } from '../../../shared/usage.ts';
 
 const catalog = bundledCatalog();
 const tok = (p: string, m: string) => catalog.resolve(p, m).token;
@@ -26,4 +27,18 @@ test('unknown window: a sane bound; media units: per-call bounds', () => {
   assert.match(implausibleUsage({ images: 1e9 }, null) ?? '', /1,000,000,000 images/);
   assert.match(implausibleUsage({ videoSeconds: 1e7 }, null) ?? '', /seconds of video/);
   assert.equal(implausibleUsage({ images: 4, videoSeconds: 8 }, null), null);
+});
+
+test('every token field counts toward the bound, spread over several fields (the sum, not one field)', () => {
+  // each field alone is plausible; the fields the usage totals add up to more than the window
+  for (const field of TOKEN_FIELDS) {
+    const u = { [field]: 100_000, [field === 'inputTokens' ? 'outputTokens' : 'inputTokens']: 70_000 } as Usage;
+    assert.equal(totalInputTokens(u) + totalOutputTokens(u) > 160_000, true, field);
+    assert.match(implausibleUsage(u, tok('openai', 'gpt-4o-mini')) ?? '', /context window/, field);
+  }
+  // a field that is not a token count (requests, images) is not added to the tokens
+  assert.equal(implausibleUsage({ inputTokens: 100_000, requests: 100 }, tok('openai', 'gpt-4o-mini')), null);
+  // the token fields are exactly what the totals add up
+  const all = Object.fromEntries(TOKEN_FIELDS.map((f, i) => [f, 2 ** i])) as Usage;
+  assert.equal(totalInputTokens(all) + totalOutputTokens(all), 2 ** TOKEN_FIELDS.length - 1);
 });
