@@ -149,7 +149,6 @@ function rateFor(spec: RateSpec, totalIn: number): { price: Ratio; text: string 
 
 /** Where each usage field's line is in TOKEN_LINES (and GEMINI_LINES, same order). */
 const LINE_OF_FIELD: ReadonlyMap<string, number> = new Map(TOKEN_LINES.map((l, i) => [l.field as string, i]));
-const ascending = (a: number, b: number): number => a - b;
 
 /** Anthropic's pricing modifiers the usage reports, as a line label says them. */
 function modifiersOf(usage: Usage, model: TokenModel): string {
@@ -206,9 +205,15 @@ export function priceTokens(usage: Usage, model: TokenModel, costOnly = false, f
   const present: number[] = [];
   for (const k in usage) {
     const at = LINE_OF_FIELD.get(k);
-    if (at !== undefined && usage[k as keyof Usage]) present.push(at);
+    if (at === undefined || !usage[k as keyof Usage]) continue;
+    let j = present.length; // insertion: a handful of entries
+    present.push(at);
+    while (j > 0 && present[j - 1]! > at) {
+      present[j] = present[j - 1]!;
+      j--;
+    }
+    present[j] = at;
   }
-  if (present.length > 1) present.sort(ascending);
   for (let n = 0; n < present.length; n++) {
     const line = lines[present[n]!]!;
     const qty = usage[line.field] as number;

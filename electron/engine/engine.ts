@@ -1051,6 +1051,7 @@ export class Engine implements ProxyHost {
   }
 
   private tierPlanFor(provider: string, model: string): VolumeTierPlan | null {
+    if (this.tierPlans.length === 0) return null;
     return this.tierPlans.find((t) => canonicalProvider(t.provider) === provider && (t.model === null || t.model === model)) ?? null;
   }
 

@@ -85,21 +85,25 @@ export const ENDPOINTS = {
 
 export type Endpoint = keyof typeof ENDPOINTS;
 
-const FREE = new Set<string>(Object.entries(ENDPOINTS).filter(([, v]) => v.billing === 'free').map(([k]) => k));
-const RESULTS = new Set<string>(Object.entries(ENDPOINTS).filter(([, v]) => v.billing === 'results').map(([k]) => k));
+// What each endpoint is, as bits, found by one lookup (the proxy asks several times a call)
+const BILLABLE = 1, RESULTS = 2, TAPPED = 4;
+const KIND = new Map<string, number>(Object.entries(ENDPOINTS).map(([k, v]) => {
+  const billable = v.billing !== 'free' && v.billing !== 'results';
+  return [k, (billable ? BILLABLE : 0) | (v.billing === 'results' ? RESULTS : 0) | (billable || v.billing === 'results' || k === 'batches.retrieve' ? TAPPED : 0)];
+}));
 /** Whether a call of this kind may cost money when it runs (everything not free, and not a batch's results). */
 export function isBillable(e: Endpoint): boolean {
-  return !FREE.has(e) && !RESULTS.has(e);
+  return ((KIND.get(e) ?? BILLABLE) & BILLABLE) !== 0;
 }
 /** A batch's results: free to fetch, but their first retrieval books the batch's actual cost. */
 export function isBatchResults(e: Endpoint): boolean {
-  return RESULTS.has(e);
+  return ((KIND.get(e) ?? 0) & RESULTS) !== 0;
 }
 /** Batch submissions: their response names the batch (its id), kept to attribute the results to the submit call. */
 export const BATCH_SUBMIT = new Set<Endpoint>(['batches', 'messages.batches', 'batchGenerateContent']);
 /** Whether the proxy reads the response: billable calls, batch results and the polls that name a batch's output file. */
 export function isTapped(e: Endpoint): boolean {
-  return isBillable(e) || RESULTS.has(e) || e === 'batches.retrieve';
+  return ((KIND.get(e) ?? TAPPED) & TAPPED) !== 0;
 }
 /** Why a billed endpoint cannot be priced (null when it can be, or is free). */
 export function unpricedEndpoint(e: Endpoint): string | null {
