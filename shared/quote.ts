@@ -49,22 +49,28 @@ const int = (v: unknown): number | undefined => (typeof v === 'number' && Number
 function collectText(v: unknown, out: string[], depth = 0): void {
   if (depth > 12) return;
   if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) for (const x of v) collectText(x, out, depth + 1);
+  else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) collectText(v[i], out, depth + 1);
   else if (isObj(v)) {
-    for (const [k, x] of Object.entries(v)) {
+    // for-in, not Object.entries: the same own keys in the same order (a parsed JSON body), no pair arrays
+    for (const k in v) {
       if (k === 'image_url' || k === 'inline_data' || k === 'inlineData' || k === 'source' || k === 'data') continue;
-      if (k === 'type' || k === 'role' || k === 'cache_control') continue;
-      collectText(x, out, depth + 1);
+      if (k === 'type' || k === 'role' || k === 'cache_control' || !Object.hasOwn(v, k)) continue;
+      collectText(v[k], out, depth + 1);
     }
   }
 }
 
 function countImages(v: unknown, depth = 0): number {
   if (depth > 12) return 0;
-  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + countImages(x, depth + 1), 0);
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) n += countImages(v[i], depth + 1);
+    return n;
+  }
   if (!isObj(v)) return 0;
   if (v.type === 'image_url' || v.type === 'image' || v.type === 'input_image' || 'inlineData' in v || 'inline_data' in v) return 1;
-  return Object.values(v).reduce<number>((n, x) => n + countImages(x, depth + 1), 0);
+  for (const k in v) if (Object.hasOwn(v, k)) n += countImages(v[k], depth + 1);
+  return n;
 }
 
 /**
