@@ -137,7 +137,7 @@ export function formatUsd(usd: string | null | undefined, locale?: string, opts:
 /** A chart axis tick (a float recharts chose) with the same significant digits as any amount. */
 export function formatUsdTick(v: number, locale?: string): string {
   if (!Number.isFinite(v)) return '';
-  return formatUsd(Number(v.toPrecision(12)).toFixed(NANO_DIGITS), locale, v >= 100 ? { decimals: 0 } : {});
+  return formatUsd(Number(v.toPrecision(12)).toFixed(NANO_DIGITS), locale, Math.abs(v) >= 100 ? { decimals: 0 } : {});
 }
 
 /** Percent change of `current` vs `previous` (decimal strings), or null when previous is zero. */

@@ -1,5 +1,5 @@
 import { Bar, BarChart, CartesianGrid, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { formatUsd } from '../format.ts';
+import { formatUsd, formatUsdTick } from '../format.ts';
 import { useLocale } from './ui.tsx';
 
 /**
@@ -15,7 +15,7 @@ export default function DiffChart({ daily }: { daily: { day: string; tollgate: s
         <BarChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
           <CartesianGrid vertical={false} stroke="var(--grid)" />
           <XAxis dataKey="day" tick={{ fill: 'var(--muted)', fontSize: 11 }} stroke="var(--border)" />
-          <YAxis tick={{ fill: 'var(--muted)', fontSize: 11 }} stroke="var(--border)" width={72} tickFormatter={(v: number) => formatUsd(v.toFixed(2), locale)} />
+          <YAxis tick={{ fill: 'var(--muted)', fontSize: 11 }} stroke="var(--border)" width={72} tickFormatter={(v: number) => formatUsdTick(v, locale)} />
           <ReferenceLine y={0} stroke="var(--border)" />
           <Tooltip
             cursor={{ fill: 'var(--hover)' }}

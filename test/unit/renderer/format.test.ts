@@ -21,6 +21,9 @@ test('chart ticks use the same rule (two ticks never read the same)', () => {
   assert.deepEqual(ticks, ['$0.00', '$0.0004', '$0.0008', '$0.0012', '$0.0016']);
   assert.equal(new Set([0.01, 0.0125, 0.015, 0.0175].map((v) => formatUsdTick(v, 'en-US'))).size, 4);
   assert.equal(formatUsdTick(150, 'en-US'), '$150');
+  // the reconciliation chart's axis goes below zero: sub-cent differences stay apart there too
+  assert.deepEqual([-0.0008, -0.0004, 0].map((v) => formatUsdTick(v, 'en-US')), ['−$0.0008', '−$0.0004', '$0.00']);
+  assert.equal(formatUsdTick(-150, 'en-US'), '−$150');
 });
 
 test('usage reads in words from the engine\'s canonical fields', () => {
