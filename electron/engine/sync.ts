@@ -396,6 +396,7 @@ export class SyncClient {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.busy?.catch(() => {});
+    await this.next?.catch(() => {});
   }
 
   private schedule(ms: number): void {
@@ -420,7 +421,7 @@ export class SyncClient {
     }
     this.lastPassAt = Date.now();
     try {
-      await this.syncNow();
+      await (this.busy ?? this.startPass()); // the background joins a pass under way
       if (this.failures) this.host.log(`sync: the ledger service answers again; ${this.L.outboxCount()} call(s) left to push.`);
       this.failures = 0;
       this.schedule(this.intervalMs);
@@ -441,9 +442,24 @@ export class SyncClient {
     }
   }
 
-  /** Push the outbox, then pull, once (joined with the running pass if one is under way). */
+  /**
+   * Push the outbox, then pull: everything recorded before the call is pushed when it resolves. A
+   * pass already under way may have read the outbox before the caller's latest calls, so one more
+   * pass follows it, shared by every caller that asks meanwhile.
+   */
   syncNow(onProgress?: (p: SyncProgress) => void): Promise<SyncProgress> {
-    if (this.busy) return this.busy;
+    if (!this.busy) return this.startPass(onProgress);
+    const ignore = () => {};
+    this.next ??= this.busy.then(ignore, ignore).then(() => {
+      this.next = null;
+      return this.busy ?? this.startPass(onProgress);
+    });
+    return this.next;
+  }
+
+  private next: Promise<SyncProgress> | null = null;
+
+  private startPass(onProgress?: (p: SyncProgress) => void): Promise<SyncProgress> {
     const run = this.pass(onProgress).finally(() => { this.busy = null; this.progress = null; });
     this.busy = run;
     return run;
