@@ -48,6 +48,8 @@ export class LeaseBook {
   private wanted = new Map<string, bigint>();
   /** Failed grant requests in a row (the service unreachable): the wait before asking again doubles, up to a minute. */
   private failures = 0;
+  /** Caps whose next ask waits out that backoff (not a "nothing left" answer): lifted when the service answers again. */
+  private backingOff = new Set<string>();
   private recovered = false;
   /** Leases this process gave back (the service has them returned). */
   private returned = new Set<string>();
@@ -145,6 +147,17 @@ export class LeaseBook {
     return false;
   }
 
+  /**
+   * The service answered (a sync pass got through): the backoff kept after failed asks is over, so
+   * a device back online asks for leases at once instead of refusing calls for up to a minute more.
+   * A "nothing left" answer keeps its own short wait.
+   */
+  serviceAnswered(): void {
+    this.failures = 0;
+    for (const id of this.backingOff) this.emptyUntil.delete(id);
+    this.backingOff.clear();
+  }
+
   /** Ask the service for a lease on every cap that runs low (single flight per cap). */
   async topUpAll(): Promise<void> {
     await Promise.all([...this.caps.keys()].filter((id) => this.low(id)).map((id) => this.topUp(id).catch(() => {})));
@@ -169,9 +182,11 @@ export class LeaseBook {
     } catch (e) {
       this.failures++;
       this.emptyUntil.set(capId, performance.now() + Math.min(60_000, RETRY_EMPTY_MS * 2 ** Math.min(this.failures - 1, 6)));
+      this.backingOff.add(capId);
       throw e;
     }
     this.failures = 0;
+    this.backingOff.delete(capId);
     if (!r.lease) {
       this.emptyUntil.set(capId, performance.now() + RETRY_EMPTY_MS);
       return;

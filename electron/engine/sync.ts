@@ -478,6 +478,7 @@ export class SyncClient {
       if (this.host.now() - this.lastDevicesAt > DEVICES_EVERY_MS || p.pulled > 0) await this.refreshDevices(c, token).catch(() => {});
       if (await this.refreshCaps()) this.host.capsChanged?.();
       if (this.leases.hasCaps) {
+        this.leases.serviceAnswered(); // the service answers again: asks for leases need not wait out a backoff
         await this.leases.housekeep();
         await this.leases.topUpAll();
         await this.pullAlerts();
