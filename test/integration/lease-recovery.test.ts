@@ -5,11 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
 import { startRig, tempDir } from '../fixtures/engine.ts';
 import { startLedger, type LedgerBackend } from '../fixtures/ledger-service.ts';
 import { startFaultProxy } from '../fixtures/fault-proxy.ts';
-import { enrolCode } from '../fixtures/sync-check.ts';
+import { capAcrossDevices, enrolCode } from '../fixtures/sync-check.ts';
 
 test('back online, a sync pass lifts the lease backoff: the next call is admitted at once', async () => {
   const b: LedgerBackend = { dataDir: tempDir('tollgate-lease-recovery-') };
@@ -19,13 +18,7 @@ test('back online, a sync pass lifts the lease backoff: the next call is admitte
   try {
     await rig.engine.api.syncJoin({ url: proxy.url, code: await enrolCode(b), name: 'roaming' });
     rig.fakes.openai!.setDefault({ usage: { prompt_tokens: 10, completion_tokens: 500 } });
-    const cap = await rig.engine.api.setCap({ scope: 'global', period: 'day', limit: '0.05', hard: true, allDevices: true });
-    const client = new OpenAI({ apiKey: 'sk-roam', baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
-    const call = () => client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] }).then(() => 200, (e: { status?: number; message: string }) => {
-      if (e.status !== 402) throw e;
-      assert.match(e.message, new RegExp(cap.id));
-      return 402;
-    });
+    const { call } = await capAcrossDevices(rig, '0.05');
     assert.equal(await call(), 200, 'a lease is granted before the first call');
 
     // offline: spend what the lease holds; each refusal asks for more, which fails and backs off

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFile as execFileCb, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import OpenAI from 'openai';
 import { startRig, eventually, type Rig } from '../fixtures/engine.ts';
 import { joinDevice, ledgerCli, request, startLedger, type Device, type LedgerBackend, type LedgerProcess } from '../fixtures/ledger-service.ts';
 import { startPostgres, type TestPostgres } from '../fixtures/pg.ts';
@@ -19,7 +18,7 @@ import { tempDir } from '../fixtures/engine.ts';
 import { checkServiceUrl } from '../../electron/engine/sync.ts';
 import { Ledger } from '../../electron/engine/ledger.ts';
 import { usdToNanoExact } from '../../shared/money.ts';
-import { assertConverged, enrolCode, joinThroughFaults, local, makeCalls, service, syntheticRows } from '../fixtures/sync-check.ts';
+import { assertConverged, capAcrossDevices, enrolCode, joinThroughFaults, local, makeCalls, service, syntheticRows } from '../fixtures/sync-check.ts';
 
 const execFileP = promisify(execFileCb);
 
@@ -320,17 +319,11 @@ describe('caps across devices offline: only what unexpired leases hold', () => {
   });
 
   test('partitioned, a device spends what its leases hold, then gets 402 naming the cap; an expired lease holds nothing; healed, calls flow again', async () => {
-    const cap = await rig.engine.api.setCap({ scope: 'global', period: 'day', limit: '0.05', hard: true, allDevices: true });
-    const client = new OpenAI({ apiKey: 'sk-roam', baseURL: `${rig.url}/openai/v1`, maxRetries: 0 });
-    const call = () => client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] }).then(() => 200, (e: { status?: number; message: string }) => {
-      if (e.status !== 402) throw e;
-      assert.match(e.message, new RegExp(cap.id));
-      return 402;
-    });
+    const { capId, call } = await capAcrossDevices(rig, '0.05');
     assert.equal(await call(), 200, 'a lease is granted before the first call');
     const st = await rig.engine.api.syncStatus({});
-    assert.ok(st.leases.some((l) => l.cap === cap.id && usdToNanoExact(l.amount) > 0n && l.expiresInMs > 0), 'sync status shows the lease');
-    const leased = () => rig.engine.sync.leases.remaining(cap.id); // what unexpired leases still hold
+    assert.ok(st.leases.some((l) => l.cap === capId && usdToNanoExact(l.amount) > 0n && l.expiresInMs > 0), 'sync status shows the lease');
+    const leased = () => rig.engine.sync.leases.remaining(capId); // what unexpired leases still hold
 
     // offline: spend what the leases hold, then 402
     proxy.set({ partition: true });
